@@ -1,0 +1,28 @@
+//! What every Tandem service shares.
+//!
+//! # Layout
+//! - [`config`]: settings read from the environment, with documented defaults.
+//! - [`ids`]: typed identifiers and the [`ids::Role`] of a user.
+//! - [`error`]: the JSON error body `{code, message}` every service answers with.
+//! - [`jwt`]: access-token claims, signing keys, the JWKS document and verification.
+//! - [`auth`]: the [`auth::AuthUser`] extractor that verifies a bearer token on a request.
+//! - [`db`]: the PostgreSQL pool and the embedded migrations.
+//! - [`redis`]: the Redis connection manager and per-deployment key prefix.
+//! - [`health`], [`metrics`]: `/healthz`, `/readyz` and `/metrics` on every service.
+//! - [`server`]: the [`server::Core`] context and the actix-web app every binary serves.
+//! - [`telemetry`]: tracing subscriber set-up.
+//! - `testing` (feature `test-support`): per-test databases and Redis prefixes.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod ids;
+pub mod jwt;
+pub mod metrics;
+pub mod redis;
+pub mod server;
+pub mod telemetry;
+#[cfg(feature = "test-support")]
+pub mod testing;

@@ -1,0 +1,75 @@
+//! The Redis connection manager and the key prefix every key of a deployment (or test) carries.
+
+use anyhow::Context;
+use redis::aio::ConnectionManager;
+use redis::AsyncCommands;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// A multiplexed, auto-reconnecting Redis connection plus the deployment's key prefix.
+///
+/// Cloning is cheap; all clones share one connection.
+#[derive(Clone)]
+pub struct RedisHandle {
+    /// The multiplexed connection for commands.
+    pub conn: ConnectionManager,
+    /// The client, for dedicated connections such as pub/sub.
+    pub client: redis::Client,
+    prefix: Arc<str>,
+}
+
+impl RedisHandle {
+    /// Connect to `url`; every key built with [`RedisHandle::key`] starts with `prefix`.
+    ///
+    /// # Errors
+    /// The URL is malformed or the server is unreachable.
+    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url).context("Failed to parse REDIS_URL")?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(std::time::Duration::from_secs(3)))
+            .set_response_timeout(Some(std::time::Duration::from_secs(3)))
+            .set_number_of_retries(2);
+        let conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .with_context(|| "Failed to connect to Redis (is redis-server running? see README)".to_string())?;
+        Ok(Self { conn, client, prefix: prefix.into() })
+    }
+
+    /// The full key for `suffix`, e.g. `tandem:presence:<id>`.
+    pub fn key(&self, suffix: impl std::fmt::Display) -> String {
+        format!("{}{}", self.prefix, suffix)
+    }
+
+    /// The prefix of every key of this deployment.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Round-trip a PING.
+    ///
+    /// # Errors
+    /// Redis is unreachable.
+    pub async fn ping(&self) -> redis::RedisResult<()> {
+        let mut c = self.conn.clone();
+        redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ())
+    }
+
+    /// Mark an access token revoked until it would expire anyway.
+    ///
+    /// # Errors
+    /// Redis is unreachable.
+    pub async fn revoke_token(&self, jti: Uuid, seconds_left: u64) -> redis::RedisResult<()> {
+        let mut c = self.conn.clone();
+        c.set_ex::<_, _, ()>(self.key(format_args!("auth:revoked:{jti}")), 1u8, seconds_left.max(1)).await
+    }
+
+    /// Whether an access token was revoked (by logout).
+    ///
+    /// # Errors
+    /// Redis is unreachable.
+    pub async fn is_token_revoked(&self, jti: Uuid) -> redis::RedisResult<bool> {
+        let mut c = self.conn.clone();
+        c.exists(self.key(format_args!("auth:revoked:{jti}"))).await
+    }
+}

@@ -1,0 +1,120 @@
+//! The [`Core`] context every service is built from, the [`Service`] trait each service
+//! implements, and [`build_server`], which mounts services into one actix-web server.
+//!
+//! The all-in-one `tandem` binary mounts every service; a per-service binary mounts one.
+
+use crate::config::CoreSettings;
+use crate::jwt::{KeyPair, Tokens};
+use crate::redis::RedisHandle;
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+use std::net::TcpListener;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Largest JSON body any endpoint accepts.
+pub const JSON_LIMIT: usize = 64 * 1024;
+
+/// What every service needs: settings, database, Redis, token keys, metrics and shutdown.
+///
+/// Cloning is cheap (everything inside is shared).
+#[derive(Clone)]
+pub struct Core {
+    /// Settings read at start.
+    pub settings: Arc<CoreSettings>,
+    /// PostgreSQL pool (migrated).
+    pub db: PgPool,
+    /// Redis connection and key prefix.
+    pub redis: RedisHandle,
+    /// Access-token signing (auth only) and verification (everyone).
+    pub tokens: Tokens,
+    /// Prometheus recorder handle.
+    pub metrics: PrometheusHandle,
+    /// Set when the node is draining: `/readyz` answers 503 and no new sockets are taken.
+    pub draining: Arc<AtomicBool>,
+    /// Cancelled when the process shuts down; long-lived tasks watch it.
+    pub shutdown: CancellationToken,
+}
+
+impl Core {
+    /// Connect everything from settings: migrate Postgres, connect Redis, load or generate keys.
+    ///
+    /// # Errors
+    /// Postgres or Redis unreachable, or unusable keys.
+    pub async fn connect(settings: CoreSettings) -> anyhow::Result<Self> {
+        let db = crate::db::connect_and_migrate(&settings.database_url, settings.db_max_connections).await?;
+        let redis = RedisHandle::connect(&settings.redis_url, &settings.redis_prefix).await?;
+        let key = KeyPair::load_or_generate(&settings)?;
+        Ok(Self::from_parts(settings, db, redis, key))
+    }
+
+    /// Assemble a core from already-connected parts (tests use this).
+    pub fn from_parts(settings: CoreSettings, db: PgPool, redis: RedisHandle, key: KeyPair) -> Self {
+        let tokens = Tokens::new(key, &settings.jwt_issuer, &settings.jwt_audience);
+        Self {
+            settings: Arc::new(settings),
+            db,
+            redis,
+            tokens,
+            metrics: crate::metrics::install(),
+            draining: Arc::new(AtomicBool::new(false)),
+            shutdown: CancellationToken::new(),
+        }
+    }
+}
+
+/// A service mounted into the HTTP server.
+pub trait Service: Send + Sync + 'static {
+    /// Short name, for logs.
+    fn name(&self) -> &'static str;
+    /// Register the service's routes and app data.
+    fn configure(&self, cfg: &mut web::ServiceConfig);
+}
+
+async fn not_found() -> HttpResponse {
+    crate::error::error_response(actix_web::http::StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// Build the HTTP server for `services` on an already-bound listener.
+///
+/// Signals are not handled here: the binary decides how to drain (see `tandem serve`).
+///
+/// # Errors
+/// The listener cannot be used.
+pub fn build_server(listener: TcpListener, core: Core, services: Vec<Arc<dyn Service>>) -> std::io::Result<Server> {
+    let workers = core.settings.workers;
+    let core_data = web::Data::new(core.clone());
+    let tokens = web::Data::new(core.tokens.clone());
+    let redis = web::Data::new(core.redis.clone());
+    let metrics = web::Data::new(core.metrics.clone());
+    let server = HttpServer::new(move || {
+        let services = services.clone();
+        App::new()
+            .wrap(middleware::from_fn(crate::metrics::record))
+            .app_data(core_data.clone())
+            .app_data(tokens.clone())
+            .app_data(redis.clone())
+            .app_data(metrics.clone())
+            .configure(|c| crate::error::extractor_configs(c, JSON_LIMIT))
+            .configure(crate::health::configure)
+            .route("/metrics", web::get().to(crate::metrics::render))
+            .configure(move |cfg| {
+                for s in &services {
+                    s.configure(cfg);
+                }
+            })
+            .default_service(web::to(not_found))
+    })
+    .disable_signals()
+    .shutdown_timeout(10)
+    .backlog(4096)
+    .max_connection_rate(1024);
+    let server = match workers {
+        Some(w) => server.workers(w),
+        None => server,
+    };
+    Ok(server.listen(listener)?.run())
+}

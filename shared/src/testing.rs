@@ -1,0 +1,139 @@
+//! Test support: every test gets its own database (built from the migrations) and its own
+//! Redis key prefix, and both are removed when the test's [`TestCore`] is dropped.
+
+use crate::config::{CoreSettings, Environment};
+use crate::jwt::KeyPair;
+use crate::redis::RedisHandle;
+use crate::server::{build_server, Core, Service};
+use sqlx::postgres::PgConnectOptions;
+use std::net::{SocketAddr, TcpListener};
+use std::str::FromStr;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The maintenance database URL tests create their databases from
+/// (`TEST_DATABASE_URL`, default `postgres://postgres:postgres@127.0.0.1:5432/postgres`).
+pub fn maintenance_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// The Redis URL tests use (`TEST_REDIS_URL`, default `redis://127.0.0.1:6379`).
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A [`Core`] on a fresh database and Redis prefix, cleaned up on drop.
+pub struct TestCore {
+    /// The core to build services from.
+    pub core: Core,
+    /// The database URL of this test's database (a second "node" can connect to it).
+    pub database_url: String,
+    db_name: String,
+}
+
+impl TestCore {
+    /// Create the database, run migrations, pick a Redis prefix, generate a key pair.
+    ///
+    /// # Panics
+    /// Postgres or Redis unreachable: tests cannot run without them.
+    pub async fn new() -> Self {
+        let db_name = format!("tandem_test_{}", Uuid::new_v4().simple());
+        let opts = PgConnectOptions::from_str(&maintenance_url()).expect("TEST_DATABASE_URL parses");
+        let database_url = format!(
+            "postgres://{}:{}@{}:{}/{}",
+            opts.get_username(),
+            std::env::var("TEST_DATABASE_PASSWORD").unwrap_or_else(|_| "postgres".into()),
+            opts.get_host(),
+            opts.get_port(),
+            db_name
+        );
+        let db = crate::db::connect_and_migrate(&database_url, 10)
+            .await
+            .expect("test database is created and migrated");
+        let prefix = format!("test:{}:", Uuid::new_v4().simple());
+        let redis = RedisHandle::connect(&redis_url(), &prefix).await.expect("Redis is reachable");
+        let settings = Self::settings(&database_url, &prefix);
+        let core = Core::from_parts(settings, db, redis, KeyPair::generate());
+        Self { core, database_url, db_name }
+    }
+
+    /// Settings for a test node: port 0, one worker, this test's database and prefix.
+    pub fn settings(database_url: &str, prefix: &str) -> CoreSettings {
+        CoreSettings {
+            environment: Environment::Development,
+            addr: "127.0.0.1:0".parse().expect("valid address"),
+            public_url: "http://127.0.0.1:0".into(),
+            database_url: database_url.into(),
+            db_max_connections: 10,
+            redis_url: redis_url(),
+            redis_prefix: prefix.into(),
+            data_dir: std::env::temp_dir(),
+            jwt_private_key: None,
+            jwt_public_key: None,
+            jwt_issuer: "tandem".into(),
+            jwt_audience: "tandem".into(),
+            workers: Some(1),
+        }
+    }
+
+    /// Serve `services` built from `core` on a random local port.
+    ///
+    /// # Panics
+    /// The port cannot be bound.
+    pub fn spawn(core: &Core, services: Vec<Arc<dyn Service>>) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+        let addr = listener.local_addr().expect("local address");
+        let server = build_server(listener, core.clone(), services).expect("server builds");
+        let handle = server.handle();
+        tokio::spawn(server);
+        TestServer { addr, handle }
+    }
+}
+
+/// A running test server.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Stops it.
+    pub handle: actix_web::dev::ServerHandle,
+}
+
+impl TestServer {
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl Drop for TestCore {
+    fn drop(&mut self) {
+        let db_name = self.db_name.clone();
+        let prefix = self.core.redis.prefix().to_string();
+        self.core.shutdown.cancel();
+        // Drop runs inside the test's runtime, which we cannot block on: clean up from a
+        // thread with its own runtime and wait for it.
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let Ok(rt) = rt else { return };
+            rt.block_on(async move {
+                if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&maintenance_url()).await {
+                    let sql = format!("drop database if exists \"{db_name}\" with (force)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                }
+                if let Ok(client) = redis::Client::open(redis_url()) {
+                    if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                        let keys: Vec<String> = redis::cmd("KEYS")
+                            .arg(format!("{prefix}*"))
+                            .query_async(&mut conn)
+                            .await
+                            .unwrap_or_default();
+                        for chunk in keys.chunks(500) {
+                            let _: Result<(), _> = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await;
+                        }
+                    }
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
