@@ -78,17 +78,14 @@ impl CoreSettings {
             .unwrap_or_else(|| "127.0.0.1:8080".into())
             .parse()
             .context("TANDEM_ADDR must be host:port, e.g. 127.0.0.1:8080")?;
-        let public_url = var("TANDEM_PUBLIC_URL")
-            .unwrap_or_else(|| format!("http://{addr}"))
-            .trim_end_matches('/')
-            .to_string();
+        let public_url =
+            var("TANDEM_PUBLIC_URL").unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_string();
         let db_max_connections = var("TANDEM_DB_MAX_CONNECTIONS")
             .map(|v| v.parse().context("TANDEM_DB_MAX_CONNECTIONS must be a number"))
             .transpose()?
             .unwrap_or(20);
-        let workers = var("TANDEM_WORKERS")
-            .map(|v| v.parse().context("TANDEM_WORKERS must be a number"))
-            .transpose()?;
+        let workers =
+            var("TANDEM_WORKERS").map(|v| v.parse().context("TANDEM_WORKERS must be a number")).transpose()?;
         let data_dir = PathBuf::from(var("TANDEM_DATA_DIR").unwrap_or_else(|| "./data".into()));
         Ok(Self {
             environment,

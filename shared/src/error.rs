@@ -18,10 +18,7 @@ pub struct ErrorBody {
 
 /// Build an error response with the given status, code and message.
 pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> HttpResponse {
-    HttpResponseBuilder::new(status).json(ErrorBody {
-        code: code.to_string(),
-        message: message.into(),
-    })
+    HttpResponseBuilder::new(status).json(ErrorBody { code: code.to_string(), message: message.into() })
 }
 
 /// Write an error and its chain of causes, for `Debug` impls of service errors.
@@ -102,10 +99,13 @@ pub fn extractor_configs(cfg: &mut actix_web::web::ServiceConfig, json_limit: us
         };
         e.into()
     }))
-    .app_data(web::PathConfig::default().error_handler(|err: PathError, _req| {
-        InputError::InvalidPath(format!("invalid path: {err}")).into()
-    }))
-    .app_data(web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
-        InputError::InvalidQuery(format!("invalid query: {err}")).into()
-    }));
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|err: PathError, _req| InputError::InvalidPath(format!("invalid path: {err}")).into()),
+    )
+    .app_data(
+        web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
+            InputError::InvalidQuery(format!("invalid query: {err}")).into()
+        }),
+    );
 }

@@ -75,11 +75,7 @@ impl KeyPair {
     fn from_signing(signing: &ed25519_dalek::SigningKey) -> Self {
         let der = signing.to_pkcs8_der().expect("an Ed25519 key always encodes");
         let public = signing.verifying_key().to_bytes();
-        Self {
-            kid: kid_for(&public),
-            encoding: Some(EncodingKey::from_ed_der(der.as_bytes())),
-            public,
-        }
+        Self { kid: kid_for(&public), encoding: Some(EncodingKey::from_ed_der(der.as_bytes())), public }
     }
 
     /// Load a private key from a PKCS#8 PEM string.
@@ -87,7 +83,8 @@ impl KeyPair {
     /// # Errors
     /// The PEM is not an Ed25519 private key.
     pub fn from_private_pem(pem: &str) -> anyhow::Result<Self> {
-        let signing = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).context("Failed to parse the Ed25519 private key")?;
+        let signing =
+            ed25519_dalek::SigningKey::from_pkcs8_pem(pem).context("Failed to parse the Ed25519 private key")?;
         Ok(Self::from_signing(&signing))
     }
 
@@ -153,7 +150,8 @@ impl KeyPair {
         let private = settings.data_dir.join("jwt-ed25519.pem");
         let public = settings.data_dir.join("jwt-ed25519.pub.pem");
         if private.exists() {
-            let pem = std::fs::read_to_string(&private).with_context(|| format!("Failed to read {}", private.display()))?;
+            let pem =
+                std::fs::read_to_string(&private).with_context(|| format!("Failed to read {}", private.display()))?;
             return Self::from_private_pem(&pem);
         }
         if settings.environment == Environment::Production {
@@ -307,10 +305,8 @@ mod tests {
     fn pem_round_trip_keeps_the_key_id() {
         let signing = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
         let pem = signing.to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF).unwrap();
-        let pub_pem = signing
-            .verifying_key()
-            .to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-            .unwrap();
+        let pub_pem =
+            signing.verifying_key().to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF).unwrap();
         let a = KeyPair::from_private_pem(&pem).unwrap();
         let b = KeyPair::from_public_pem(&pub_pem).unwrap();
         assert_eq!(a.kid(), b.kid());

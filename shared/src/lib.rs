@@ -4,7 +4,9 @@
 //! - [`config`]: settings read from the environment, with documented defaults.
 //! - [`ids`]: typed identifiers and the [`ids::Role`] of a user.
 //! - [`error`]: the JSON error body `{code, message}` every service answers with.
+//! - [`events`]: events published on Redis for signaling to deliver to users and rooms.
 //! - [`jwt`]: access-token claims, signing keys, the JWKS document and verification.
+//! - [`live`]: heartbeats and viewer counts in Redis (key layout shared by broker and signaling).
 //! - [`auth`]: the [`auth::AuthUser`] extractor that verifies a bearer token on a request.
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
 //! - [`redis`]: the Redis connection manager and per-deployment key prefix.
@@ -17,9 +19,11 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod ids;
 pub mod jwt;
+pub mod live;
 pub mod metrics;
 pub mod redis;
 pub mod server;

@@ -15,9 +15,7 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
-            let buckets = [
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ];
+            let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
             PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
                 .and_then(|b| b.install_recorder())
@@ -98,7 +96,5 @@ pub async fn render(handle: web::Data<PrometheusHandle>) -> HttpResponse {
     metrics::gauge!("process_cpu_seconds_total").set(p.cpu_seconds);
     metrics::gauge!("process_open_fds").set(p.open_fds as f64);
     metrics::gauge!("process_threads").set(p.threads as f64);
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(handle.render())
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle.render())
 }

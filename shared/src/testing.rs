@@ -47,9 +47,8 @@ impl TestCore {
             opts.get_port(),
             db_name
         );
-        let db = crate::db::connect_and_migrate(&database_url, 10)
-            .await
-            .expect("test database is created and migrated");
+        let db =
+            crate::db::connect_and_migrate(&database_url, 10).await.expect("test database is created and migrated");
         let prefix = format!("test:{}:", Uuid::new_v4().simple());
         let redis = RedisHandle::connect(&redis_url(), &prefix).await.expect("Redis is reachable");
         let settings = Self::settings(&database_url, &prefix);

@@ -1,0 +1,1 @@
+//! Tandem load tester (under construction).

@@ -1,0 +1,1 @@
+//! Tandem billing service (under construction).

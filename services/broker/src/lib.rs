@@ -1,0 +1,1 @@
+//! Tandem broker service (under construction).

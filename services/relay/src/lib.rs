@@ -1,0 +1,1 @@
+//! Tandem relay service (under construction).

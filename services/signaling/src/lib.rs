@@ -1,0 +1,1 @@
+//! Tandem signaling service (under construction).

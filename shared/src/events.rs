@@ -1,0 +1,92 @@
+//! Events services publish on Redis pub/sub for the signaling service to deliver.
+//!
+//! Two kinds of channel: one per user (`<prefix>user:<id>`, every socket of that user on any
+//! node) and one per room (`<prefix>room:<id>`, every member of the room on any node).
+//! Payloads are the JSON of [`BusEvent`]; signaling forwards them to clients as server events.
+
+use crate::ids::{RequestId, RoomId, UserId};
+use crate::redis::RedisHandle;
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+
+/// The pub/sub channel of one user.
+pub fn user_channel(redis: &RedisHandle, user: UserId) -> String {
+    redis.key(format_args!("user:{user}"))
+}
+
+/// The pub/sub channel of one room.
+pub fn room_channel(redis: &RedisHandle, room: RoomId) -> String {
+    redis.key(format_args!("room:{room}"))
+}
+
+/// An event published by a service for delivery over signaling.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type")]
+pub enum BusEvent {
+    /// A fan asked a creator for a private session (sent to the creator).
+    #[serde(rename = "private.request")]
+    PrivateRequest {
+        /// The request.
+        request_id: RequestId,
+        /// Who asked.
+        fan_id: UserId,
+        /// The fan's handle, for display.
+        fan_handle: String,
+        /// Unix seconds after which the request expires.
+        expires_at: i64,
+        /// Per-minute price in minor units, when billing is on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        price_per_minute: Option<i64>,
+    },
+    /// The creator accepted (sent to the fan); the room is ready.
+    #[serde(rename = "private.accepted")]
+    PrivateAccepted {
+        /// The request.
+        request_id: RequestId,
+        /// The private room created for it.
+        room_id: RoomId,
+    },
+    /// The request will not become a session (sent to the other party).
+    #[serde(rename = "private.declined")]
+    PrivateDeclined {
+        /// The request.
+        request_id: RequestId,
+        /// `declined`, `cancelled` or `expired`.
+        reason: String,
+    },
+    /// A room ended (sent on the room channel).
+    #[serde(rename = "room.ended")]
+    RoomEnded {
+        /// The room.
+        room_id: RoomId,
+        /// Why: `host_ended`, `heartbeat_lost`, `funds_exhausted`, ...
+        reason: String,
+    },
+    /// A creator's availability changed.
+    #[serde(rename = "presence")]
+    Presence {
+        /// The creator.
+        user_id: UserId,
+        /// `online`, `away`, `busy` or `offline`.
+        status: String,
+    },
+    /// Any other event a service wants delivered as-is (billing warnings, tips, ...).
+    #[serde(rename = "notice")]
+    Notice {
+        /// Event name shown to the client, e.g. `billing.low_balance`.
+        event: String,
+        /// Event body.
+        data: serde_json::Value,
+    },
+}
+
+/// Publish `event` on `channel`.
+///
+/// # Errors
+/// Redis unreachable.
+pub async fn publish(redis: &RedisHandle, channel: &str, event: &BusEvent) -> anyhow::Result<()> {
+    let payload = serde_json::to_string(event)?;
+    let mut conn = redis.conn.clone();
+    conn.publish::<_, _, ()>(channel, payload).await?;
+    Ok(())
+}
