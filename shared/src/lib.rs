@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`config`]: settings read from the environment, with documented defaults.
+//! - [`hooks`]: late-bound hooks between services (payment gate, room control).
 //! - [`ids`]: typed identifiers and the [`ids::Role`] of a user.
 //! - [`error`]: the JSON error body `{code, message}` every service answers with.
 //! - [`events`]: events published on Redis for signaling to deliver to users and rooms.
@@ -21,6 +22,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod hooks;
 pub mod ids;
 pub mod jwt;
 pub mod live;

@@ -37,6 +37,8 @@ pub struct Core {
     pub draining: Arc<AtomicBool>,
     /// Cancelled when the process shuts down; long-lived tasks watch it.
     pub shutdown: CancellationToken,
+    /// Hooks between services, wired by the binary.
+    pub hooks: crate::hooks::Hooks,
 }
 
 impl Core {
@@ -62,6 +64,7 @@ impl Core {
             metrics: crate::metrics::install(),
             draining: Arc::new(AtomicBool::new(false)),
             shutdown: CancellationToken::new(),
+            hooks: crate::hooks::Hooks::default(),
         }
     }
 }
@@ -117,4 +120,58 @@ pub fn build_server(listener: TcpListener, core: Core, services: Vec<Arc<dyn Ser
         None => server,
     };
     Ok(server.listen(listener)?.run())
+}
+
+/// Serve until SIGINT/SIGTERM, then drain: mark the node draining (`/readyz` 503), cancel
+/// [`Core::shutdown`] so long-lived sessions say goodbye, wait up to `TANDEM_DRAIN_SECS`
+/// (default 10) for them, and stop the server. A second signal stops at once.
+///
+/// # Errors
+/// The server fails.
+pub async fn run_until_stopped(server: Server, core: Core) -> anyhow::Result<()> {
+    use std::sync::atomic::Ordering;
+    let handle = server.handle();
+    let drain_secs: u64 = std::env::var("TANDEM_DRAIN_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let watcher = tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!(drain_secs, "shutdown requested: draining");
+        core.draining.store(true, Ordering::SeqCst);
+        core.shutdown.cancel();
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(drain_secs)) => {}
+            _ = wait_for_signal() => tracing::warn!("second signal: stopping now"),
+        }
+        handle.stop(true).await;
+    });
+    let result = server.await;
+    watcher.abort();
+    result.map_err(Into::into)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Bind `settings.addr`, returning the listener (port 0 picks a free port).
+///
+/// # Errors
+/// The address is taken.
+pub fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    use anyhow::Context;
+    TcpListener::bind(addr).with_context(|| format!("Failed to bind {addr} (is another Tandem running? set TANDEM_ADDR)"))
 }

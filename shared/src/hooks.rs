@@ -1,0 +1,90 @@
+//! Late-bound hooks between services that must not depend on each other's crates.
+//!
+//! The broker asks a [`PaymentGate`] (implemented by billing) before and at the start of a paid
+//! private session; billing's meter and signaling end rooms through [`RoomControl`]
+//! (implemented by the broker). The binary that mounts the services wires them into
+//! [`Hooks`]; a hook that is not set means the feature is off (no billing, for instance).
+
+use crate::ids::{RoomId, UserId};
+use std::sync::{Arc, OnceLock};
+
+/// Why billing refused to let a session start or continue.
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentRefusal {
+    /// The fan's wallet does not cover what is needed.
+    #[error("insufficient funds: {needed} needed, {available} available")]
+    InsufficientFunds {
+        /// Minor units needed.
+        needed: i64,
+        /// Minor units available.
+        available: i64,
+    },
+    /// The wallet is frozen (taken negative by a refund or dispute).
+    #[error("the wallet is frozen")]
+    WalletFrozen,
+    /// Billing could not be reached or failed.
+    #[error(transparent)]
+    Unavailable(#[from] anyhow::Error),
+}
+
+/// What billing says about a fan and creator before a private request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriceQuote {
+    /// Creator's price per started minute, minor units.
+    pub price_per_minute: i64,
+    /// Currency of the price, e.g. `usd`.
+    pub currency: &'static str,
+}
+
+/// Billing for paid private sessions, as the broker sees it.
+#[async_trait::async_trait]
+pub trait PaymentGate: Send + Sync + 'static {
+    /// Before a private request is recorded: the creator's price, refused if the fan cannot
+    /// cover the first minute. `Ok(None)` when the creator charges nothing.
+    async fn quote_private(&self, fan: UserId, creator: UserId) -> Result<Option<PriceQuote>, PaymentRefusal>;
+    /// When the creator accepts: charge the first minute (idempotent per room).
+    async fn start_private(&self, room: RoomId, fan: UserId, creator: UserId) -> Result<(), PaymentRefusal>;
+    /// When a private room ends, whatever the reason (idempotent).
+    async fn end_private(&self, room: RoomId) -> anyhow::Result<()>;
+}
+
+/// Room lifecycle, as billing and signaling see it.
+#[async_trait::async_trait]
+pub trait RoomControl: Send + Sync + 'static {
+    /// End a live room with `reason` (idempotent): releases both slots, frees locks, tells members.
+    /// Returns true when this call ended it, false when it had already ended.
+    async fn end_room(&self, room: RoomId, reason: &str) -> anyhow::Result<bool>;
+    /// A participant's heartbeat (from signaling).
+    async fn heartbeat(&self, room: RoomId, user: UserId) -> anyhow::Result<()>;
+}
+
+#[derive(Default)]
+struct Inner {
+    payment: OnceLock<Arc<dyn PaymentGate>>,
+    rooms: OnceLock<Arc<dyn RoomControl>>,
+}
+
+/// The hooks of one process, set once at start-up.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    inner: Arc<Inner>,
+}
+
+impl Hooks {
+    /// Install the payment gate; later calls are ignored.
+    pub fn set_payment(&self, gate: Arc<dyn PaymentGate>) {
+        let _ = self.inner.payment.set(gate);
+    }
+    /// The payment gate, if billing runs in this deployment.
+    pub fn payment(&self) -> Option<Arc<dyn PaymentGate>> {
+        self.inner.payment.get().cloned()
+    }
+    /// Install room control; later calls are ignored.
+    pub fn set_rooms(&self, rooms: Arc<dyn RoomControl>) {
+        let _ = self.inner.rooms.set(rooms);
+    }
+    /// Room control, if the broker runs in this process.
+    pub fn rooms(&self) -> Option<Arc<dyn RoomControl>> {
+        self.inner.rooms.get().cloned()
+    }
+}
