@@ -205,6 +205,11 @@ impl Tokens {
         Self { key, decoding, validation, issuer: issuer.into(), audience: audience.into() }
     }
 
+    /// Whether this process can issue tokens (holds the private key).
+    pub fn can_sign(&self) -> bool {
+        self.key.can_sign()
+    }
+
     /// The JWKS document listing the verifying key.
     pub fn jwks(&self) -> serde_json::Value {
         serde_json::json!({ "keys": [self.key.jwk()] })

@@ -1,1 +1,45 @@
+//! Tandem auth service: accounts, passwords, access tokens and refresh-token families.
+//!
+//! # Layout
+//! - [`domain`]: validated input values (`Email`, `Handle`, `Password`).
+//! - [`password`]: argon2id hashing, off the async threads.
+//! - [`refresh`]: opaque refresh tokens, stored hashed, rotated on use, families revoked on reuse.
+//! - [`throttle`]: login throttling per email and client address in Redis.
+//! - [`users`]: account storage, including operator creation for the CLI.
+//! - [`error`]: [`error::AuthApiError`], the one error type of this service.
+//! - [`routes`]: the HTTP handlers under `/v1/auth`, `/v1/me` and `/.well-known/jwks.json`.
 
+pub mod domain;
+pub mod error;
+pub mod password;
+pub mod refresh;
+pub mod routes;
+pub mod throttle;
+pub mod users;
+
+use std::sync::Arc;
+use tandem_shared::server::{Core, Service};
+
+/// The auth service's routes.
+pub struct AuthService;
+
+impl Service for AuthService {
+    fn name(&self) -> &'static str {
+        "auth"
+    }
+
+    fn configure(&self, cfg: &mut actix_web::web::ServiceConfig) {
+        routes::configure(cfg);
+    }
+}
+
+/// Build the auth service for `core`.
+///
+/// # Errors
+/// None today; kept fallible like every service constructor.
+pub async fn service(core: &Core) -> anyhow::Result<Arc<dyn Service>> {
+    if !core.tokens.can_sign() {
+        anyhow::bail!("the auth service needs the private signing key (TANDEM_JWT_PRIVATE_KEY)");
+    }
+    Ok(Arc::new(AuthService))
+}

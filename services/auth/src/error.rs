@@ -1,0 +1,96 @@
+//! [`AuthApiError`]: every way an auth request can fail, with its status and stable code.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use tandem_shared::error::{error_chain_fmt, error_response};
+
+/// The auth service's error type.
+#[derive(thiserror::Error)]
+pub enum AuthApiError {
+    /// Input failed validation (400 `invalid_input`).
+    #[error("{0}")]
+    Validation(String),
+    /// Wrong email or password (401 `invalid_credentials`).
+    #[error("email or password is incorrect")]
+    InvalidCredentials,
+    /// Unknown, expired or revoked refresh token (401 `invalid_refresh_token`).
+    #[error("the refresh token is invalid or expired")]
+    InvalidRefreshToken,
+    /// A rotated refresh token was presented again: its family is revoked (401 `refresh_token_reused`).
+    #[error("the refresh token was already used; every session of this login has been signed out")]
+    RefreshTokenReused,
+    /// The email is taken (409 `email_taken`).
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// The handle is taken (409 `handle_taken`).
+    #[error("this handle is taken")]
+    HandleTaken,
+    /// Too many failed logins (429 `too_many_attempts`).
+    #[error("too many failed login attempts; try again in {retry_after} seconds")]
+    Throttled {
+        /// Seconds until another attempt is allowed.
+        retry_after: u64,
+    },
+    /// Anything unexpected (500 `internal`); details go to the log only.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl std::fmt::Debug for AuthApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        error_chain_fmt(self, f)?;
+        if let AuthApiError::Internal(e) = self {
+            write!(f, "{e:?}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<sqlx::Error> for AuthApiError {
+    fn from(e: sqlx::Error) -> Self {
+        AuthApiError::Internal(anyhow::Error::new(e).context("database error"))
+    }
+}
+
+impl From<redis::RedisError> for AuthApiError {
+    fn from(e: redis::RedisError) -> Self {
+        AuthApiError::Internal(anyhow::Error::new(e).context("redis error"))
+    }
+}
+
+impl ResponseError for AuthApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AuthApiError::Validation(_) => StatusCode::BAD_REQUEST,
+            AuthApiError::InvalidCredentials | AuthApiError::InvalidRefreshToken | AuthApiError::RefreshTokenReused => {
+                StatusCode::UNAUTHORIZED
+            }
+            AuthApiError::EmailTaken | AuthApiError::HandleTaken => StatusCode::CONFLICT,
+            AuthApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AuthApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let code = match self {
+            AuthApiError::Validation(_) => "invalid_input",
+            AuthApiError::InvalidCredentials => "invalid_credentials",
+            AuthApiError::InvalidRefreshToken => "invalid_refresh_token",
+            AuthApiError::RefreshTokenReused => "refresh_token_reused",
+            AuthApiError::EmailTaken => "email_taken",
+            AuthApiError::HandleTaken => "handle_taken",
+            AuthApiError::Throttled { .. } => "too_many_attempts",
+            AuthApiError::Internal(e) => {
+                tracing::error!(error.cause_chain = ?e, "auth request failed");
+                "internal"
+            }
+        };
+        let mut res = error_response(self.status_code(), code, self.to_string());
+        if let AuthApiError::Throttled { retry_after } = self {
+            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&retry_after.to_string()) {
+                res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
+            }
+        }
+        res
+    }
+}

@@ -1,0 +1,26 @@
+use crate::error::AuthApiError;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use tandem_shared::auth::bearer_token;
+use tandem_shared::server::Core;
+
+#[derive(Deserialize)]
+pub struct LogoutBody {
+    refresh_token: String,
+}
+
+/// `POST /v1/auth/logout`: revoke the refresh-token family, and the presented access token
+/// (if any) until it would have expired. Idempotent: always 204.
+#[tracing::instrument(name = "logout", skip_all)]
+pub async fn logout(core: web::Data<Core>, req: HttpRequest, body: web::Json<LogoutBody>) -> Result<HttpResponse, AuthApiError> {
+    if body.refresh_token.len() <= 256 {
+        crate::refresh::revoke_by_token(&core.db, &body.refresh_token).await?;
+    }
+    if let Some(token) = bearer_token(&req) {
+        if let Ok(claims) = core.tokens.verify(token) {
+            let left = (claims.exp - chrono::Utc::now().timestamp()).max(1) as u64;
+            core.redis.revoke_token(claims.jti, left).await?;
+        }
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

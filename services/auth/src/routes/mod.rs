@@ -1,0 +1,58 @@
+//! HTTP handlers of the auth service.
+
+mod jwks;
+mod login;
+mod logout;
+mod me;
+mod refresh;
+mod signup;
+
+use actix_web::web;
+use serde::Serialize;
+
+pub use login::client_address;
+
+/// Mount the auth routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/auth/signup", web::post().to(signup::signup))
+        .route("/v1/auth/login", web::post().to(login::login))
+        .route("/v1/auth/refresh", web::post().to(refresh::refresh))
+        .route("/v1/auth/logout", web::post().to(logout::logout))
+        .route("/v1/me", web::get().to(me::me))
+        .route("/.well-known/jwks.json", web::get().to(jwks::jwks));
+}
+
+/// The body of signup, login and refresh responses.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    /// Short-lived JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Opaque single-use token for `POST /v1/auth/refresh`.
+    pub refresh_token: String,
+    /// The signed-in user (signup and login).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<crate::users::User>,
+}
+
+/// Issue an access token plus a refresh token in a new family.
+pub(crate) async fn new_session(
+    core: &tandem_shared::server::Core,
+    user: crate::users::User,
+    role: tandem_shared::ids::Role,
+) -> Result<TokenResponse, crate::error::AuthApiError> {
+    let mut tx = core.db.begin().await?;
+    let refresh = crate::refresh::issue(&mut tx, user.user_id, tandem_shared::ids::TokenFamilyId::new()).await?;
+    tx.commit().await?;
+    let (access, claims) = core.tokens.issue(user.user_id, role)?;
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: claims.exp - claims.iat,
+        refresh_token: refresh,
+        user: Some(user),
+    })
+}

@@ -1,0 +1,56 @@
+use serde_json::{json, Value};
+use tandem_shared::testing::{TestCore, TestServer};
+
+pub struct TestApp {
+    pub t: TestCore,
+    pub server: TestServer,
+    pub http: reqwest::Client,
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let t = TestCore::new().await;
+        let svc = tandem_auth::service(&t.core).await.expect("auth service builds");
+        let server = TestCore::spawn(&t.core, vec![svc]);
+        Self { t, server, http: reqwest::Client::new() }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.http.post(self.url(path)).json(&body).send().await.expect("request sent")
+    }
+
+    pub async fn signup(&self, email: &str, handle: &str, role: &str) -> reqwest::Response {
+        self.post("/v1/auth/signup", json!({"email": email, "password": PASSWORD, "handle": handle, "role": role})).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post("/v1/auth/login", json!({"email": email, "password": password})).await
+    }
+
+    pub async fn refresh(&self, token: &str) -> reqwest::Response {
+        self.post("/v1/auth/refresh", json!({"refresh_token": token})).await
+    }
+
+    pub async fn me(&self, access: &str) -> reqwest::Response {
+        self.http.get(self.url("/v1/me")).bearer_auth(access).send().await.expect("request sent")
+    }
+
+    /// Sign up and return the token response body.
+    pub async fn signed_up(&self, email: &str, handle: &str) -> Value {
+        let res = self.signup(email, handle, "fan").await;
+        assert_eq!(res.status(), 201);
+        res.json().await.unwrap()
+    }
+}
+
+pub async fn code_of(res: reqwest::Response) -> (u16, String) {
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.expect("error bodies are JSON");
+    (status, body["code"].as_str().expect("error body has a code").to_string())
+}

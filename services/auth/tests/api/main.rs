@@ -1,0 +1,8 @@
+//! Auth integration tests: each test runs the service on port 0 against its own database and
+//! Redis prefix.
+
+mod helpers;
+mod login;
+mod refresh;
+mod signup;
+mod tokens;
