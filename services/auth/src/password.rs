@@ -3,6 +3,16 @@
 use anyhow::Context;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 
+/// Each hash holds 19 MiB for its duration: bound how many run at once so a signup or login
+/// storm queues instead of exhausting memory and the blocking pool.
+fn permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        tokio::sync::Semaphore::new(cpus * 2)
+    })
+}
+
 fn hasher() -> Argon2<'static> {
     // 19 MiB, 2 iterations, 1 lane: OWASP's argon2id baseline.
     let params = Params::new(19 * 1024, 2, 1, None).expect("static argon2 parameters are valid");
@@ -14,6 +24,7 @@ fn hasher() -> Argon2<'static> {
 /// # Errors
 /// The blocking task panicked or hashing failed.
 pub async fn hash(password: String) -> anyhow::Result<String> {
+    let _permit = permits().acquire().await.context("hashing semaphore closed")?;
     tokio::task::spawn_blocking(move || {
         hasher()
             .hash_password(password.as_bytes())
@@ -29,6 +40,7 @@ pub async fn hash(password: String) -> anyhow::Result<String> {
 /// # Errors
 /// The blocking task panicked.
 pub async fn verify(password: String, phc: String) -> anyhow::Result<bool> {
+    let _permit = permits().acquire().await.context("hashing semaphore closed")?;
     tokio::task::spawn_blocking(move || {
         hasher().verify_password(password.as_bytes(), phc.as_str()).is_ok()
     })
