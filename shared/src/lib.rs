@@ -8,6 +8,7 @@
 //! - [`events`]: events published on Redis for signaling to deliver to users and rooms.
 //! - [`jwt`]: access-token claims, signing keys, the JWKS document and verification.
 //! - [`live`]: heartbeats and viewer counts in Redis (key layout shared by broker and signaling).
+//! - [`media_token`]: HMAC-signed per-slot publish/play tokens (broker signs, relay verifies).
 //! - [`auth`]: the [`auth::AuthUser`] extractor that verifies a bearer token on a request.
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
 //! - [`redis`]: the Redis connection manager and per-deployment key prefix.
@@ -26,6 +27,7 @@ pub mod hooks;
 pub mod ids;
 pub mod jwt;
 pub mod live;
+pub mod media_token;
 pub mod metrics;
 pub mod redis;
 pub mod server;
