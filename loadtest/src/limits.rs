@@ -14,7 +14,7 @@ pub fn raise_nofile() -> (u64, u64) {
                 lim.rlim_cur = lim.rlim_max;
             }
         }
-        (lim.rlim_cur as u64, lim.rlim_max as u64)
+        (lim.rlim_cur, lim.rlim_max)
     }
 }
 

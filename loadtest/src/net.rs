@@ -35,13 +35,11 @@ pub async fn connect_from(source: IpAddr, dest: SocketAddr) -> anyhow::Result<to
 /// Not an http URL, or the host does not resolve.
 pub async fn resolve(target: &str) -> anyhow::Result<SocketAddr> {
     let url = reqwest::Url::parse(target).with_context(|| format!("invalid target URL {target}"))?;
-    let host = url.host_str().context("target URL has no host")?;
+    let host = url.host_str().context("target URL has no host")?.to_string();
     let port = url.port_or_known_default().context("target URL has no port")?;
-    tokio::net::lookup_host((host, port))
-        .await
-        .with_context(|| format!("cannot resolve {host}"))?
-        .next()
-        .with_context(|| format!("{host} resolves to nothing"))
+    let mut addrs =
+        tokio::net::lookup_host((host.as_str(), port)).await.with_context(|| format!("cannot resolve {host}"))?;
+    addrs.next().with_context(|| format!("{host} resolves to nothing"))
 }
 
 #[cfg(test)]
