@@ -1,1 +1,87 @@
-//! Tandem relay service (under construction).
+//! Tandem relay: a selective forwarding WebRTC relay for the `relay` media mode.
+//!
+//! A slot's publisher sends audio and video over WHIP (RFC 9725); any number of players
+//! receive it over WHEP. The relay forwards RTP packets as they are (rewriting SSRC and
+//! payload type per subscriber), never decodes or mixes. Each request carries the slot's
+//! media token, signed by the broker ([`tandem_shared::media_token`]); the relay tells the
+//! broker when a slot starts and stops publishing.
+//!
+//! # Layout
+//! - [`forward`]: the I/O-free core: publishers, feeds, subscribers, packet rewriting, counters.
+//! - [`session`]: WebRTC peer connections (webrtc-rs 0.21) that feed and drain the core.
+//! - [`routes`]: WHIP/WHEP endpoints, session resources (`DELETE`) and operator stats.
+//! - [`settings`]: environment variables (ICE servers, UDP ports, hosts).
+//! - [`ports`]: the fixed UDP port range, when configured.
+//! - [`slot_events`]: publish start/stop reports to the broker.
+//! - [`error`]: the relay's error responses.
+
+pub mod error;
+pub mod forward;
+pub mod ports;
+pub mod routes;
+pub mod session;
+pub mod settings;
+pub mod slot_events;
+
+use actix_web::web;
+use std::sync::Arc;
+use tandem_shared::media_token::MediaKey;
+use tandem_shared::server::{Core, Service};
+
+pub use forward::Forwarder;
+pub use session::Sessions;
+pub use settings::RelaySettings;
+pub use slot_events::{BrokerReporter, SlotEvents};
+
+/// The relay's routes, mounted into a server.
+pub struct RelayService {
+    state: web::Data<routes::RelayState>,
+}
+
+impl Service for RelayService {
+    fn name(&self) -> &'static str {
+        "relay"
+    }
+
+    fn configure(&self, cfg: &mut web::ServiceConfig) {
+        routes::configure(cfg, self.state.clone());
+    }
+}
+
+/// Build the relay from explicit parts (tests use this to replace the broker reporter).
+///
+/// Must be called inside the tokio runtime peer connections should run on. Every session
+/// ends when `core.shutdown` is cancelled.
+pub fn build(core: &Core, settings: RelaySettings, key: MediaKey, events: Arc<dyn SlotEvents>) -> RelayService {
+    let settings = Arc::new(settings);
+    let forwarder = Forwarder::new();
+    let sessions =
+        Arc::new(Sessions::new(settings.clone(), forwarder.clone(), tokio::runtime::Handle::current(), events));
+    let shutdown = core.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        forwarder.end_all();
+    });
+    let state = web::Data::new(routes::RelayState { sessions, key, settings, draining: core.draining.clone() });
+    RelayService { state }
+}
+
+/// The relay service, configured from the environment (see [`settings`]).
+///
+/// # Errors
+/// A relay variable does not parse, or the media-token secret cannot be loaded.
+pub async fn service(core: &Core) -> anyhow::Result<Arc<dyn Service>> {
+    let settings = RelaySettings::from_env()?;
+    let key = MediaKey::load_or_generate(&core.settings)?;
+    let broker = settings.broker_url.clone().unwrap_or_else(|| core.settings.public_url.clone());
+    let events = Arc::new(BrokerReporter::new(&broker, key.clone())?);
+    tracing::info!(hosts = ?settings.hosts, ports = ?settings.udp_ports, ice_servers = settings.ice_servers.len(), "relay ready");
+    Ok(Arc::new(build(core, settings, key, events)))
+}
+
+impl RelayService {
+    /// The forwarding core (stats, tests).
+    pub fn forwarder(&self) -> &Forwarder {
+        self.state.sessions.forwarder()
+    }
+}

@@ -1,0 +1,626 @@
+//! The forwarding core: which slot has a publisher, which feeds (one per track kind) it
+//! offers, who subscribes, and how a packet is rewritten for one subscriber.
+//!
+//! Nothing here touches a socket or a peer connection: the WebRTC layer ([`crate::session`])
+//! claims slots, pushes packets into [`Feed`]s and pulls them out per subscriber; this module
+//! keeps the rules (one publisher per slot, subscribers end with their publisher) and the
+//! counters, so it can be unit-tested in memory.
+
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::RTCRtpCodec;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tandem_shared::ids::SlotId;
+use tokio::sync::{broadcast, watch, Notify};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// How many packets a feed buffers for a slow subscriber before it skips ahead.
+pub const FEED_BUFFER: usize = 512;
+
+/// Audio or video: a slot carries at most one track of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackKind {
+    /// An Opus track.
+    Audio,
+    /// A VP8 or H.264 track.
+    Video,
+}
+
+impl TrackKind {
+    /// `audio` or `video`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TrackKind::Audio => "audio",
+            TrackKind::Video => "video",
+        }
+    }
+}
+
+/// Identifies one WHIP or WHEP session (the last segment of its `Location`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct SessionId(pub Uuid);
+
+impl SessionId {
+    /// A new random session id.
+    pub fn new() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+impl Default for SessionId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Whether a session publishes its slot or plays it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionRole {
+    /// WHIP: sends media into the slot.
+    Publisher,
+    /// WHEP: receives the slot's media.
+    Subscriber,
+}
+
+/// Why the core refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ForwardError {
+    /// The slot already has a publisher.
+    #[error("the slot already has a publisher")]
+    SlotBusy,
+    /// Nobody publishes the slot.
+    #[error("nobody is publishing this slot")]
+    NotPublishing,
+    /// The session does not exist (any more).
+    #[error("no such session")]
+    UnknownSession,
+}
+
+/// Byte and packet counters.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Packets received from publishers.
+    pub packets_in: AtomicU64,
+    /// Payload-and-header bytes received from publishers.
+    pub bytes_in: AtomicU64,
+    /// Packets handed to subscribers.
+    pub packets_out: AtomicU64,
+    /// Bytes handed to subscribers.
+    pub bytes_out: AtomicU64,
+}
+
+impl Counters {
+    fn add_in(&self, bytes: u64) {
+        self.packets_in.fetch_add(1, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes, Ordering::Relaxed);
+    }
+    fn add_out(&self, bytes: u64) {
+        self.packets_out.fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+    }
+    fn snapshot(&self) -> CounterSnapshot {
+        CounterSnapshot {
+            packets_in: self.packets_in.load(Ordering::Relaxed),
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            packets_out: self.packets_out.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A point-in-time copy of [`Counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CounterSnapshot {
+    /// Packets received from publishers.
+    pub packets_in: u64,
+    /// Bytes received from publishers.
+    pub bytes_in: u64,
+    /// Packets forwarded to subscribers.
+    pub packets_out: u64,
+    /// Bytes forwarded to subscribers.
+    pub bytes_out: u64,
+}
+
+/// One published track: its codec, the packets fanned out to subscribers, and keyframe
+/// requests flowing back to the publisher.
+pub struct Feed {
+    /// The codec the publisher sends (subscribers are offered the same).
+    pub codec: RTCRtpCodec,
+    /// Audio or video.
+    pub kind: TrackKind,
+    packets: broadcast::Sender<rtp::Packet>,
+    keyframe: Notify,
+    slot_counters: Arc<Counters>,
+    total_counters: Arc<Counters>,
+}
+
+impl Feed {
+    /// Fan a packet out to every subscriber of the feed.
+    pub fn push(&self, packet: rtp::Packet) {
+        let size = packet_size(&packet);
+        self.slot_counters.add_in(size);
+        self.total_counters.add_in(size);
+        metrics::counter!("relay_packets_received_total").increment(1);
+        metrics::counter!("relay_bytes_received_total").increment(size);
+        // No receiver is fine: nobody watches yet.
+        let _ = self.packets.send(packet);
+    }
+
+    /// A receiver of the feed's packets from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<rtp::Packet> {
+        self.packets.subscribe()
+    }
+
+    /// Ask the publisher for a keyframe (a subscriber joined or lost packets).
+    pub fn request_keyframe(&self) {
+        self.keyframe.notify_one();
+    }
+
+    /// Resolves when a keyframe was requested since the last call.
+    pub async fn keyframe_requested(&self) {
+        self.keyframe.notified().await
+    }
+
+    /// Count a packet handed to one subscriber.
+    pub fn record_forwarded(&self, bytes: u64) {
+        self.slot_counters.add_out(bytes);
+        self.total_counters.add_out(bytes);
+        metrics::counter!("relay_packets_forwarded_total").increment(1);
+        metrics::counter!("relay_bytes_forwarded_total").increment(bytes);
+    }
+}
+
+/// Size of an RTP packet on the wire before SRTP (header, CSRCs, extensions, payload).
+pub fn packet_size(packet: &rtp::Packet) -> u64 {
+    (12 + 4 * packet.header.csrc.len() + packet.payload.len()) as u64
+}
+
+/// Rewrite a publisher's packet for one subscriber: its own SSRC and the payload type that
+/// subscriber negotiated. Header extensions are dropped because their ids are negotiated per
+/// connection and the publisher's ids mean nothing on the subscriber's leg; padding is
+/// dropped because it only probes the publisher's own bandwidth.
+pub fn rewrite_for_subscriber(mut packet: rtp::Packet, ssrc: u32, payload_type: u8) -> rtp::Packet {
+    packet.header.ssrc = ssrc;
+    packet.header.payload_type = payload_type;
+    packet.header.extension = false;
+    packet.header.extension_profile = 0;
+    packet.header.extensions.clear();
+    packet.header.padding = false;
+    packet
+}
+
+/// What a publisher holds: its session, the token that ends it, and its feeds as they appear.
+#[derive(Clone)]
+pub struct PublisherLease {
+    /// The WHIP session.
+    pub session: SessionId,
+    /// The slot published.
+    pub slot: SlotId,
+    /// Cancelled when the publish ends for any reason.
+    pub cancel: CancellationToken,
+}
+
+/// What a subscriber holds.
+#[derive(Clone)]
+pub struct SubscriberLease {
+    /// The WHEP session.
+    pub session: SessionId,
+    /// The slot played.
+    pub slot: SlotId,
+    /// Cancelled when the subscriber or its publisher goes away.
+    pub cancel: CancellationToken,
+}
+
+type FeedMap = HashMap<TrackKind, Arc<Feed>>;
+
+struct Publisher {
+    session: SessionId,
+    cancel: CancellationToken,
+    /// How many tracks the publisher's offer announced.
+    expected_tracks: usize,
+    feeds: watch::Sender<FeedMap>,
+}
+
+#[derive(Default)]
+struct Slot {
+    publisher: Option<Publisher>,
+    subscribers: HashMap<SessionId, CancellationToken>,
+    counters: Arc<Counters>,
+}
+
+#[derive(Default)]
+struct State {
+    slots: HashMap<SlotId, Slot>,
+    sessions: HashMap<SessionId, (SlotId, SessionRole)>,
+}
+
+/// Per-slot figures.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SlotStats {
+    /// The slot.
+    pub slot_id: SlotId,
+    /// Whether someone publishes it.
+    pub publishing: bool,
+    /// Published tracks.
+    pub tracks: Vec<TrackKind>,
+    /// Current subscribers.
+    pub subscribers: usize,
+    /// Counters since the slot was first used on this node.
+    #[serde(flatten)]
+    pub counters: CounterSnapshot,
+}
+
+/// Figures for the whole relay.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RelayStats {
+    /// Slots with a publisher.
+    pub publishers: usize,
+    /// WHEP sessions.
+    pub subscribers: usize,
+    /// Totals since start.
+    #[serde(flatten)]
+    pub counters: CounterSnapshot,
+    /// Per-slot figures, for slots in use.
+    pub slots: Vec<SlotStats>,
+}
+
+/// The registry of publishers, feeds and subscribers of one relay node.
+///
+/// A std mutex guards the maps: every critical section is short and never awaits.
+#[derive(Clone, Default)]
+pub struct Forwarder {
+    state: Arc<Mutex<State>>,
+    totals: Arc<Counters>,
+}
+
+impl Forwarder {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters more than refusing all traffic would; keep serving.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Take the slot for a new publisher announcing `expected_tracks` tracks.
+    ///
+    /// # Errors
+    /// [`ForwardError::SlotBusy`] when the slot already has one.
+    pub fn claim_publisher(&self, slot: SlotId, expected_tracks: usize) -> Result<PublisherLease, ForwardError> {
+        let mut state = self.lock();
+        let entry = state.slots.entry(slot).or_default();
+        if entry.publisher.is_some() {
+            return Err(ForwardError::SlotBusy);
+        }
+        let session = SessionId::new();
+        let cancel = CancellationToken::new();
+        let (feeds, _) = watch::channel(FeedMap::new());
+        entry.publisher = Some(Publisher { session, cancel: cancel.clone(), expected_tracks, feeds });
+        state.sessions.insert(session, (slot, SessionRole::Publisher));
+        metrics::gauge!("relay_publishers").increment(1.0);
+        Ok(PublisherLease { session, slot, cancel })
+    }
+
+    /// Register a track the publisher started sending. A second track of the same kind
+    /// replaces the first.
+    ///
+    /// # Errors
+    /// [`ForwardError::UnknownSession`] when the lease is no longer the slot's publisher.
+    pub fn add_feed(
+        &self,
+        lease: &PublisherLease,
+        kind: TrackKind,
+        codec: RTCRtpCodec,
+    ) -> Result<Arc<Feed>, ForwardError> {
+        let mut state = self.lock();
+        let totals = self.totals.clone();
+        let slot = state.slots.get_mut(&lease.slot).ok_or(ForwardError::UnknownSession)?;
+        let counters = slot.counters.clone();
+        let publisher =
+            slot.publisher.as_mut().filter(|p| p.session == lease.session).ok_or(ForwardError::UnknownSession)?;
+        let (packets, _) = broadcast::channel(FEED_BUFFER);
+        let feed = Arc::new(Feed {
+            codec,
+            kind,
+            packets,
+            keyframe: Notify::new(),
+            slot_counters: counters,
+            total_counters: totals,
+        });
+        publisher.feeds.send_modify(|feeds| {
+            feeds.insert(kind, feed.clone());
+        });
+        Ok(feed)
+    }
+
+    /// The slot's feeds once every announced track has appeared, or whatever appeared by
+    /// the time `wait` resolves.
+    ///
+    /// # Errors
+    /// [`ForwardError::NotPublishing`] when nobody publishes the slot, or the publisher sent
+    /// no track before `wait` resolved.
+    pub async fn feeds(
+        &self,
+        slot: SlotId,
+        wait: impl std::future::Future<Output = ()>,
+    ) -> Result<Vec<Arc<Feed>>, ForwardError> {
+        let (mut rx, expected) = {
+            let state = self.lock();
+            let publisher =
+                state.slots.get(&slot).and_then(|s| s.publisher.as_ref()).ok_or(ForwardError::NotPublishing)?;
+            (publisher.feeds.subscribe(), publisher.expected_tracks.max(1))
+        };
+        tokio::pin!(wait);
+        loop {
+            if rx.borrow_and_update().len() >= expected {
+                break;
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return Err(ForwardError::NotPublishing) },
+                _ = &mut wait => break,
+            }
+        }
+        let mut feeds: Vec<Arc<Feed>> = rx.borrow().values().cloned().collect();
+        if feeds.is_empty() {
+            return Err(ForwardError::NotPublishing);
+        }
+        feeds.sort_by_key(|f| f.kind);
+        Ok(feeds)
+    }
+
+    /// Add a subscriber to a slot that has a publisher.
+    ///
+    /// # Errors
+    /// [`ForwardError::NotPublishing`] when the slot has no publisher.
+    pub fn add_subscriber(&self, slot: SlotId) -> Result<SubscriberLease, ForwardError> {
+        let mut state = self.lock();
+        let entry = state.slots.get_mut(&slot).ok_or(ForwardError::NotPublishing)?;
+        let publisher = entry.publisher.as_ref().ok_or(ForwardError::NotPublishing)?;
+        // Ending the publisher ends its subscribers: a child token is cancelled with it.
+        let cancel = publisher.cancel.child_token();
+        let session = SessionId::new();
+        entry.subscribers.insert(session, cancel.clone());
+        state.sessions.insert(session, (slot, SessionRole::Subscriber));
+        metrics::gauge!("relay_subscribers").increment(1.0);
+        Ok(SubscriberLease { session, slot, cancel })
+    }
+
+    /// The slot and role of a live session.
+    pub fn session(&self, session: SessionId) -> Option<(SlotId, SessionRole)> {
+        self.lock().sessions.get(&session).copied()
+    }
+
+    /// End a session (idempotent): a publisher takes its subscribers with it. Returns the
+    /// slot and role when this call ended it.
+    pub fn end(&self, session: SessionId) -> Option<(SlotId, SessionRole)> {
+        let mut state = self.lock();
+        let (slot_id, role) = state.sessions.remove(&session)?;
+        let mut ended_subscribers = Vec::new();
+        let mut remove_slot = false;
+        if let Some(slot) = state.slots.get_mut(&slot_id) {
+            match role {
+                SessionRole::Publisher => {
+                    if let Some(p) = slot.publisher.take_if(|p| p.session == session) {
+                        p.cancel.cancel();
+                        metrics::gauge!("relay_publishers").decrement(1.0);
+                    }
+                    for (sub, token) in slot.subscribers.drain() {
+                        token.cancel();
+                        ended_subscribers.push(sub);
+                    }
+                }
+                SessionRole::Subscriber => {
+                    if let Some(token) = slot.subscribers.remove(&session) {
+                        token.cancel();
+                        metrics::gauge!("relay_subscribers").decrement(1.0);
+                    }
+                }
+            }
+            remove_slot = slot.publisher.is_none() && slot.subscribers.is_empty();
+        }
+        for sub in &ended_subscribers {
+            state.sessions.remove(sub);
+        }
+        metrics::gauge!("relay_subscribers").decrement(ended_subscribers.len() as f64);
+        if remove_slot {
+            state.slots.remove(&slot_id);
+        }
+        Some((slot_id, role))
+    }
+
+    /// End every session (shutdown).
+    pub fn end_all(&self) {
+        let sessions: Vec<SessionId> = self.lock().sessions.keys().copied().collect();
+        for s in sessions {
+            self.end(s);
+        }
+    }
+
+    /// Whether the slot has a publisher.
+    pub fn is_publishing(&self, slot: SlotId) -> bool {
+        self.lock().slots.get(&slot).is_some_and(|s| s.publisher.is_some())
+    }
+
+    /// Figures for the relay and each slot in use.
+    pub fn stats(&self) -> RelayStats {
+        let state = self.lock();
+        let mut slots: Vec<SlotStats> = state
+            .slots
+            .iter()
+            .map(|(id, s)| {
+                let mut tracks: Vec<TrackKind> =
+                    s.publisher.as_ref().map(|p| p.feeds.borrow().keys().copied().collect()).unwrap_or_default();
+                tracks.sort();
+                SlotStats {
+                    slot_id: *id,
+                    publishing: s.publisher.is_some(),
+                    tracks,
+                    subscribers: s.subscribers.len(),
+                    counters: s.counters.snapshot(),
+                }
+            })
+            .collect();
+        slots.sort_by_key(|s| s.slot_id);
+        RelayStats {
+            publishers: slots.iter().filter(|s| s.publishing).count(),
+            subscribers: slots.iter().map(|s| s.subscribers).sum(),
+            counters: self.totals.snapshot(),
+            slots,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn vp8() -> RTCRtpCodec {
+        RTCRtpCodec { mime_type: "video/VP8".into(), clock_rate: 90000, ..Default::default() }
+    }
+
+    fn packet(seq: u16, payload: &'static [u8]) -> rtp::Packet {
+        let mut p = rtp::Packet::default();
+        p.header.version = 2;
+        p.header.sequence_number = seq;
+        p.header.ssrc = 1111;
+        p.header.payload_type = 96;
+        p.payload = Bytes::from_static(payload);
+        p
+    }
+
+    #[test]
+    fn one_publisher_per_slot() {
+        let f = Forwarder::new();
+        let slot = SlotId::new();
+        let lease = f.claim_publisher(slot, 2).expect("first publisher");
+        assert_eq!(f.claim_publisher(slot, 2).err(), Some(ForwardError::SlotBusy));
+        assert!(f.claim_publisher(SlotId::new(), 1).is_ok(), "another slot is free");
+        assert_eq!(f.end(lease.session), Some((slot, SessionRole::Publisher)));
+        assert!(lease.cancel.is_cancelled());
+        assert!(f.claim_publisher(slot, 2).is_ok(), "the slot is free again");
+    }
+
+    #[test]
+    fn subscribing_needs_a_publisher() {
+        let f = Forwarder::new();
+        let slot = SlotId::new();
+        assert_eq!(f.add_subscriber(slot).err(), Some(ForwardError::NotPublishing));
+        f.claim_publisher(slot, 1).expect("publisher");
+        assert!(f.add_subscriber(slot).is_ok());
+    }
+
+    #[test]
+    fn subscribers_end_with_their_publisher() {
+        let f = Forwarder::new();
+        let slot = SlotId::new();
+        let lease = f.claim_publisher(slot, 1).expect("publisher");
+        let a = f.add_subscriber(slot).expect("a");
+        let b = f.add_subscriber(slot).expect("b");
+        assert_eq!(f.stats().subscribers, 2);
+        assert_eq!(f.end(a.session), Some((slot, SessionRole::Subscriber)));
+        assert!(a.cancel.is_cancelled());
+        assert!(!b.cancel.is_cancelled());
+        assert_eq!(f.end(a.session), None, "ending twice is a no-op");
+        f.end(lease.session);
+        assert!(b.cancel.is_cancelled());
+        assert_eq!(f.session(b.session), None);
+        let stats = f.stats();
+        assert_eq!((stats.publishers, stats.subscribers, stats.slots.len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn an_old_lease_cannot_add_feeds_to_a_new_publisher() {
+        let f = Forwarder::new();
+        let slot = SlotId::new();
+        let old = f.claim_publisher(slot, 1).expect("publisher");
+        f.end(old.session);
+        let _new = f.claim_publisher(slot, 1).expect("publisher");
+        assert_eq!(f.add_feed(&old, TrackKind::Video, vp8()).err(), Some(ForwardError::UnknownSession));
+    }
+
+    #[tokio::test]
+    async fn feeds_wait_for_every_announced_track() {
+        let f = Forwarder::new();
+        let slot = SlotId::new();
+        let lease = f.claim_publisher(slot, 2).expect("publisher");
+        let f2 = f.clone();
+        let waiter = tokio::spawn(async move { f2.feeds(slot, std::future::pending()).await });
+        f.add_feed(&lease, TrackKind::Video, vp8()).expect("video");
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "still waiting for audio");
+        let opus = RTCRtpCodec { mime_type: "audio/opus".into(), clock_rate: 48000, channels: 2, ..Default::default() };
+        f.add_feed(&lease, TrackKind::Audio, opus).expect("audio");
+        let feeds = waiter.await.expect("joins").expect("feeds");
+        let kinds: Vec<TrackKind> = feeds.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, vec![TrackKind::Audio, TrackKind::Video]);
+    }
+
+    #[tokio::test]
+    async fn feeds_give_up_when_told_and_nothing_arrived() {
+        let f = Forwarder::new();
+        let slot = SlotId::new();
+        assert_eq!(f.feeds(slot, async {}).await.err(), Some(ForwardError::NotPublishing));
+        f.claim_publisher(slot, 1).expect("publisher");
+        assert_eq!(f.feeds(slot, async {}).await.err(), Some(ForwardError::NotPublishing));
+    }
+
+    #[tokio::test]
+    async fn packets_fan_out_and_are_counted() {
+        let f = Forwarder::new();
+        let slot = SlotId::new();
+        let lease = f.claim_publisher(slot, 1).expect("publisher");
+        let feed = f.add_feed(&lease, TrackKind::Video, vp8()).expect("video");
+        let mut rx1 = feed.subscribe();
+        let mut rx2 = feed.subscribe();
+        feed.push(packet(1, b"abcd"));
+        for rx in [&mut rx1, &mut rx2] {
+            let p = rx.recv().await.expect("packet");
+            assert_eq!(p.header.sequence_number, 1);
+            feed.record_forwarded(packet_size(&p));
+        }
+        let stats = f.stats();
+        assert_eq!(stats.counters.packets_in, 1);
+        assert_eq!(stats.counters.bytes_in, 16);
+        assert_eq!(stats.counters.packets_out, 2);
+        assert_eq!(stats.counters.bytes_out, 32);
+        assert_eq!(stats.slots[0].tracks, vec![TrackKind::Video]);
+    }
+
+    #[test]
+    fn rewrite_sets_ssrc_and_payload_type_and_drops_extensions() {
+        let mut p = packet(7, b"xyz");
+        p.header.extension = true;
+        p.header.extension_profile = 0xBEDE;
+        p.header.extensions.push(rtp::header::Extension { id: 3, payload: Bytes::from_static(b"\x01\x02") });
+        let out = rewrite_for_subscriber(p, 4242, 102);
+        assert_eq!(out.header.ssrc, 4242);
+        assert_eq!(out.header.payload_type, 102);
+        assert!(!out.header.extension && out.header.extensions.is_empty());
+        assert_eq!(out.header.sequence_number, 7);
+        assert_eq!(&out.payload[..], b"xyz");
+    }
+
+    #[tokio::test]
+    async fn keyframe_requests_reach_the_publisher_side() {
+        let f = Forwarder::new();
+        let lease = f.claim_publisher(SlotId::new(), 1).expect("publisher");
+        let feed = f.add_feed(&lease, TrackKind::Video, vp8()).expect("video");
+        feed.request_keyframe();
+        // A stored permit: resolves at once.
+        feed.keyframe_requested().await;
+    }
+}

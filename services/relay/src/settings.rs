@@ -1,0 +1,174 @@
+//! Relay settings, read from the environment.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `TANDEM_ICE_SERVERS` | none | comma-separated `stun:`/`turn:`/`turns:` URLs given to the relay's peer connections and to clients (`Link` headers) |
+//! | `TANDEM_TURN_USERNAME`, `TANDEM_TURN_CREDENTIAL` | none | credentials for the `turn:` URLs |
+//! | `TANDEM_RELAY_HOSTS` | `127.0.0.1,0.0.0.0` | IPs whose UDP sockets carry media; `0.0.0.0` means every non-loopback IPv4 interface |
+//! | `TANDEM_RELAY_UDP_PORTS` | any (ephemeral) | `lo-hi`: the only UDP ports the relay binds (one per session and host) |
+//! | `TANDEM_RELAY_PUBLIC_IPS` | none | comma-separated public IPs advertised instead of host addresses (1:1 NAT) |
+//! | `TANDEM_RELAY_PLI_SECS` | `2` | how often the relay asks each publisher for a keyframe |
+//! | `TANDEM_BROKER_URL` | `TANDEM_PUBLIC_URL` | where to report publish start/stop when the broker runs elsewhere |
+
+use anyhow::Context;
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+/// One STUN or TURN server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IceServer {
+    /// `stun:host:port`, `turn:host:port?transport=udp`, ...
+    pub url: String,
+    /// TURN user name.
+    pub username: Option<String>,
+    /// TURN credential.
+    pub credential: Option<String>,
+}
+
+impl IceServer {
+    /// The RFC 9725 `Link` header value for this server.
+    pub fn link_header(&self) -> String {
+        let mut v = format!("<{}>; rel=\"ice-server\"", self.url);
+        if let (Some(u), Some(c)) = (&self.username, &self.credential) {
+            v.push_str(&format!("; username=\"{u}\"; credential=\"{c}\"; credential-type=\"password\""));
+        }
+        v
+    }
+}
+
+/// What the relay reads from the environment.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// STUN/TURN servers.
+    pub ice_servers: Vec<IceServer>,
+    /// IPs the media sockets bind.
+    pub hosts: Vec<IpAddr>,
+    /// Allowed UDP ports, if restricted.
+    pub udp_ports: Option<RangeInclusive<u16>>,
+    /// Public IPs to advertise (1:1 NAT).
+    pub public_ips: Vec<IpAddr>,
+    /// Period of keyframe requests to publishers.
+    pub pli_interval: Duration,
+    /// Base URL of the broker, if it runs in another process.
+    pub broker_url: Option<String>,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            ice_servers: Vec::new(),
+            hosts: vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from([0, 0, 0, 0])],
+            udp_ports: None,
+            public_ips: Vec::new(),
+            pli_interval: Duration::from_secs(2),
+            broker_url: None,
+        }
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Parse `lo-hi` (inclusive, lo <= hi, lo > 0).
+pub fn parse_port_range(value: &str) -> anyhow::Result<RangeInclusive<u16>> {
+    let (lo, hi) = value.split_once('-').context("expected lo-hi, e.g. 40000-40100")?;
+    let lo: u16 = lo.trim().parse().context("the low port is not a number")?;
+    let hi: u16 = hi.trim().parse().context("the high port is not a number")?;
+    anyhow::ensure!(lo > 0 && lo <= hi, "expected 0 < lo <= hi");
+    Ok(lo..=hi)
+}
+
+/// Parse a comma-separated list of ICE server URLs; TURN URLs get the credentials.
+pub fn parse_ice_servers(
+    value: &str,
+    username: Option<String>,
+    credential: Option<String>,
+) -> anyhow::Result<Vec<IceServer>> {
+    list(value)
+        .map(|url| {
+            let scheme = url.split(':').next().unwrap_or_default();
+            let turn = match scheme {
+                "stun" | "stuns" => false,
+                "turn" | "turns" => true,
+                _ => anyhow::bail!("`{url}` is not a stun:, stuns:, turn: or turns: URL"),
+            };
+            anyhow::ensure!(!url.contains(['<', '>', '"', ' ']), "`{url}` contains characters a URL cannot");
+            Ok(IceServer {
+                url: url.to_string(),
+                username: if turn { username.clone() } else { None },
+                credential: if turn { credential.clone() } else { None },
+            })
+        })
+        .collect()
+}
+
+impl RelaySettings {
+    /// Read the settings, applying the documented defaults.
+    ///
+    /// # Errors
+    /// A variable that is set but does not parse.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let mut s = Self::default();
+        if let Some(v) = var("TANDEM_ICE_SERVERS") {
+            s.ice_servers = parse_ice_servers(&v, var("TANDEM_TURN_USERNAME"), var("TANDEM_TURN_CREDENTIAL"))
+                .context("TANDEM_ICE_SERVERS")?;
+        }
+        if let Some(v) = var("TANDEM_RELAY_HOSTS") {
+            s.hosts = list(&v)
+                .map(|h| h.parse::<IpAddr>().with_context(|| format!("TANDEM_RELAY_HOSTS: `{h}` is not an IP")))
+                .collect::<anyhow::Result<_>>()?;
+            anyhow::ensure!(!s.hosts.is_empty(), "TANDEM_RELAY_HOSTS is empty");
+        }
+        if let Some(v) = var("TANDEM_RELAY_UDP_PORTS") {
+            s.udp_ports = Some(parse_port_range(&v).context("TANDEM_RELAY_UDP_PORTS")?);
+        }
+        if let Some(v) = var("TANDEM_RELAY_PUBLIC_IPS") {
+            s.public_ips = list(&v)
+                .map(|h| h.parse::<IpAddr>().with_context(|| format!("TANDEM_RELAY_PUBLIC_IPS: `{h}` is not an IP")))
+                .collect::<anyhow::Result<_>>()?;
+        }
+        if let Some(v) = var("TANDEM_RELAY_PLI_SECS") {
+            let secs: u64 = v.parse().context("TANDEM_RELAY_PLI_SECS must be a number of seconds")?;
+            anyhow::ensure!(secs > 0, "TANDEM_RELAY_PLI_SECS must be at least 1");
+            s.pli_interval = Duration::from_secs(secs);
+        }
+        s.broker_url = var("TANDEM_BROKER_URL").map(|u| u.trim_end_matches('/').to_string());
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges_parse() {
+        assert_eq!(parse_port_range("40000-40010").expect("parses"), 40000..=40010);
+        assert_eq!(parse_port_range(" 5 - 5 ").expect("parses"), 5..=5);
+        for bad in ["40000", "10-5", "0-10", "a-b", "1-70000"] {
+            assert!(parse_port_range(bad).is_err(), "{bad} should not parse");
+        }
+    }
+
+    #[test]
+    fn ice_servers_parse_and_only_turn_gets_credentials() {
+        let servers = parse_ice_servers(
+            "stun:127.0.0.1:3478, turn:127.0.0.1:3478?transport=udp",
+            Some("u".into()),
+            Some("p".into()),
+        )
+        .expect("parses");
+        assert_eq!(servers.len(), 2);
+        assert_eq!(servers[0].username, None);
+        assert_eq!(servers[1].credential.as_deref(), Some("p"));
+        assert_eq!(servers[0].link_header(), "<stun:127.0.0.1:3478>; rel=\"ice-server\"");
+        assert!(servers[1].link_header().contains("username=\"u\"; credential=\"p\""));
+        assert!(parse_ice_servers("http://x", None, None).is_err());
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests of the relay: real webrtc-rs clients publish over WHIP and play over
+//! WHEP against a relay bound to loopback.
+
+mod helpers;
+mod whip_whep;
