@@ -1,0 +1,639 @@
+//! One socket: the loop that reads client messages, forwards queued events and says goodbye.
+//!
+//! The task owns the actix-ws session and selects over three things: the client's frames, the
+//! socket's bounded outbound queue (filled by the [`Hub`](crate::hub::Hub)) and the hub's close
+//! request. Client messages are handled in order, one at a time; a malformed or refused message
+//! gets an `error` reply and the socket stays open.
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tandem_shared::events::user_channel;
+use tandem_shared::ids::{ConnectionId, RoomId, UserId};
+use tokio::sync::mpsc;
+
+use crate::hub::{CloseWhy, ConnShared, Out, PendingLeave, ResumeToken, Topic, TAKEOVER_TYPE};
+use crate::protocol::{
+    decode, with_seq, ClientMessage, ErrorCode, MemberRole, Refusal, Reply, ServerEvent, MAX_CANDIDATE_BYTES,
+};
+use crate::roomlog::{Published, RateLimit, ResumeRecord};
+use crate::rooms::{RoomInfo, RoomKind};
+use crate::Node;
+
+/// How long a resuming socket waits for its old socket's node to hand the place over.
+const TAKEOVER_WAIT: Duration = Duration::from_millis(1500);
+/// How long the goodbye (close frame) may take.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// A request to take over a dropped socket's place.
+#[derive(Debug, Clone, Copy)]
+pub struct Resume {
+    /// The dropped socket's token.
+    pub token: ResumeToken,
+    /// The last `room_seq` the client saw.
+    pub last_seq: u64,
+}
+
+struct Joined {
+    info: Arc<RoomInfo>,
+    role: MemberRole,
+    /// Highest room sequence forwarded (or known at join); older room events are dropped.
+    last_room_seq: u64,
+}
+
+/// Why the loop ended.
+enum End {
+    /// The client closed with this reason.
+    ClientClosed(Option<CloseReason>),
+    /// The stream ended or a write failed.
+    Dropped,
+    /// The client broke the WebSocket protocol.
+    Protocol(ProtocolError),
+    /// The pub/sub subscription for the user could not be made.
+    Unavailable,
+}
+
+struct Conn {
+    node: Arc<Node>,
+    id: ConnectionId,
+    user: UserId,
+    token: ResumeToken,
+    shared: Arc<ConnShared>,
+    session: actix_ws::Session,
+    seq: u64,
+    joined: Option<Joined>,
+    handle: Option<String>,
+}
+
+/// Whether members of the room are told when `role` comes and goes (not every viewer of a
+/// broadcast: that would be quadratic; viewer counts cover them).
+fn announced(kind: RoomKind, role: MemberRole) -> bool {
+    kind == RoomKind::Private || role == MemberRole::Host
+}
+
+fn unavailable<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> Refusal {
+    move |e| {
+        tracing::error!(error.message = %e, "{what}");
+        Refusal::new(ErrorCode::Unavailable, "temporarily unavailable, retry")
+    }
+}
+
+/// Serve one upgraded socket until it closes.
+#[tracing::instrument(name = "signaling socket", skip_all, fields(user_id = %user))]
+pub async fn run(
+    node: Arc<Node>,
+    user: UserId,
+    session: actix_ws::Session,
+    stream: actix_ws::MessageStream,
+    resume: Option<Resume>,
+) {
+    let max = node.settings.max_frame_bytes;
+    let mut stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
+    let (tx, mut rx) = mpsc::channel(node.settings.queue_len);
+    let id = ConnectionId::new();
+    let token = ResumeToken::random();
+    let shared = node.hub.register(id, user, tx, token);
+    let mut conn = Conn { node, id, user, token, shared, session, seq: 0, joined: None, handle: None };
+    let end = conn.serve(&mut stream, &mut rx, resume).await;
+    conn.finish(end).await;
+}
+
+impl Conn {
+    async fn serve(
+        &mut self,
+        stream: &mut AggregatedMessageStream,
+        rx: &mut mpsc::Receiver<Out>,
+        resume: Option<Resume>,
+    ) -> End {
+        if !self.node.bus.ensure(Topic::User(self.user)).await {
+            return End::Unavailable;
+        }
+        let resumed = match resume {
+            Some(r) => self.try_resume(r).await,
+            None => false,
+        };
+        let token = self.token.to_string();
+        let welcome = ServerEvent::Welcome {
+            connection_id: self.id,
+            resume_token: &token,
+            node_id: &self.node.settings.node_id,
+            user_id: self.user,
+            resumed,
+            room_id: self.joined.as_ref().map(|j| j.info.room_id),
+            idle_timeout_secs: self.node.settings.idle_timeout.as_secs(),
+        }
+        .to_json();
+        if self.event(&welcome).await.is_err() {
+            return End::Dropped;
+        }
+        if let (true, Some(r)) = (resumed, resume) {
+            if self.replay(r.last_seq).await.is_err() {
+                return End::Dropped;
+            }
+        }
+        loop {
+            tokio::select! {
+                _ = self.shared.notify.notified() => return End::Dropped,
+                out = rx.recv() => match out {
+                    Some(out) => if self.forward(out).await.is_err() { return End::Dropped },
+                    None => return End::Dropped,
+                },
+                msg = stream.recv() => {
+                    let msg = match msg {
+                        None => return End::Dropped,
+                        Some(Err(e)) => return End::Protocol(e),
+                        Some(Ok(m)) => m,
+                    };
+                    self.node.hub.touch(&self.shared);
+                    let r = match msg {
+                        AggregatedMessage::Text(text) => self.on_text(&text).await,
+                        AggregatedMessage::Binary(_) => {
+                            let refusal = Refusal::new(ErrorCode::InvalidJson, "send JSON in text frames");
+                            self.refuse(None, &refusal).await
+                        }
+                        AggregatedMessage::Ping(bytes) => self.guarded(|s| Box::pin(async move { s.pong(&bytes).await })).await,
+                        AggregatedMessage::Pong(_) => Ok(()),
+                        AggregatedMessage::Close(reason) => return End::ClientClosed(reason),
+                    };
+                    if r.is_err() {
+                        return End::Dropped;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Run a session write, abandoning it if the hub asks the socket to close meanwhile (a
+    /// client that stops reading must not pin this task).
+    async fn guarded<F>(&mut self, f: F) -> Result<(), ()>
+    where
+        F: for<'s> FnOnce(
+            &'s mut actix_ws::Session,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), actix_ws::Closed>> + 's>>,
+    {
+        let shared = self.shared.clone();
+        tokio::select! {
+            r = f(&mut self.session) => r.map_err(|_| ()),
+            _ = shared.notify.notified() => {
+                // Leave the wake-up for the main loop.
+                shared.notify.notify_one();
+                Err(())
+            }
+        }
+    }
+
+    async fn write(&mut self, text: String) -> Result<(), ()> {
+        self.guarded(|s| Box::pin(async move { s.text(text).await })).await
+    }
+
+    /// Send a server event with the next per-connection `seq`.
+    async fn event(&mut self, json: &str) -> Result<(), ()> {
+        self.seq += 1;
+        self.write(with_seq(self.seq, json)).await
+    }
+
+    async fn forward(&mut self, out: Out) -> Result<(), ()> {
+        match out {
+            Out::Ping => self.guarded(|s| Box::pin(async move { s.ping(b"").await })).await,
+            Out::Event { json, room, room_seq } => {
+                if let Some(room) = room {
+                    let Some(j) = self.joined.as_mut().filter(|j| j.info.room_id == room) else {
+                        return Ok(()); // queued before this socket left the room
+                    };
+                    if let Some(seq) = room_seq {
+                        if seq <= j.last_room_seq {
+                            return Ok(()); // already replayed or from before the join
+                        }
+                        j.last_room_seq = seq;
+                    }
+                }
+                self.event(&json).await
+            }
+            Out::RoomEnded { json, room } => {
+                if self.joined.as_ref().is_some_and(|j| j.info.room_id == room) {
+                    self.joined = None;
+                }
+                self.event(&json).await
+            }
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Result<(), ()> {
+        let msg = match decode(text) {
+            Ok(m) => m,
+            Err(e) => {
+                metrics::counter!("signaling_rejected_messages_total", "code" => e.refusal.code.as_str()).increment(1);
+                return self.refuse(e.request_id.as_ref(), &e.refusal).await;
+            }
+        };
+        let request_id = msg.request_id().clone();
+        match self.handle(msg).await {
+            Ok(data) => self.write(Reply::Ack { request_id: &request_id, data }.to_json()).await,
+            Err(refusal) => {
+                metrics::counter!("signaling_rejected_messages_total", "code" => refusal.code.as_str()).increment(1);
+                self.refuse(Some(&request_id), &refusal).await
+            }
+        }
+    }
+
+    async fn refuse(&mut self, request_id: Option<&crate::protocol::ClientRequestId>, r: &Refusal) -> Result<(), ()> {
+        self.write(Reply::Error { request_id, code: r.code, message: &r.message }.to_json()).await
+    }
+
+    fn joined(&self) -> Result<&Joined, Refusal> {
+        self.joined.as_ref().ok_or_else(|| Refusal::new(ErrorCode::NotInRoom, "join a room first"))
+    }
+
+    async fn publish(&self, room: RoomId, event: &ServerEvent<'_>) -> Result<(), Refusal> {
+        self.node
+            .log
+            .publish(room, &event.to_json(), None)
+            .await
+            .map_err(unavailable("failed to publish a room event"))?;
+        Ok(())
+    }
+
+    async fn handle(&mut self, msg: ClientMessage) -> Result<Option<serde_json::Value>, Refusal> {
+        match msg {
+            ClientMessage::Join { room_id, .. } => self.join(room_id).await.map(Some),
+            ClientMessage::Leave { .. } => {
+                self.leave_room("left").await;
+                Ok(None)
+            }
+            ClientMessage::Offer { to, sdp, .. } => {
+                let room_id = self.check_peer(to)?;
+                self.check_sdp(&sdp)?;
+                self.publish(room_id, &ServerEvent::Offer { room_id, from: self.user, to, sdp: &sdp }).await?;
+                Ok(None)
+            }
+            ClientMessage::Answer { to, sdp, .. } => {
+                let room_id = self.check_peer(to)?;
+                self.check_sdp(&sdp)?;
+                self.publish(room_id, &ServerEvent::Answer { room_id, from: self.user, to, sdp: &sdp }).await?;
+                Ok(None)
+            }
+            ClientMessage::Candidate { to, candidate, .. } => {
+                let room_id = self.check_peer(to)?;
+                let extra = candidate.sdp_mid.as_ref().map_or(0, String::len)
+                    + candidate.username_fragment.as_ref().map_or(0, String::len);
+                if candidate.candidate.len() + extra > MAX_CANDIDATE_BYTES {
+                    return Err(Refusal::new(
+                        ErrorCode::TooLarge,
+                        format!("candidate over {MAX_CANDIDATE_BYTES} bytes"),
+                    ));
+                }
+                let ev = ServerEvent::Candidate { room_id, from: self.user, to, candidate: &candidate };
+                self.publish(room_id, &ev).await?;
+                Ok(None)
+            }
+            ClientMessage::Chat { text, .. } => self.chat(&text).await.map(|_| None),
+            ClientMessage::Tip { amount, .. } => self.tip(amount).await.map(|_| None),
+            ClientMessage::StageInvite { user_id, .. } => {
+                let room_id = self.host_of_broadcast()?;
+                if user_id == self.user {
+                    return Err(Refusal::new(ErrorCode::InvalidValue, "the host is already on stage"));
+                }
+                self.node
+                    .log
+                    .invite_to_stage(room_id, user_id)
+                    .await
+                    .map_err(unavailable("failed to record a stage invite"))?;
+                self.publish(room_id, &ServerEvent::StageInvite { room_id, from: self.user, to: user_id }).await?;
+                Ok(None)
+            }
+            ClientMessage::StageAccept { .. } => {
+                let j = self.joined()?;
+                let room_id = j.info.room_id;
+                if j.info.kind != RoomKind::Broadcast {
+                    return Err(Refusal::new(ErrorCode::Forbidden, "only broadcasts have a stage"));
+                }
+                let invited = self
+                    .node
+                    .log
+                    .take_stage_invite(room_id, self.user)
+                    .await
+                    .map_err(unavailable("failed to read a stage invite"))?;
+                if !invited {
+                    return Err(Refusal::new(ErrorCode::NotInvited, "no pending stage invitation"));
+                }
+                self.publish(room_id, &ServerEvent::StageJoined { room_id, user_id: self.user }).await?;
+                Ok(None)
+            }
+            ClientMessage::StageLeave { user_id, .. } => {
+                let j = self.joined()?;
+                let room_id = j.info.room_id;
+                if j.info.kind != RoomKind::Broadcast {
+                    return Err(Refusal::new(ErrorCode::Forbidden, "only broadcasts have a stage"));
+                }
+                let target = user_id.unwrap_or(self.user);
+                if target != self.user && j.role != MemberRole::Host {
+                    return Err(Refusal::new(ErrorCode::Forbidden, "only the host takes others off the stage"));
+                }
+                self.publish(room_id, &ServerEvent::StageLeft { room_id, user_id: target }).await?;
+                Ok(None)
+            }
+            ClientMessage::Heartbeat { .. } => {
+                let room = self.joined()?.info.room_id;
+                match self.node.core.hooks.rooms() {
+                    Some(rooms) => {
+                        rooms.heartbeat(room, self.user).await.map_err(unavailable("heartbeat hook failed"))?
+                    }
+                    None => tandem_shared::live::record_heartbeat(&self.node.core.redis, room, self.user)
+                        .await
+                        .map_err(unavailable("failed to record a heartbeat"))?,
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn check_peer(&self, to: UserId) -> Result<RoomId, Refusal> {
+        let j = self.joined()?;
+        if !j.info.are_peers(self.user, to) {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "offer, answer and candidate go only to the other participant of your private room",
+            ));
+        }
+        Ok(j.info.room_id)
+    }
+
+    fn check_sdp(&self, sdp: &str) -> Result<(), Refusal> {
+        let max = self.node.settings.max_sdp_bytes;
+        if sdp.len() > max {
+            return Err(Refusal::new(ErrorCode::TooLarge, format!("SDP over {max} bytes")));
+        }
+        if !sdp.starts_with("v=0") {
+            return Err(Refusal::new(ErrorCode::InvalidValue, "SDP must start with v=0"));
+        }
+        Ok(())
+    }
+
+    fn host_of_broadcast(&self) -> Result<RoomId, Refusal> {
+        let j = self.joined()?;
+        if j.info.kind != RoomKind::Broadcast || j.role != MemberRole::Host {
+            return Err(Refusal::new(ErrorCode::Forbidden, "only the host of a broadcast invites to the stage"));
+        }
+        Ok(j.info.room_id)
+    }
+
+    async fn join(&mut self, room_id: RoomId) -> Result<serde_json::Value, Refusal> {
+        let reply = |info: &RoomInfo, role: MemberRole, seq: u64| {
+            serde_json::json!({
+                "room_id": info.room_id,
+                "kind": if info.kind == RoomKind::Private { "private" } else { "broadcast" },
+                "role": role,
+                "room_seq": seq,
+            })
+        };
+        if let Some(j) = self.joined.as_ref().filter(|j| j.info.room_id == room_id) {
+            return Ok(reply(&j.info, j.role, j.last_room_seq));
+        }
+        let info = self
+            .node
+            .rooms
+            .get(room_id)
+            .await
+            .map_err(unavailable("failed to look up a room"))?
+            .ok_or_else(|| Refusal::new(ErrorCode::RoomNotFound, "no such room"))?;
+        let role = info.admit(self.user)?;
+        self.leave_room("left").await;
+        let seq = self.enter(info.clone(), role).await?;
+        if announced(info.kind, role) {
+            let ev = ServerEvent::MemberJoined { room_id, user_id: self.user, role };
+            if let Err(e) = self.publish(room_id, &ev).await {
+                self.leave_room("left").await;
+                return Err(e);
+            }
+        }
+        Ok(reply(&info, role, seq))
+    }
+
+    /// Become a local member and subscribe; returns the room's sequence at that point.
+    async fn enter(&mut self, info: Arc<RoomInfo>, role: MemberRole) -> Result<u64, Refusal> {
+        let room_id = info.room_id;
+        self.node.hub.join(self.id, info.clone(), role);
+        let seq = if self.node.bus.ensure(Topic::Room(room_id)).await {
+            self.node.log.current_seq(room_id).await.map_err(unavailable("failed to read a room sequence"))
+        } else {
+            Err(Refusal::new(ErrorCode::Unavailable, "temporarily unavailable, retry"))
+        };
+        match seq {
+            Ok(seq) => {
+                self.joined = Some(Joined { info, role, last_room_seq: seq });
+                Ok(seq)
+            }
+            Err(e) => {
+                self.node.hub.leave(self.id);
+                self.node.bus.sync(Topic::Room(room_id));
+                Err(e)
+            }
+        }
+    }
+
+    async fn leave_room(&mut self, reason: &str) {
+        let Some(j) = self.joined.take() else { return };
+        let room_id = j.info.room_id;
+        self.node.hub.leave(self.id);
+        self.node.bus.sync(Topic::Room(room_id));
+        if announced(j.info.kind, j.role) && !self.node.hub.user_in_room(self.user, room_id) {
+            let ev = ServerEvent::MemberLeft { room_id, user_id: self.user, role: j.role, reason };
+            if let Err(e) = self.node.log.publish(room_id, &ev.to_json(), None).await {
+                tracing::error!(error.message = %e, %room_id, "failed to announce a leave");
+            }
+        }
+    }
+
+    async fn chat(&mut self, text: &str) -> Result<(), Refusal> {
+        let room_id = self.joined()?.info.room_id;
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(Refusal::new(ErrorCode::InvalidValue, "empty chat message"));
+        }
+        let max = self.node.settings.chat_max_chars;
+        if text.chars().count() > max {
+            return Err(Refusal::new(ErrorCode::TooLarge, format!("chat messages are at most {max} characters")));
+        }
+        if self.handle.is_none() {
+            let handle: Option<String> = sqlx::query_scalar("select handle from users where user_id = $1")
+                .bind(self.user)
+                .fetch_optional(&self.node.core.db)
+                .await
+                .map_err(unavailable("failed to look up a handle"))?;
+            self.handle = Some(handle.unwrap_or_default());
+        }
+        let handle = self.handle.as_deref().unwrap_or_default();
+        let at = chrono::Utc::now().timestamp_millis();
+        let ev = ServerEvent::Chat { room_id, from: self.user, handle, text, at }.to_json();
+        let limit = RateLimit { limit: self.node.settings.chat_rate, window: self.node.settings.chat_window };
+        match self.node.log.publish(room_id, &ev, Some((self.user, limit))).await {
+            Ok(Published::Seq(_)) => Ok(()),
+            Ok(Published::RateLimited) => {
+                Err(Refusal::new(ErrorCode::RateLimited, "too many chat messages; slow down"))
+            }
+            Err(e) => Err(unavailable("failed to publish chat")(e)),
+        }
+    }
+
+    async fn tip(&mut self, amount: i64) -> Result<(), Refusal> {
+        let j = self.joined()?;
+        let info = j.info.clone();
+        let max = self.node.settings.max_tip;
+        if amount <= 0 || amount > max {
+            return Err(Refusal::new(ErrorCode::InvalidValue, format!("a tip is 1 to {max} minor units")));
+        }
+        if info.host_id == self.user {
+            return Err(Refusal::new(ErrorCode::Forbidden, "you cannot tip yourself"));
+        }
+        crate::tips::settle(&self.node.core, &info, self.user, amount).await?;
+        let at = chrono::Utc::now().timestamp_millis();
+        self.publish(info.room_id, &ServerEvent::Tip { room_id: info.room_id, from: self.user, amount, at }).await
+    }
+
+    /// Take over a dropped socket's place; true when this socket is now in its room.
+    async fn try_resume(&mut self, r: Resume) -> bool {
+        let token = r.token.to_string();
+        let log = &self.node.log;
+        let mut record = log.claim_resume(&token).await.ok().flatten();
+        if record.is_none() {
+            // Its node may not have noticed the drop yet: ask it to let go, then wait briefly.
+            let takeover = serde_json::json!({ "type": TAKEOVER_TYPE, "resume_token": token }).to_string();
+            let channel = user_channel(&self.node.core.redis, self.user);
+            let mut conn = self.node.core.redis.conn.clone();
+            let _: Result<(), _> = redis::AsyncCommands::publish(&mut conn, channel, takeover).await;
+            let deadline = Instant::now() + TAKEOVER_WAIT;
+            while record.is_none() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+                record = log.claim_resume(&token).await.ok().flatten();
+            }
+        }
+        let Some(record) = record.filter(|rec| rec.user_id == self.user) else { return false };
+        let (Some(room_id), Some(_)) = (record.room_id, record.role) else { return false };
+        let Ok(Some(info)) = self.node.rooms.get(room_id).await else { return false };
+        let Ok(role) = info.admit(self.user) else { return false };
+        if self.enter(info, role).await.is_err() {
+            return false;
+        }
+        // Replay starts from what the client saw, not from now.
+        if let Some(j) = self.joined.as_mut() {
+            j.last_room_seq = r.last_seq;
+        }
+        true
+    }
+
+    /// Send the backlogged room events after `last_seq` (those meant for this user).
+    async fn replay(&mut self, last_seq: u64) -> Result<(), ()> {
+        #[derive(Deserialize)]
+        struct Entry {
+            room_seq: u64,
+            #[serde(default)]
+            to: Option<UserId>,
+        }
+        let Some(room_id) = self.joined.as_ref().map(|j| j.info.room_id) else { return Ok(()) };
+        let entries = match self.node.log.backlog(room_id).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error.message = %e, "failed to read a room backlog");
+                return Ok(());
+            }
+        };
+        for raw in entries {
+            let Ok(entry) = serde_json::from_str::<Entry>(&raw) else { continue };
+            if entry.to.is_some_and(|to| to != self.user) {
+                continue;
+            }
+            let Some(j) = self.joined.as_mut() else { return Ok(()) };
+            if entry.room_seq <= j.last_room_seq.max(last_seq) {
+                continue;
+            }
+            j.last_room_seq = entry.room_seq;
+            self.event(&raw).await?;
+        }
+        Ok(())
+    }
+
+    /// Unregister, keep the place for a resume if the socket may come back, and say goodbye.
+    async fn finish(mut self, end: End) {
+        let why = self.shared.why();
+        let (resumable, close) = match (why, &end) {
+            (CloseWhy::Slow, _) => (true, Some((CloseCode::Policy, "slow consumer"))),
+            (CloseWhy::Idle, _) => (true, Some((CloseCode::Away, "idle timeout"))),
+            (CloseWhy::Draining, _) => {
+                let ev = ServerEvent::Reconnect { reason: "draining" }.to_json();
+                self.seq += 1;
+                let msg = with_seq(self.seq, &ev);
+                let _ = tokio::time::timeout(CLOSE_WAIT, self.session.text(msg)).await;
+                (true, Some((CloseCode::Restart, "draining")))
+            }
+            (CloseWhy::TakenOver, _) => (true, Some((CloseCode::Other(4001), "resumed on another connection"))),
+            (CloseWhy::None, End::ClientClosed(reason)) => {
+                let code = reason.as_ref().map(|r| r.code);
+                (!matches!(code, Some(CloseCode::Normal) | Some(CloseCode::Away)), Some((CloseCode::Normal, "bye")))
+            }
+            (CloseWhy::None, End::Protocol(ProtocolError::Overflow)) => {
+                (true, Some((CloseCode::Size, "frame too large")))
+            }
+            (CloseWhy::None, End::Protocol(_)) => (true, Some((CloseCode::Protocol, "protocol error"))),
+            (CloseWhy::None, End::Unavailable) => (false, Some((CloseCode::Again, "temporarily unavailable"))),
+            (CloseWhy::None, End::Dropped) => (true, None),
+        };
+        let left = self.node.hub.unregister(self.id);
+        self.node.bus.sync(Topic::User(self.user));
+        let room = left.room.or_else(|| self.joined.take().map(|j| (j.info, j.role)));
+        if let Some((info, _)) = &room {
+            self.node.bus.sync(Topic::Room(info.room_id));
+        }
+        if resumable {
+            let record = ResumeRecord {
+                user_id: self.user,
+                room_id: room.as_ref().map(|r| r.0.room_id),
+                role: room.as_ref().map(|r| r.1),
+            };
+            if let Err(e) = self.node.log.save_resume(&self.token.to_string(), &record).await {
+                tracing::error!(error.message = %e, "failed to save a resume record");
+            }
+            if let Some((info, role)) = room {
+                self.node.hub.schedule_leave(PendingLeave {
+                    due: Instant::now() + self.node.settings.resume_window,
+                    token: self.token,
+                    room: info,
+                    user: self.user,
+                    role,
+                });
+            }
+        } else if let Some((info, role)) = room {
+            if announced(info.kind, role) && !self.node.hub.user_in_room(self.user, info.room_id) {
+                let ev = ServerEvent::MemberLeft { room_id: info.room_id, user_id: self.user, role, reason: "left" }
+                    .to_json();
+                if let Err(e) = self.node.log.publish(info.room_id, &ev, None).await {
+                    tracing::error!(error.message = %e, "failed to announce a leave");
+                }
+            }
+        }
+        if let Some((code, text)) = close {
+            let reason = CloseReason { code, description: Some(text.to_string()) };
+            let _ = tokio::time::timeout(CLOSE_WAIT, self.session.close(Some(reason))).await;
+        }
+    }
+}
+
+/// Announce that a dropped socket did not come back within the resume window.
+pub async fn expire_place(node: &Node, leave: PendingLeave) {
+    match node.log.expire_resume(&leave.token.to_string()).await {
+        Ok(true) => {}
+        Ok(false) => return, // resumed elsewhere
+        Err(e) => {
+            tracing::error!(error.message = %e, "failed to expire a resume record");
+            return;
+        }
+    }
+    let room_id = leave.room.room_id;
+    if announced(leave.room.kind, leave.role) && !node.hub.user_in_room(leave.user, room_id) {
+        let ev = ServerEvent::MemberLeft { room_id, user_id: leave.user, role: leave.role, reason: "disconnected" };
+        if let Err(e) = node.log.publish(room_id, &ev.to_json(), None).await {
+            tracing::error!(error.message = %e, "failed to announce a leave");
+        }
+    }
+}

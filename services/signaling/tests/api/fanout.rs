@@ -1,0 +1,134 @@
+use crate::helpers::{Client, Cluster};
+use serde_json::json;
+use tandem_shared::events::{publish, room_channel, BusEvent};
+use tandem_shared::ids::Role;
+
+#[tokio::test]
+async fn broadcast_chat_reaches_every_member_on_both_nodes_exactly_once() {
+    let c = Cluster::new().await;
+    let (host, host_token) = c.user(Role::Creator).await;
+    let (_, v1_token) = c.user(Role::Fan).await;
+    let (_, v2_token) = c.user(Role::Fan).await;
+    let (_, v3_token) = c.user(Role::Fan).await;
+    let room = c.room("broadcast", host, None).await;
+    let mut h = Client::connect(&c.a.ws_url(&host_token, "")).await;
+    let mut v1 = Client::connect(&c.a.ws_url(&v1_token, "")).await;
+    let mut v2 = Client::connect(&c.b.ws_url(&v2_token, "")).await;
+    let mut v3 = Client::connect(&c.b.ws_url(&v3_token, "")).await;
+    h.join(room).await;
+    for v in [&mut v1, &mut v2, &mut v3] {
+        assert_eq!(v.join(room).await["data"]["role"], "viewer");
+    }
+
+    h.ok(json!({"type": "chat", "text": "hello all"})).await;
+    v2.ok(json!({"type": "chat", "text": "hi from b"})).await;
+    // Room events arrive in room order; once the last one is in, any duplicate would have been too.
+    h.ok(json!({"type": "chat", "text": "end"})).await;
+    for v in [&mut h, &mut v1, &mut v2, &mut v3] {
+        let chats = v.until_chat("end", &["chat"]).await;
+        let texts: Vec<_> = chats.iter().map(|c| c["text"].as_str().unwrap().to_string()).collect();
+        assert_eq!(texts, ["hello all", "hi from b", "end"]);
+        let seqs: Vec<u64> = chats.iter().map(|c| c["room_seq"].as_u64().unwrap()).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "room_seq increases: {seqs:?}");
+        assert_eq!(chats[0]["from"], host.to_string());
+        assert!(chats[0]["handle"].as_str().unwrap().starts_with('u'));
+    }
+}
+
+#[tokio::test]
+async fn viewer_counts_add_up_across_nodes_and_are_pushed_to_the_room() {
+    let c = Cluster::new().await;
+    let (host, host_token) = c.user(Role::Creator).await;
+    let room = c.room("broadcast", host, None).await;
+    let mut h = Client::connect(&c.a.ws_url(&host_token, "")).await;
+    h.join(room).await;
+    let mut viewers = Vec::new();
+    for node in [&c.a, &c.b, &c.b] {
+        let (_, t) = c.user(Role::Fan).await;
+        let mut v = Client::connect(&node.ws_url(&t, "")).await;
+        v.join(room).await;
+        viewers.push(v);
+    }
+    loop {
+        let ev = h.event_of("viewers").await;
+        if ev["count"] == 3 {
+            break;
+        }
+    }
+    let counts = tandem_shared::live::viewer_counts(&c.a.core.redis, &[room]).await.unwrap();
+    assert_eq!(counts, [3]);
+}
+
+#[tokio::test]
+async fn room_ended_reaches_members_and_takes_them_out_of_the_room() {
+    let c = Cluster::new().await;
+    let (creator, creator_token) = c.user(Role::Creator).await;
+    let (fan, fan_token) = c.user(Role::Fan).await;
+    let room = c.room("private", creator, Some(fan)).await;
+    let mut f = Client::connect(&c.a.ws_url(&fan_token, "")).await;
+    let mut k = Client::connect(&c.b.ws_url(&creator_token, "")).await;
+    f.join(room).await;
+    k.join(room).await;
+    sqlx::query("update rooms set status = 'ended', ended_at = now(), end_reason = 'host_ended' where room_id = $1")
+        .bind(room)
+        .execute(&c.t.core.db)
+        .await
+        .unwrap();
+    let ended = BusEvent::RoomEnded { room_id: room, reason: "host_ended".into() };
+    publish(&c.a.core.redis, &room_channel(&c.a.core.redis, room), &ended).await.unwrap();
+    for client in [&mut f, &mut k] {
+        let ev = client.event_of("room.ended").await;
+        assert_eq!(ev["reason"], "host_ended");
+        assert!(ev["seq"].as_u64().is_some());
+        client.refused(json!({"type": "chat", "text": "still here?"}), "not_in_room").await;
+    }
+    // The ended room cannot be joined again, on either node (the cache was evicted).
+    f.refused(json!({"type": "join", "room_id": room}), "room_ended").await;
+    k.refused(json!({"type": "join", "room_id": room}), "room_ended").await;
+}
+
+#[tokio::test]
+async fn heartbeats_tips_and_the_stage_work_in_a_broadcast() {
+    let c = Cluster::new().await;
+    let (host, host_token) = c.user(Role::Creator).await;
+    let (fan, fan_token) = c.user(Role::Fan).await;
+    let (other, other_token) = c.user(Role::Fan).await;
+    let room = c.room("broadcast", host, None).await;
+    let mut h = Client::connect(&c.a.ws_url(&host_token, "")).await;
+    let mut f = Client::connect(&c.b.ws_url(&fan_token, "")).await;
+    let mut o = Client::connect(&c.b.ws_url(&other_token, "")).await;
+    h.join(room).await;
+    f.join(room).await;
+    o.join(room).await;
+
+    f.ok(json!({"type": "heartbeat"})).await;
+    let member = tandem_shared::live::heartbeat_member(room, fan);
+    let score: Option<f64> = redis::AsyncCommands::zscore(
+        &mut c.a.core.redis.conn.clone(),
+        tandem_shared::live::heartbeats_key(&c.a.core.redis),
+        member,
+    )
+    .await
+    .unwrap();
+    assert!(score.is_some(), "heartbeat recorded");
+
+    f.ok(json!({"type": "tip", "amount": 500})).await;
+    let tip = h.event_of("tip").await;
+    assert_eq!((tip["amount"].as_i64(), tip["from"].as_str()), (Some(500), Some(fan.to_string().as_str())));
+    f.refused(json!({"type": "tip", "amount": 0}), "invalid_value").await;
+    h.refused(json!({"type": "tip", "amount": 5}), "forbidden").await;
+
+    f.refused(json!({"type": "stage.invite", "user_id": other}), "forbidden").await;
+    f.refused(json!({"type": "stage.accept"}), "not_invited").await;
+    h.ok(json!({"type": "stage.invite", "user_id": fan})).await;
+    let invite = f.event_of("stage.invite").await;
+    assert_eq!(invite["from"], host.to_string());
+    f.ok(json!({"type": "stage.accept"})).await;
+    // Invitations are delivered only to the invitee; the stage change to everyone.
+    h.ok(json!({"type": "chat", "text": "check"})).await;
+    let events = o.until_chat("check", &["stage.invite", "stage.joined"]).await;
+    let kinds: Vec<_> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["stage.joined"]);
+    h.ok(json!({"type": "stage.leave", "user_id": fan})).await;
+    assert_eq!(f.event_of("stage.left").await["user_id"], fan.to_string());
+}

@@ -1,0 +1,225 @@
+//! Two signaling nodes on one database and Redis prefix, users and rooms, and a WebSocket client.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+use tandem_shared::ids::{Role, RoomId, UserId};
+use tandem_shared::redis::RedisHandle;
+use tandem_shared::server::Core;
+use tandem_shared::testing::{redis_url, TestCore, TestServer};
+use tandem_signaling::{service_with, SignalingService, SignalingSettings};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for something that should happen.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// One signaling node.
+pub struct Node {
+    pub core: Core,
+    pub server: TestServer,
+    pub service: Arc<SignalingService>,
+}
+
+impl Node {
+    /// `ws://…/v1/ws?access_token=…` plus `extra` query.
+    pub fn ws_url(&self, token: &str, extra: &str) -> String {
+        format!("ws://{}/v1/ws?access_token={token}{extra}", self.server.addr)
+    }
+}
+
+/// Two nodes sharing a database and Redis prefix (like two processes behind a load balancer).
+pub struct Cluster {
+    pub t: TestCore,
+    pub a: Node,
+    pub b: Node,
+}
+
+/// Test settings: the defaults, with a name per node.
+pub fn settings(node: &str) -> SignalingSettings {
+    SignalingSettings { node_id: node.into(), ..SignalingSettings::default() }
+}
+
+impl Cluster {
+    /// Two nodes with default settings.
+    pub async fn new() -> Self {
+        Self::with(settings("node-a"), settings("node-b")).await
+    }
+
+    /// Two nodes with the given settings.
+    pub async fn with(sa: SignalingSettings, sb: SignalingSettings) -> Self {
+        let t = TestCore::new().await;
+        let svc_a = service_with(&t.core, sa).expect("node a builds");
+        let server_a = TestCore::spawn(&t.core, vec![svc_a.clone()]);
+        // Node B: its own pool, Redis connection, shutdown and hooks; same keys, DB and prefix.
+        let mut core_b = t.core.clone();
+        core_b.db = tandem_shared::db::connect(&t.database_url, 5).await.expect("second pool");
+        core_b.redis = RedisHandle::connect(&redis_url(), t.core.redis.prefix()).await.expect("second redis");
+        core_b.shutdown = t.core.shutdown.child_token();
+        core_b.draining = Arc::new(AtomicBool::new(false));
+        core_b.hooks = tandem_shared::hooks::Hooks::default();
+        let svc_b = service_with(&core_b, sb).expect("node b builds");
+        let server_b = TestCore::spawn(&core_b, vec![svc_b.clone()]);
+        let a = Node { core: t.core.clone(), server: server_a, service: svc_a };
+        let b = Node { core: core_b, server: server_b, service: svc_b };
+        Self { t, a, b }
+    }
+
+    /// Insert a user and issue an access token.
+    pub async fn user(&self, role: Role) -> (UserId, String) {
+        let id = UserId::new();
+        let handle = format!("u{}", &id.to_string().replace('-', "")[..12]);
+        sqlx::query("insert into users (user_id, email, handle, role, password_hash) values ($1, $2, $3, $4, 'x')")
+            .bind(id)
+            .bind(format!("{handle}@example.com"))
+            .bind(&handle)
+            .bind(role.as_str())
+            .execute(&self.t.core.db)
+            .await
+            .expect("insert user");
+        let (token, _) = self.t.core.tokens.issue(id, role).expect("issue token");
+        (id, token)
+    }
+
+    /// Insert a live room.
+    pub async fn room(&self, kind: &str, host: UserId, guest: Option<UserId>) -> RoomId {
+        let id = RoomId::new();
+        let media = if kind == "private" { "p2p" } else { "relay" };
+        sqlx::query("insert into rooms (room_id, kind, media, host_id, guest_id) values ($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(kind)
+            .bind(media)
+            .bind(host)
+            .bind(guest)
+            .execute(&self.t.core.db)
+            .await
+            .expect("insert room");
+        id
+    }
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A signaling client: sends requests, waits for replies, queues events in between.
+pub struct Client {
+    pub ws: Ws,
+    pub welcome: Value,
+    pending: VecDeque<Value>,
+    next_id: u64,
+}
+
+impl Client {
+    /// Connect and read the `welcome` event.
+    pub async fn connect(url: &str) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+        let mut c = Self { ws, welcome: Value::Null, pending: VecDeque::new(), next_id: 0 };
+        c.welcome = c.next_event().await;
+        assert_eq!(c.welcome["type"], "welcome", "first event is welcome: {}", c.welcome);
+        c
+    }
+
+    /// The resume token from `welcome`.
+    pub fn resume_token(&self) -> String {
+        self.welcome["resume_token"].as_str().expect("resume token").to_string()
+    }
+
+    /// Send raw text.
+    pub async fn send_raw(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    /// Read the next JSON frame from the socket (panics after [`DEADLINE`]).
+    async fn read(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(DEADLINE, self.ws.next())
+                .await
+                .expect("a frame before the deadline")
+                .expect("socket open")
+                .expect("frame");
+            match msg {
+                Message::Text(t) => return serde_json::from_str(&t).expect("server sends JSON"),
+                Message::Close(c) => panic!("socket closed: {c:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Send `msg` with a fresh `request_id` and return the `ack`/`error` reply.
+    pub async fn request(&mut self, mut msg: Value) -> Value {
+        self.next_id += 1;
+        let id = format!("r{}", self.next_id);
+        msg["request_id"] = json!(id);
+        self.send_raw(&msg.to_string()).await;
+        self.reply_to(&id).await
+    }
+
+    /// Wait for the reply to `id`, queueing events that arrive first.
+    pub async fn reply_to(&mut self, id: &str) -> Value {
+        loop {
+            let v = self.read().await;
+            if (v["type"] == "ack" || v["type"] == "error") && v["request_id"] == id {
+                return v;
+            }
+            if v["type"] == "ack" || v["type"] == "error" {
+                panic!("reply to another request: {v}");
+            }
+            self.pending.push_back(v);
+        }
+    }
+
+    /// Send and expect an ack.
+    pub async fn ok(&mut self, msg: Value) -> Value {
+        let r = self.request(msg.clone()).await;
+        assert_eq!(r["type"], "ack", "{msg} was refused: {r}");
+        r
+    }
+
+    /// Send and expect an error with `code`.
+    pub async fn refused(&mut self, msg: Value, code: &str) {
+        let r = self.request(msg.clone()).await;
+        assert_eq!(r["type"], "error", "{msg} was accepted: {r}");
+        assert_eq!(r["code"], code, "{msg}: {r}");
+    }
+
+    /// The next event (queued first).
+    pub async fn next_event(&mut self) -> Value {
+        if let Some(v) = self.pending.pop_front() {
+            return v;
+        }
+        self.read().await
+    }
+
+    /// The next event of type `kind`, dropping others except those `keep` matches.
+    pub async fn event_of(&mut self, kind: &str) -> Value {
+        loop {
+            let v = self.next_event().await;
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+
+    /// Events up to and including the first chat with `text`, keeping only `kinds`.
+    pub async fn until_chat(&mut self, text: &str, kinds: &[&str]) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let v = self.next_event().await;
+            let done = v["type"] == "chat" && v["text"] == text;
+            if kinds.iter().any(|k| v["type"] == *k) {
+                seen.push(v);
+            }
+            if done {
+                return seen;
+            }
+        }
+    }
+
+    /// Join a room and return the ack.
+    pub async fn join(&mut self, room: RoomId) -> Value {
+        self.ok(json!({"type": "join", "room_id": room})).await
+    }
+}

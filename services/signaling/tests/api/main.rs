@@ -1,0 +1,12 @@
+//! Integration tests of the signaling service: two nodes, real PostgreSQL and Redis.
+
+mod helpers;
+
+mod connect;
+mod decoder;
+mod drain;
+mod errors;
+mod fanout;
+mod relay;
+mod resume;
+mod slow;
