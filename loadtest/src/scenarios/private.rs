@@ -1,0 +1,233 @@
+//! `private`: each pair requests, accepts, joins, exchanges offer/answer/candidates, heartbeats,
+//! chats, holds until the soak ends, then ends the room.
+
+use super::Ctx;
+use crate::accounts::Pair;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A fake but well-formed SDP of realistic size (~1.5 KB).
+pub fn fake_sdp(kind: &str) -> String {
+    let mut s = format!("v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\na=x-kind:{kind}\r\n");
+    for (i, m) in ["audio 9 UDP/TLS/RTP/SAVPF 111", "video 9 UDP/TLS/RTP/SAVPF 96 102"].iter().enumerate() {
+        s.push_str(&format!(
+            "m={m}\r\nc=IN IP4 0.0.0.0\r\na=mid:{i}\r\na=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdef0123456789\r\n\
+             a=fingerprint:sha-256 AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89\r\n\
+             a=setup:actpass\r\na=rtcp-mux\r\na=sendrecv\r\n"
+        ));
+    }
+    s
+}
+
+/// Run every pair of this shard, each starting on the ramp schedule.
+///
+/// # Errors
+/// Never for a session failure (those are counted).
+pub async fn run(ctx: Arc<Ctx>, pairs: Vec<(usize, Pair)>) -> anyhow::Result<()> {
+    let hold_until = ctx.hold_until(ctx.total);
+    let mut tasks = Vec::with_capacity(pairs.len());
+    for (i, pair) in pairs {
+        let ctx = ctx.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(ctx.start_at(i).into()).await;
+            match session(&ctx, i, &pair, hold_until).await {
+                Ok(()) => ctx.rec.count("sessions_completed", 1),
+                Err(e) => {
+                    ctx.rec.count("sessions_failed", 1);
+                    if std::env::var_os("TANDEM_LOADTEST_VERBOSE").is_some() {
+                        eprintln!("pair {i}: {e:#}");
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}
+
+async fn session(ctx: &Ctx, i: usize, pair: &Pair, hold_until: Instant) -> anyhow::Result<()> {
+    // Creator and fan sit on different nodes when there are several targets.
+    let (ci, fi) = (2 * i, 2 * i + 1);
+    let (creator, mut cws) = ctx.sign_in_and_connect(&pair.creator, ci).await?;
+    let fan_result = ctx.sign_in_and_connect(&pair.fan, fi).await;
+    let (fan, mut fws) = match fan_result {
+        Ok(v) => v,
+        Err(e) => {
+            ctx.disconnect(&cws);
+            return Err(e);
+        }
+    };
+    let result = run_session(ctx, ci, fi, &creator, &fan, &mut cws, &mut fws, hold_until).await;
+    ctx.disconnect(&cws);
+    ctx.disconnect(&fws);
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_session(
+    ctx: &Ctx,
+    ci: usize,
+    fi: usize,
+    creator: &crate::api::Session,
+    fan: &crate::api::Session,
+    cws: &mut crate::signal::SignalClient,
+    fws: &mut crate::signal::SignalClient,
+    hold_until: Instant,
+) -> anyhow::Result<()> {
+    let (ctarget, _) = ctx.target(ci);
+    let (ftarget, _) = ctx.target(fi);
+    let (_, chttp) = ctx.source(ci);
+    let (_, fhttp) = ctx.source(fi);
+    let call = crate::api::call;
+
+    ctx.timed(
+        "presence",
+        call(
+            chttp,
+            "PUT",
+            &format!("{ctarget}/v1/presence"),
+            Some(&creator.access_token),
+            Some(json!({"status": "online"})),
+        ),
+    )
+    .await?;
+
+    // Fan asks; the creator hears about it over signaling.
+    let t = Instant::now();
+    let request = ctx
+        .timed(
+            "private_request",
+            call(
+                fhttp,
+                "POST",
+                &format!("{ftarget}/v1/private-requests"),
+                Some(&fan.access_token),
+                Some(json!({"creator_id": creator.user_id})),
+            ),
+        )
+        .await?;
+    let request_id = request["id"].as_str().unwrap_or_default().to_string();
+    ctx.timed("request_notify", cws.expect("private.request")).await?;
+    ctx.rec.latency("request_to_creator", t.elapsed());
+
+    // Creator accepts: the private room with both slots.
+    let accepted = ctx
+        .timed(
+            "private_accept",
+            call(
+                chttp,
+                "POST",
+                &format!("{ctarget}/v1/private-requests/{request_id}/accept"),
+                Some(&creator.access_token),
+                None,
+            ),
+        )
+        .await?;
+    let room_id = accepted["room"]["id"].as_str().unwrap_or_default().to_string();
+    let slots = accepted["room"]["slots"].as_array().map(|s| s.len()).unwrap_or(0);
+    if slots != 2 {
+        ctx.rec.error("room_without_two_slots");
+        anyhow::bail!("accepted room has {slots} slots");
+    }
+    ctx.timed("accept_notify", fws.expect("private.accepted")).await?;
+
+    let result = hold(ctx, &room_id, creator, fan, cws, fws, hold_until).await;
+
+    // End (idempotent), whatever happened during the hold.
+    let end = ctx
+        .timed(
+            "room_end",
+            call(chttp, "POST", &format!("{ctarget}/v1/rooms/{room_id}/end"), Some(&creator.access_token), None),
+        )
+        .await;
+    result?;
+    end?;
+    ctx.timed("ended_notify", fws.expect("room.ended")).await?;
+    Ok(())
+}
+
+async fn hold(
+    ctx: &Ctx,
+    room_id: &str,
+    creator: &crate::api::Session,
+    fan: &crate::api::Session,
+    cws: &mut crate::signal::SignalClient,
+    fws: &mut crate::signal::SignalClient,
+    hold_until: Instant,
+) -> anyhow::Result<()> {
+    ctx.timed("join", cws.request(json!({"type": "join", "room_id": room_id}))).await?;
+    ctx.timed("join", fws.request(json!({"type": "join", "room_id": room_id}))).await?;
+    ctx.rec.gauge_add("sessions", 1);
+    let r = exchange_and_hold(ctx, creator, fan, cws, fws, hold_until).await;
+    ctx.rec.gauge_add("sessions", -1);
+    r
+}
+
+async fn exchange_and_hold(
+    ctx: &Ctx,
+    creator: &crate::api::Session,
+    fan: &crate::api::Session,
+    cws: &mut crate::signal::SignalClient,
+    fws: &mut crate::signal::SignalClient,
+    hold_until: Instant,
+) -> anyhow::Result<()> {
+    // Offer fan -> creator, answer creator -> fan, two candidates each way.
+    let t = Instant::now();
+    fws.request(json!({"type": "offer", "to": creator.user_id, "sdp": fake_sdp("offer")})).await?;
+    ctx.timed("relay_wait", cws.expect("offer")).await?;
+    ctx.rec.latency("signaling_relay", t.elapsed());
+    let t = Instant::now();
+    cws.request(json!({"type": "answer", "to": fan.user_id, "sdp": fake_sdp("answer")})).await?;
+    fws.expect("answer").await?;
+    ctx.rec.latency("signaling_relay", t.elapsed());
+    for k in 0..2 {
+        let cand = json!({"candidate": format!("candidate:{k} 1 udp 2122260223 127.0.0.1 5{k}000 typ host"), "sdpMid": "0", "sdpMLineIndex": 0});
+        let t = Instant::now();
+        fws.request(json!({"type": "candidate", "to": creator.user_id, "candidate": cand})).await?;
+        cws.expect("candidate").await?;
+        ctx.rec.latency("signaling_relay", t.elapsed());
+        let t = Instant::now();
+        cws.request(json!({"type": "candidate", "to": fan.user_id, "candidate": cand})).await?;
+        fws.expect("candidate").await?;
+        ctx.rec.latency("signaling_relay", t.elapsed());
+    }
+
+    // Hold: heartbeats from both sides, a chat line now and then, until the soak ends.
+    let hb = Duration::from_secs(ctx.args.heartbeat_secs.max(1));
+    let chat_every = ctx.args.chat_secs;
+    let mut next_hb = Instant::now() + hb;
+    let mut next_chat = if chat_every > 0 { Some(Instant::now()) } else { None };
+    loop {
+        let next = match next_chat {
+            Some(c) => next_hb.min(c),
+            None => next_hb,
+        };
+        if next >= hold_until {
+            tokio::time::sleep_until(hold_until.into()).await;
+            return Ok(());
+        }
+        tokio::time::sleep_until(next.into()).await;
+        cws.drain();
+        fws.drain();
+        if Instant::now() >= next_hb {
+            ctx.timed("heartbeat_rtt", cws.request(json!({"type": "heartbeat"}))).await?;
+            ctx.timed("heartbeat_rtt", fws.request(json!({"type": "heartbeat"}))).await?;
+            next_hb += hb;
+        }
+        if let Some(c) = next_chat {
+            if Instant::now() >= c {
+                let t = Instant::now();
+                fws.request(json!({"type": "chat", "text": "hello from the load test"})).await?;
+                let got: Value = ctx.timed("chat_wait", cws.expect("chat")).await?;
+                if got["text"] != "hello from the load test" {
+                    anyhow::bail!("chat arrived altered");
+                }
+                ctx.rec.latency("chat_fanout", t.elapsed());
+                next_chat = Some(c + Duration::from_secs(chat_every));
+            }
+        }
+    }
+}

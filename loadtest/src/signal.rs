@@ -1,0 +1,158 @@
+//! A signaling WebSocket client: requests with `request_id` awaiting their `ack`/`error`, and a
+//! queue of server events. A reader task always drains the socket, so the server never sees
+//! this client as a slow consumer.
+
+use anyhow::Context;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long a request waits for its reply, or an expected event for its arrival.
+pub const TIMEOUT: Duration = Duration::from_secs(15);
+
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
+
+/// One open signaling socket.
+pub struct SignalClient {
+    out: mpsc::UnboundedSender<Message>,
+    events: mpsc::UnboundedReceiver<Value>,
+    pending: Pending,
+    next_id: AtomicU64,
+    /// The `welcome` event.
+    pub welcome: Value,
+}
+
+/// A refusal from the server (`error` reply) or a protocol failure.
+#[derive(Debug, thiserror::Error)]
+#[error("signaling: {0}")]
+pub struct SignalError(pub String);
+
+impl SignalClient {
+    /// Connect from `source` to `dest` (the target's address) and wait for `welcome`.
+    ///
+    /// # Errors
+    /// Connection or upgrade refused, or no welcome.
+    pub async fn connect(source: IpAddr, dest: SocketAddr, target: &str, token: &str) -> anyhow::Result<Self> {
+        let stream = crate::net::connect_from(source, dest).await?;
+        let ws_url = format!("{}/v1/ws?access_token={token}", target.replacen("http", "ws", 1));
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0);
+        let (ws, _) = tokio_tungstenite::client_async_with_config(ws_url, stream, Some(config))
+            .await
+            .map_err(|e| SignalError(format!("upgrade refused: {e}")))?;
+        let (mut sink, mut source_stream) = ws.split();
+        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Message>();
+        let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<Value>();
+        let pending: Pending = Arc::default();
+        let reader_pending = pending.clone();
+        let pong_tx = out_tx.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = source_stream.next().await {
+                let text = match msg {
+                    Ok(Message::Text(t)) => t,
+                    Ok(Message::Ping(p)) => {
+                        let _ = pong_tx.send(Message::Pong(p));
+                        continue;
+                    }
+                    Ok(Message::Close(_)) | Err(_) => break,
+                    Ok(_) => continue,
+                };
+                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+                let kind = v["type"].as_str().unwrap_or_default();
+                if kind == "ack" || (kind == "error" && v["request_id"].is_string()) {
+                    let id = v["request_id"].as_str().unwrap_or_default().to_string();
+                    let waiter = reader_pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    if let Some(w) = waiter {
+                        let _ = w.send(v);
+                    }
+                } else if ev_tx.send(v).is_err() {
+                    break;
+                }
+            }
+            // Dropping the event sender tells waiters the socket is gone.
+        });
+        tokio::spawn(async move {
+            while let Some(m) = out_rx.recv().await {
+                let close = matches!(m, Message::Close(_));
+                if sink.send(m).await.is_err() || close {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+        let welcome = tokio::time::timeout(TIMEOUT, ev_rx.recv())
+            .await
+            .map_err(|_| SignalError("no welcome".into()))?
+            .context("socket closed before welcome")?;
+        Ok(Self { out: out_tx, events: ev_rx, pending, next_id: AtomicU64::new(1), welcome })
+    }
+
+    /// Send `msg` (an object without `request_id`) and wait for its `ack` data.
+    ///
+    /// # Errors
+    /// An `error` reply (its code), a closed socket or a timeout.
+    pub async fn request(&self, mut msg: Value) -> anyhow::Result<Value> {
+        let id = format!("r{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        msg["request_id"] = Value::String(id.clone());
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), tx);
+        self.out.send(Message::text(msg.to_string())).map_err(|_| SignalError("socket closed".into()))?;
+        let reply = match tokio::time::timeout(TIMEOUT, rx).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(_)) => return Err(SignalError("socket closed".into()).into()),
+            Err(_) => {
+                self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                return Err(SignalError("reply timeout".into()).into());
+            }
+        };
+        if reply["type"] == "error" {
+            return Err(SignalError(reply["code"].as_str().unwrap_or("error").to_string()).into());
+        }
+        Ok(reply["data"].clone())
+    }
+
+    /// Wait for the next event of type `kind`, skipping others.
+    ///
+    /// # Errors
+    /// Timeout or closed socket.
+    pub async fn expect(&mut self, kind: &str) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(v)) if v["type"] == kind => return Ok(v),
+                Ok(Some(_)) => continue,
+                Ok(None) => return Err(SignalError(format!("socket closed waiting for {kind}")).into()),
+                Err(_) => return Err(SignalError(format!("timeout waiting for {kind}")).into()),
+            }
+        }
+    }
+
+    /// Drop queued events (keeps memory flat during long holds); returns how many.
+    pub fn drain(&mut self) -> usize {
+        let mut n = 0;
+        while self.events.try_recv().is_ok() {
+            n += 1;
+        }
+        n
+    }
+
+    /// Close with a normal close frame.
+    pub fn close(&self) {
+        let _ = self.out.send(Message::Close(None));
+    }
+}
+
+/// The code of a signaling failure for error counts.
+pub fn error_code(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<SignalError>() {
+        Some(s) => format!("ws:{}", s.0.split(':').next().unwrap_or_default()),
+        None => crate::api::error_code(e),
+    }
+}
