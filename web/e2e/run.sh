@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Browser end-to-end tests: installs Debian's chromium and playwright-core if missing, starts
+# `tandem serve` on a free port with a fresh database and Redis prefix, runs the tests in
+# headless Chromium with a fake camera/microphone, and cleans up. Screenshots: web/e2e/out/.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+(cd "$here" && npm ci --no-audit --no-fund --silent)
+(cd "$root" && cargo build -q -p tandem)
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+suffix="$(python3 -c 'import uuid; print(uuid.uuid4().hex[:12])')"
+db="tandem_e2e_${suffix}"
+data="$(mktemp -d)"
+log="$here/out/server.log"
+mkdir -p "$here/out"
+pg_admin="${TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
+
+export DATABASE_URL="postgres://postgres:postgres@127.0.0.1:5432/${db}"
+export TANDEM_ADDR="127.0.0.1:${port}"
+export TANDEM_PUBLIC_URL="http://127.0.0.1:${port}"
+export TANDEM_DATA_DIR="$data"
+export TANDEM_REDIS_PREFIX="e2e:${suffix}:"
+export TANDEM_WEB_DIR="$root/web"
+export TANDEM_RELAY_HOSTS="${TANDEM_RELAY_HOSTS:-127.0.0.1,0.0.0.0}"
+export TANDEM_DRAIN_SECS=1
+
+"$root/target/debug/tandem" serve >"$log" 2>&1 &
+server=$!
+cleanup() {
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+  psql "$pg_admin" -qc "drop database if exists \"${db}\" with (force)" >/dev/null 2>&1 || true
+  redis-cli --scan --pattern "e2e:${suffix}:*" 2>/dev/null | xargs -r redis-cli del >/dev/null 2>&1 || true
+  rm -rf "$data"
+}
+trap cleanup EXIT
+
+for _ in $(seq 1 100); do
+  if curl -fsS "http://127.0.0.1:${port}/healthz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$server" 2>/dev/null; then echo "tandem exited; see $log" >&2; cat "$log" >&2; exit 1; fi
+  sleep 0.2
+done
+
+cd "$here"
+TANDEM_URL="http://127.0.0.1:${port}" CHROMIUM=/usr/bin/chromium node --test --test-concurrency=1 tests/
