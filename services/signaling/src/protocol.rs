@@ -39,9 +39,9 @@ impl<'de> Deserialize<'de> for ClientRequestId {
     }
 }
 
-/// An ICE candidate as the browser's `RTCIceCandidateInit` gives it.
+/// An ICE candidate as the browser's `RTCIceCandidate.toJSON()` gives it (fields other
+/// browsers may add are dropped rather than refused).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct IceCandidate {
     /// The `candidate:` line (empty for end-of-candidates).
     pub candidate: String,

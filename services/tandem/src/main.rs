@@ -71,7 +71,12 @@ async fn main() -> anyhow::Result<()> {
 
 /// Every service of the platform, built from one core.
 async fn services(core: &Core) -> anyhow::Result<Vec<Arc<dyn Service>>> {
-    Ok(vec![tandem_auth::service(core).await?, tandem_relay::service(core).await?, web_app::service()?])
+    Ok(vec![
+        tandem_auth::service(core).await?,
+        tandem_relay::service(core).await?,
+        tandem_signaling::service(core).await?,
+        web_app::service()?,
+    ])
 }
 
 async fn serve(settings: CoreSettings) -> anyhow::Result<()> {
