@@ -32,9 +32,15 @@ create table room_slots (
     provider_stream_id text,
     -- Livepeer playback id (public) when the provider has one.
     playback_id        text,
+    -- Livepeer stream key: a publish credential, handed only to the slot's publisher. Never logged.
+    stream_key         text,
     -- publishing | idle, from provider webhooks or relay events.
     state              text not null default 'idle' constraint room_slots_state_check check (state in ('idle', 'publishing')),
     state_changed_at   timestamptz not null default now(),
+    -- When the slot last stopped publishing (null before the first publish and while publishing);
+    -- the reaper ends a room whose host slot has been idle past the grace period.
+    idle_since         timestamptz,
+    -- When both the provider stream was deleted and the slot freed; null while held.
     released_at        timestamptz,
     constraint room_slots_room_name_key unique (room_id, name)
 );
@@ -46,10 +52,18 @@ create table private_requests (
     status      text not null default 'pending'
         constraint private_requests_status_check check (status in ('pending', 'accepted', 'declined', 'cancelled', 'expired')),
     room_id     uuid references rooms (room_id),
+    -- Media mode the private room will use once accepted.
+    media       text not null default 'relay' constraint private_requests_media_check check (media in ('relay', 'livepeer', 'p2p')),
     created_at  timestamptz not null default now(),
     expires_at  timestamptz not null,
     decided_at  timestamptz
 );
 create index private_requests_creator_idx on private_requests (creator_id, created_at desc);
+create index private_requests_fan_idx on private_requests (fan_id, created_at desc);
+create index private_requests_pending_expiry_idx on private_requests (expires_at) where status = 'pending';
 -- A fan has at most one pending request to a given creator.
 create unique index private_requests_one_pending on private_requests (fan_id, creator_id) where status = 'pending';
+
+-- Lookups by provider stream id (webhooks) and sweeps of slots still held by ended rooms.
+create index room_slots_provider_stream_idx on room_slots (provider_stream_id) where provider_stream_id is not null;
+create index room_slots_unreleased_idx on room_slots (room_id) where released_at is null;

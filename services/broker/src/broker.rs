@@ -1,0 +1,284 @@
+//! [`Broker`]: the room lifecycle — open with both slots or none, heartbeat, end exactly once.
+
+use crate::config::BrokerSettings;
+use crate::domain::{end_reason, MediaMode, RoomKind, SlotName};
+use crate::error::BrokerError;
+use crate::presence;
+use crate::provider::livepeer::LivepeerProvider;
+use crate::provider::relay::RelayProvider;
+use crate::provider::{ProviderError, StreamProvider, StreamSpec};
+use crate::store::{self, NewSlot, RoomRow};
+use redis::AsyncCommands;
+use std::sync::Arc;
+use tandem_shared::error::violated_constraint;
+use tandem_shared::events::{publish, room_channel, user_channel, BusEvent};
+use tandem_shared::ids::{RoomId, SlotId, UserId};
+use tandem_shared::live::{heartbeat_member, heartbeats_key, record_heartbeat};
+use tandem_shared::media_token::MediaKey;
+use tandem_shared::server::Core;
+
+/// The broker of one process. Cheap to clone; state lives in Postgres and Redis, so any number
+/// of brokers may run against the same database and Redis prefix.
+#[derive(Clone)]
+pub struct Broker {
+    /// Database, Redis, hooks.
+    pub core: Core,
+    /// Broker settings.
+    pub settings: Arc<BrokerSettings>,
+    /// Key of relay media tokens and internal slot-state reports.
+    pub media_key: MediaKey,
+    relay: Arc<RelayProvider>,
+    livepeer: Option<Arc<LivepeerProvider>>,
+}
+
+impl Broker {
+    /// Build a broker; the Livepeer client exists when its settings do.
+    ///
+    /// # Errors
+    /// Invalid settings or the HTTP client cannot be built.
+    pub fn new(core: Core, settings: BrokerSettings, media_key: MediaKey) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let relay =
+            Arc::new(RelayProvider::new(&core.settings.public_url, media_key.clone(), settings.media_token_ttl));
+        let livepeer = settings.livepeer.clone().map(LivepeerProvider::new).transpose()?.map(Arc::new);
+        Ok(Self { core, settings: Arc::new(settings), media_key, relay, livepeer })
+    }
+
+    /// The provider of a media mode (`None` for p2p, which has no streams).
+    pub fn provider(&self, media: MediaMode) -> Option<Arc<dyn StreamProvider>> {
+        match media {
+            MediaMode::Relay => Some(self.relay.clone()),
+            MediaMode::Livepeer => self.livepeer.clone().map(|p| p as Arc<dyn StreamProvider>),
+            MediaMode::P2p => None,
+        }
+    }
+
+    /// Whether `media` can be served for a room of `kind`.
+    ///
+    /// # Errors
+    /// 400 when not.
+    pub fn check_media(&self, kind: RoomKind, media: MediaMode) -> Result<(), BrokerError> {
+        match media {
+            MediaMode::P2p if kind == RoomKind::Broadcast => {
+                Err(BrokerError::Validation("p2p media is for private rooms only".into()))
+            }
+            MediaMode::Livepeer if self.livepeer.is_none() => {
+                Err(BrokerError::Validation("livepeer media is not configured on this deployment".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Create both slots' streams, or none: if the second fails the first is deleted.
+    ///
+    /// # Errors
+    /// The provider's error (502/503).
+    pub async fn create_slots(
+        &self,
+        room_id: RoomId,
+        kind: RoomKind,
+        media: MediaMode,
+        host_id: UserId,
+    ) -> Result<Vec<NewSlot>, BrokerError> {
+        let mut slots = Vec::with_capacity(2);
+        let provider = self.provider(media);
+        for name in [SlotName::Host, SlotName::Guest] {
+            let slot_id = SlotId::new();
+            let stream = match &provider {
+                None => None,
+                Some(p) => {
+                    let spec = StreamSpec { room_id, slot_id, slot: name, kind, host_id };
+                    match p.create_stream(&spec).await {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            self.delete_streams(&slots, media).await;
+                            metrics::counter!("broker_pair_rollbacks_total", "media" => media.as_str()).increment(1);
+                            return Err(e.into());
+                        }
+                    }
+                }
+            };
+            slots.push(NewSlot { slot_id, name, stream });
+        }
+        Ok(slots)
+    }
+
+    /// Best-effort delete of streams that were created but will not be used.
+    async fn delete_streams(&self, slots: &[NewSlot], media: MediaMode) {
+        let Some(p) = self.provider(media) else { return };
+        for slot in slots {
+            if let Some(stream) = &slot.stream {
+                if let Err(e) = p.delete_stream(&stream.stream_id).await {
+                    tracing::error!(stream_id = %stream.stream_id, error.message = %e, "failed to delete a rolled-back stream");
+                }
+            }
+        }
+    }
+
+    /// Open a broadcast for `host`.
+    ///
+    /// # Errors
+    /// 409 `already_live` when the host has a live room; provider errors.
+    pub async fn open_broadcast(&self, host: UserId, title: &str, media: MediaMode) -> Result<RoomRow, BrokerError> {
+        self.check_media(RoomKind::Broadcast, media)?;
+        if store::live_room_of_host(&self.core.db, host).await?.is_some() {
+            return Err(BrokerError::conflict("already_live", "you already host a live room; end it first"));
+        }
+        let room_id = RoomId::new();
+        let slots = self.create_slots(room_id, RoomKind::Broadcast, media, host).await?;
+        let mut tx = self.core.db.begin().await?;
+        let inserted =
+            store::insert_room(&mut tx, room_id, RoomKind::Broadcast, media, host, None, title, &slots).await;
+        let room = match inserted {
+            Ok(room) => room,
+            Err(e) => {
+                drop(tx);
+                self.delete_streams(&slots, media).await;
+                if violated_constraint(&e) == Some("rooms_one_live_per_host") {
+                    return Err(BrokerError::conflict("already_live", "you already host a live room; end it first"));
+                }
+                return Err(e.into());
+            }
+        };
+        tx.commit().await?;
+        record_heartbeat(&self.core.redis, room_id, host).await?;
+        metrics::counter!("broker_rooms_opened_total", "kind" => "broadcast", "media" => media.as_str()).increment(1);
+        tracing::info!(%room_id, %host, %media, "broadcast opened");
+        Ok(room)
+    }
+
+    /// End a live room with `reason`. Exactly one caller across all brokers gets `true` and does
+    /// the teardown: release both slots, free the availability lock, drop heartbeats, settle
+    /// billing and tell the members.
+    ///
+    /// # Errors
+    /// Database errors on the conditional update (teardown errors are logged and retried by the
+    /// reaper's sweep).
+    pub async fn end_room(&self, room_id: RoomId, reason: &str) -> Result<bool, BrokerError> {
+        let Some(room) = store::mark_ended(&self.core.db, room_id, reason).await? else {
+            return Ok(false);
+        };
+        self.release_slots(room_id).await;
+        let redis = &self.core.redis;
+        if room.kind == RoomKind::Private {
+            if let Err(e) = presence::release_lock(redis, room.host_id, room_id).await {
+                tracing::error!(%room_id, error.message = %e, "failed to release the availability lock (it expires)");
+            }
+            if let Some(gate) = self.core.hooks.payment() {
+                if let Err(e) = gate.end_private(room_id).await {
+                    tracing::error!(%room_id, error.cause_chain = ?e, "billing failed to settle an ended private room");
+                }
+            }
+        }
+        let mut members = vec![heartbeat_member(room_id, room.host_id)];
+        members.extend(room.guest_id.map(|g| heartbeat_member(room_id, g)));
+        let mut c = redis.conn.clone();
+        if let Err(e) = c.zrem::<_, _, ()>(heartbeats_key(redis), members).await {
+            tracing::warn!(%room_id, error.message = %e, "failed to drop heartbeats of an ended room");
+        }
+        let event = BusEvent::RoomEnded { room_id, reason: reason.to_string() };
+        let mut channels = vec![room_channel(redis, room_id)];
+        if room.kind == RoomKind::Private {
+            channels.push(user_channel(redis, room.host_id));
+            channels.extend(room.guest_id.map(|g| user_channel(redis, g)));
+        }
+        for ch in channels {
+            if let Err(e) = publish(redis, &ch, &event).await {
+                tracing::warn!(%room_id, error.cause_chain = ?e, "failed to publish room.ended");
+            }
+        }
+        metrics::counter!("broker_rooms_ended_total", "kind" => room.kind.as_str(), "reason" => reason.to_string())
+            .increment(1);
+        tracing::info!(%room_id, reason, "room ended");
+        Ok(true)
+    }
+
+    /// Delete the provider streams of a room's held slots and mark them released; a slot whose
+    /// delete fails stays held for the reaper's sweep.
+    pub async fn release_slots(&self, room_id: RoomId) {
+        let slots = match store::slots(&self.core.db, room_id).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(%room_id, error.message = %e, "failed to load slots to release");
+                return;
+            }
+        };
+        for slot in slots.into_iter().filter(|s| s.released_at.is_none()) {
+            self.release_slot(&slot).await;
+        }
+    }
+
+    /// Release one slot (delete its stream, then mark it released).
+    pub async fn release_slot(&self, slot: &store::SlotRow) {
+        if let (Some(p), Some(stream_id)) = (self.provider(slot.provider), &slot.provider_stream_id) {
+            if let Err(e) = p.delete_stream(stream_id).await {
+                let transient = matches!(e, ProviderError::Unavailable(_));
+                tracing::error!(slot_id = %slot.slot_id, %stream_id, transient, error.message = %e, "failed to delete a slot's stream");
+                if transient {
+                    return;
+                }
+            }
+        }
+        if let Err(e) = store::mark_released(&self.core.db, slot.slot_id).await {
+            tracing::error!(slot_id = %slot.slot_id, error.message = %e, "failed to mark a slot released");
+        }
+    }
+
+    /// A participant's heartbeat: records it and, for a private host, refreshes the lock.
+    ///
+    /// # Errors
+    /// 404 unknown room or not a participant; 409 `room_ended`.
+    pub async fn heartbeat(&self, room_id: RoomId, user: UserId) -> Result<(), BrokerError> {
+        let room = store::room(&self.core.db, room_id).await?.ok_or(BrokerError::NotFound("room"))?;
+        if !room.is_participant(user) {
+            return Err(BrokerError::NotFound("room"));
+        }
+        if room.status != crate::domain::RoomStatus::Live {
+            return Err(BrokerError::conflict("room_ended", "the room has ended"));
+        }
+        record_heartbeat(&self.core.redis, room_id, user).await?;
+        if room.kind == RoomKind::Private && room.host_id == user {
+            presence::refresh_lock(&self.core.redis, user, room_id, self.settings.lock_ttl).await?;
+        }
+        Ok(())
+    }
+
+    /// Record a slot starting or stopping to publish (provider webhook or relay report).
+    /// Returns false for unknown or released slots and for no-op changes.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn set_slot_state(&self, slot: SlotId, publishing: bool) -> Result<bool, BrokerError> {
+        let changed = store::set_slot_state(&self.core.db, slot, publishing).await?;
+        if let Some(room_id) = changed {
+            tracing::info!(%room_id, slot_id = %slot, publishing, "slot state changed");
+        }
+        Ok(changed.is_some())
+    }
+
+    /// Who ends a room, as a reason: host, guest or operator.
+    pub fn end_reason_for(room: &RoomRow, user: UserId) -> &'static str {
+        if room.host_id == user {
+            end_reason::HOST_ENDED
+        } else if room.guest_id == Some(user) {
+            end_reason::GUEST_ENDED
+        } else {
+            end_reason::OPERATOR_ENDED
+        }
+    }
+}
+
+/// [`tandem_shared::hooks::RoomControl`] for billing and signaling.
+#[async_trait::async_trait]
+impl tandem_shared::hooks::RoomControl for Broker {
+    async fn end_room(&self, room: RoomId, reason: &str) -> anyhow::Result<bool> {
+        if !crate::domain::valid_end_reason(reason) {
+            anyhow::bail!("invalid end reason `{reason}`");
+        }
+        Broker::end_room(self, room, reason).await.map_err(|e| anyhow::anyhow!("{e:?}"))
+    }
+
+    async fn heartbeat(&self, room: RoomId, user: UserId) -> anyhow::Result<()> {
+        Broker::heartbeat(self, room, user).await.map_err(|e| anyhow::anyhow!("{e:?}"))
+    }
+}

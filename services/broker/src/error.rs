@@ -1,0 +1,125 @@
+//! [`BrokerError`]: every way a broker request can fail, with its status and stable code.
+
+use crate::provider::ProviderError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use tandem_shared::auth::AuthError;
+use tandem_shared::error::{error_chain_fmt, error_response};
+use tandem_shared::hooks::PaymentRefusal;
+
+/// The broker's error type.
+#[derive(thiserror::Error)]
+pub enum BrokerError {
+    /// Input failed validation (400 `invalid_input`).
+    #[error("{0}")]
+    Validation(String),
+    /// Authentication or role failure (401/403, from the shared extractor's codes).
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The caller may not do this to this resource (403 `forbidden`).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Unknown, or not visible to the caller (404 `not_found`).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The resource is not in a state that allows this (409 with a specific code).
+    #[error("{message}")]
+    Conflict {
+        /// Stable code, e.g. `creator_busy`.
+        code: &'static str,
+        /// Human-readable explanation.
+        message: &'static str,
+    },
+    /// Billing refused (402 `insufficient_funds` / `wallet_frozen`, 503 `billing_unavailable`).
+    #[error(transparent)]
+    Payment(#[from] PaymentRefusal),
+    /// The stream provider failed (502 `provider_error` / 503 `provider_unavailable`).
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// Webhook or internal-report signature refused (401 `invalid_signature`).
+    #[error("{0}")]
+    Signature(&'static str),
+    /// Anything unexpected (500 `internal`); details go to the log only.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl BrokerError {
+    /// A 409 with `code`.
+    pub fn conflict(code: &'static str, message: &'static str) -> Self {
+        BrokerError::Conflict { code, message }
+    }
+}
+
+impl std::fmt::Debug for BrokerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        error_chain_fmt(self, f)?;
+        if let BrokerError::Internal(e) = self {
+            write!(f, "{e:?}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<sqlx::Error> for BrokerError {
+    fn from(e: sqlx::Error) -> Self {
+        BrokerError::Internal(anyhow::Error::new(e).context("database error"))
+    }
+}
+
+impl From<redis::RedisError> for BrokerError {
+    fn from(e: redis::RedisError) -> Self {
+        BrokerError::Internal(anyhow::Error::new(e).context("redis error"))
+    }
+}
+
+impl ResponseError for BrokerError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            BrokerError::Validation(_) => StatusCode::BAD_REQUEST,
+            BrokerError::Auth(e) => e.status_code(),
+            BrokerError::Forbidden(_) => StatusCode::FORBIDDEN,
+            BrokerError::NotFound(_) => StatusCode::NOT_FOUND,
+            BrokerError::Conflict { .. } => StatusCode::CONFLICT,
+            BrokerError::Payment(PaymentRefusal::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            BrokerError::Payment(_) => StatusCode::PAYMENT_REQUIRED,
+            BrokerError::Provider(ProviderError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            BrokerError::Provider(ProviderError::Rejected(_)) => StatusCode::BAD_GATEWAY,
+            BrokerError::Signature(_) => StatusCode::UNAUTHORIZED,
+            BrokerError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (code, message): (&str, String) = match self {
+            BrokerError::Auth(e) => return e.error_response(),
+            BrokerError::Validation(m) => ("invalid_input", m.clone()),
+            BrokerError::Forbidden(m) => ("forbidden", (*m).into()),
+            BrokerError::NotFound(_) => ("not_found", self.to_string()),
+            BrokerError::Conflict { code, message } => (code, (*message).into()),
+            BrokerError::Payment(PaymentRefusal::InsufficientFunds { .. }) => ("insufficient_funds", self.to_string()),
+            BrokerError::Payment(PaymentRefusal::WalletFrozen) => ("wallet_frozen", self.to_string()),
+            BrokerError::Payment(PaymentRefusal::Unavailable(e)) => {
+                tracing::error!(error.cause_chain = ?e, "billing unavailable");
+                ("billing_unavailable", "billing is temporarily unavailable".into())
+            }
+            BrokerError::Provider(e) => {
+                tracing::error!(error.message = %e, "stream provider failed");
+                match e {
+                    ProviderError::Unavailable(_) => {
+                        ("provider_unavailable", "the stream provider is unavailable; try again shortly".into())
+                    }
+                    ProviderError::Rejected(_) => {
+                        ("provider_error", "the stream provider refused to create the streams".into())
+                    }
+                }
+            }
+            BrokerError::Signature(m) => ("invalid_signature", (*m).into()),
+            BrokerError::Internal(e) => {
+                tracing::error!(error.cause_chain = ?e, "broker request failed");
+                ("internal", "internal error".into())
+            }
+        };
+        error_response(self.status_code(), code, message)
+    }
+}

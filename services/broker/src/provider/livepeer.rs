@@ -1,0 +1,336 @@
+//! The `livepeer` provider: one Livepeer Studio stream per slot.
+//!
+//! - `POST {base}/stream` (201 Stream) with a name, low-latency profiles, `creatorId` and the
+//!   room/slot in `userTags`; `DELETE {base}/stream/{id}` (204; 404 counts as deleted).
+//! - Every call has a timeout and is retried with exponential backoff on network errors, 5xx and
+//!   429, honouring `Retry-After` (seconds) up to a cap.
+//! - Stream keys are secrets: they are never logged (see [`ProviderStream`]'s `Debug`).
+//! - Webhooks: [`verify_webhook`] checks `Livepeer-Signature: t=<ms>,v1=<hex>` where the hex is
+//!   HMAC-SHA256 of the raw body with the webhook's shared secret, and that `t` is recent.
+
+use super::{PlayEndpoint, ProviderError, ProviderStream, PublishEndpoint, SlotRef, StreamProvider, StreamSpec};
+use crate::config::LivepeerSettings;
+use crate::domain::{MediaMode, RoomKind};
+use hmac::{Hmac, Mac};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::Sha256;
+use std::time::Duration;
+
+/// Livepeer Studio client.
+#[derive(Debug, Clone)]
+pub struct LivepeerProvider {
+    http: reqwest::Client,
+    settings: LivepeerSettings,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StreamBody {
+    id: String,
+    stream_key: Option<String>,
+    playback_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorsBody {
+    errors: Vec<String>,
+}
+
+enum Attempt {
+    Done(reqwest::Response),
+    Retry { reason: String, wait: Option<Duration> },
+    Fail(ProviderError),
+}
+
+impl LivepeerProvider {
+    /// A client for `settings`.
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built (TLS roots).
+    pub fn new(settings: LivepeerSettings) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("tandem-broker/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http, settings })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.settings.api_base, path)
+    }
+
+    /// Send a request built by `build`, retrying per the module rules.
+    async fn send(
+        &self,
+        op: &'static str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let mut attempt = 0u32;
+        loop {
+            let outcome = match build().bearer_auth(&self.settings.api_key).send().await {
+                Ok(res) if res.status().is_success() || res.status() == StatusCode::NOT_FOUND => Attempt::Done(res),
+                Ok(res) if res.status().is_server_error() || res.status() == StatusCode::TOO_MANY_REQUESTS => {
+                    Attempt::Retry { reason: format!("HTTP {}", res.status().as_u16()), wait: retry_after(&res) }
+                }
+                Ok(res) => {
+                    let status = res.status().as_u16();
+                    let detail = res.json::<ErrorsBody>().await.map(|b| b.errors.join("; ")).unwrap_or_default();
+                    Attempt::Fail(ProviderError::Rejected(format!("{op}: HTTP {status} {detail}")))
+                }
+                Err(e) if e.is_timeout() => Attempt::Retry { reason: "timeout".into(), wait: None },
+                Err(e) if e.is_connect() || e.is_request() => {
+                    Attempt::Retry { reason: "connection failed".into(), wait: None }
+                }
+                Err(e) => Attempt::Fail(ProviderError::Unavailable(format!("{op}: {}", e.without_url()))),
+            };
+            match outcome {
+                Attempt::Done(res) => return Ok(res),
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Retry { reason, wait } => {
+                    if attempt >= self.settings.max_retries {
+                        return Err(ProviderError::Unavailable(format!(
+                            "{op}: {reason} after {} attempts",
+                            attempt + 1
+                        )));
+                    }
+                    let wait = match wait {
+                        Some(w) if w > self.settings.max_retry_after => {
+                            return Err(ProviderError::Unavailable(format!(
+                                "{op}: {reason}, retry after {}s",
+                                w.as_secs()
+                            )))
+                        }
+                        Some(w) => w,
+                        None => self.backoff(attempt),
+                    };
+                    tracing::warn!(op, attempt, %reason, wait_ms = wait.as_millis() as u64, "livepeer call failed; retrying");
+                    metrics::counter!("broker_livepeer_retries_total", "op" => op).increment(1);
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.settings.backoff.saturating_mul(1 << attempt.min(10));
+        let jitter = rand::random::<f64>() * 0.5;
+        base.mul_f64(1.0 + jitter).min(Duration::from_secs(30))
+    }
+}
+
+/// `Retry-After` in seconds (HTTP dates are not used by Livepeer; they fall back to backoff).
+fn retry_after(res: &reqwest::Response) -> Option<Duration> {
+    let v = res.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn profiles(kind: RoomKind) -> serde_json::Value {
+    let p360 = json!({"name": "360p0", "width": 640, "height": 360, "bitrate": 1_000_000, "fps": 30, "gop": "2.0", "profile": "H264Baseline"});
+    match kind {
+        // 1-to-1 sessions play the source over WebRTC; one small rendition covers weak links.
+        RoomKind::Private => json!([p360]),
+        RoomKind::Broadcast => json!([
+            p360,
+            {"name": "720p0", "width": 1280, "height": 720, "bitrate": 3_000_000, "fps": 30, "gop": "2.0", "profile": "H264Baseline"}
+        ]),
+    }
+}
+
+#[async_trait::async_trait]
+impl StreamProvider for LivepeerProvider {
+    fn media(&self) -> MediaMode {
+        MediaMode::Livepeer
+    }
+
+    async fn create_stream(&self, spec: &StreamSpec) -> Result<ProviderStream, ProviderError> {
+        let body = json!({
+            "name": format!("tandem-{}-{}", spec.room_id, spec.slot),
+            "profiles": profiles(spec.kind),
+            "creatorId": {"type": "unverified", "value": spec.host_id.to_string()},
+            "userTags": {
+                "tandem_room_id": spec.room_id.to_string(),
+                "tandem_slot_id": spec.slot_id.to_string(),
+                "tandem_slot": spec.slot.as_str(),
+                "tandem_kind": spec.kind.as_str(),
+            },
+        });
+        let url = self.url("/stream");
+        let res = self.send("create_stream", || self.http.post(&url).json(&body)).await?;
+        if res.status() == StatusCode::NOT_FOUND {
+            return Err(ProviderError::Rejected("create_stream: HTTP 404".into()));
+        }
+        let stream: StreamBody =
+            res.json().await.map_err(|_| ProviderError::Rejected("create_stream: unexpected response body".into()))?;
+        if stream.stream_key.is_none() || stream.playback_id.is_none() {
+            // Without them the stream is useless: delete it rather than leak it.
+            let _ = self.delete_stream(&stream.id).await;
+            return Err(ProviderError::Rejected("create_stream: no streamKey or playbackId".into()));
+        }
+        tracing::info!(stream_id = %stream.id, room_id = %spec.room_id, slot = %spec.slot, "livepeer stream created");
+        Ok(ProviderStream { stream_id: stream.id, playback_id: stream.playback_id, stream_key: stream.stream_key })
+    }
+
+    async fn delete_stream(&self, stream_id: &str) -> Result<(), ProviderError> {
+        let url = self.url(&format!("/stream/{stream_id}"));
+        self.send("delete_stream", || self.http.delete(&url)).await?;
+        Ok(())
+    }
+
+    fn publish_endpoint(&self, slot: &SlotRef<'_>) -> Option<PublishEndpoint> {
+        let key = slot.stream_key?;
+        Some(PublishEndpoint {
+            whip_url: format!("{}/{key}", self.settings.whip_base),
+            rtmp_url: Some(format!("{}/{key}", self.settings.rtmp_base)),
+            token: None,
+            token_expires_at: None,
+        })
+    }
+
+    fn play_endpoint(&self, slot: &SlotRef<'_>) -> Option<PlayEndpoint> {
+        let id = slot.playback_id?;
+        let base = &self.settings.playback_base;
+        Some(PlayEndpoint {
+            whep_url: format!("{base}/webrtc/{id}"),
+            hls_url: Some(format!("{base}/hls/{id}/index.m3u8")),
+            token: None,
+            token_expires_at: None,
+        })
+    }
+}
+
+/// A verified Livepeer webhook delivery.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookDelivery {
+    /// Event id; retries of one event share it.
+    pub id: String,
+    /// `stream.started`, `stream.idle`, ...
+    pub event: String,
+    /// Send time (Unix ms); equals the signature's `t`.
+    pub timestamp: i64,
+    /// The stream, for stream events.
+    #[serde(default)]
+    pub stream: Option<WebhookStream>,
+}
+
+/// The stream of a webhook delivery (without its key).
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookStream {
+    /// Livepeer stream id.
+    pub id: String,
+}
+
+/// Why a webhook delivery was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// No or malformed `Livepeer-Signature`.
+    #[error("missing or malformed Livepeer-Signature header")]
+    MissingSignature,
+    /// The HMAC does not match.
+    #[error("invalid webhook signature")]
+    BadSignature,
+    /// The timestamp is too old or in the future.
+    #[error("stale webhook delivery")]
+    Stale,
+    /// Signed, but not the documented JSON.
+    #[error("malformed webhook body")]
+    BadBody,
+}
+
+/// Verify a delivery: signature over the raw `body` with `secret`, `t` within `tolerance` of
+/// `now_ms`, and the body's `timestamp` equal to `t` (so the signed body pins the time).
+///
+/// # Errors
+/// [`WebhookError`].
+pub fn verify_webhook(
+    secret: &str,
+    signature_header: Option<&str>,
+    body: &[u8],
+    now_ms: i64,
+    tolerance: Duration,
+) -> Result<WebhookDelivery, WebhookError> {
+    let header = signature_header.ok_or(WebhookError::MissingSignature)?;
+    let mut t: Option<i64> = None;
+    let mut sigs: Vec<&str> = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = v.parse().ok(),
+            Some(("v1", v)) => sigs.push(v),
+            _ => {}
+        }
+    }
+    let t = t.ok_or(WebhookError::MissingSignature)?;
+    if sigs.is_empty() {
+        return Err(WebhookError::MissingSignature);
+    }
+    let valid = sigs.iter().any(|s| {
+        let Ok(sig) = hex::decode(s) else { return false };
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+        mac.update(body);
+        mac.verify_slice(&sig).is_ok()
+    });
+    if !valid {
+        return Err(WebhookError::BadSignature);
+    }
+    if (now_ms - t).unsigned_abs() > tolerance.as_millis() as u64 {
+        return Err(WebhookError::Stale);
+    }
+    let delivery: WebhookDelivery = serde_json::from_slice(body).map_err(|_| WebhookError::BadBody)?;
+    if delivery.timestamp != t {
+        return Err(WebhookError::Stale);
+    }
+    Ok(delivery)
+}
+
+/// Sign `body` the way Livepeer does (tests and tools use it to produce deliveries).
+pub fn sign_webhook(secret: &str, body: &[u8], t_ms: i64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(body);
+    format!("t={t_ms},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOL: Duration = Duration::from_secs(300);
+
+    fn body(t: i64) -> Vec<u8> {
+        format!(r#"{{"id":"e1","event":"stream.idle","timestamp":{t},"stream":{{"id":"s1"}}}}"#).into_bytes()
+    }
+
+    #[test]
+    fn valid_deliveries_verify() {
+        let b = body(1_000_000);
+        let sig = sign_webhook("s3cret", &b, 1_000_000);
+        let d = verify_webhook("s3cret", Some(&sig), &b, 1_000_500, TOL).unwrap();
+        assert_eq!(d.event, "stream.idle");
+        assert_eq!(d.stream.unwrap().id, "s1");
+    }
+
+    #[test]
+    fn forged_stale_and_mismatched_deliveries_fail() {
+        let b = body(1_000_000);
+        let sig = sign_webhook("s3cret", &b, 1_000_000);
+        assert_eq!(verify_webhook("other", Some(&sig), &b, 1_000_000, TOL).unwrap_err(), WebhookError::BadSignature);
+        assert_eq!(verify_webhook("s3cret", None, &b, 1_000_000, TOL).unwrap_err(), WebhookError::MissingSignature);
+        assert_eq!(
+            verify_webhook("s3cret", Some("t=1"), &b, 1_000_000, TOL).unwrap_err(),
+            WebhookError::MissingSignature
+        );
+        let late = 1_000_000 + TOL.as_millis() as i64 + 1;
+        assert_eq!(verify_webhook("s3cret", Some(&sig), &b, late, TOL).unwrap_err(), WebhookError::Stale);
+        // A fresh `t` on an old signed body does not pass: the body's timestamp must match.
+        let moved = sig.replace("t=1000000", &format!("t={late}"));
+        assert_eq!(verify_webhook("s3cret", Some(&moved), &b, late, TOL).unwrap_err(), WebhookError::Stale);
+        let mut tampered = b.clone();
+        tampered[10] ^= 1;
+        assert_eq!(
+            verify_webhook("s3cret", Some(&sig), &tampered, 1_000_000, TOL).unwrap_err(),
+            WebhookError::BadSignature
+        );
+    }
+}

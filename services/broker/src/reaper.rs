@@ -1,0 +1,132 @@
+//! The reaper: a background task on every broker that ends dead rooms and expires requests.
+//!
+//! Each tick it
+//! 1. expires pending requests past their deadline (rows claimed with `skip locked`);
+//! 2. checks the heartbeats of every live room's host and private guest: a member older than the
+//!    grace period ends the room with `heartbeat_lost`; a member missing from Redis (Redis was
+//!    flushed or restarted) is re-seeded with "now", so it gets one grace period to come back;
+//! 3. ends rooms whose host stream has been idle past the grace period (`stream_idle`);
+//! 4. releases slots still held by rooms that ended a while ago (a failed delete, a crashed ender);
+//! 5. drops heartbeat members far older than any live room would tolerate.
+//!
+//! At start, [`reconcile_locks`] re-takes the availability locks of live private rooms (Redis lost).
+//!
+//! Several brokers run it at once: ending is a conditional update, so each room ends exactly once.
+
+use crate::broker::Broker;
+use crate::domain::{end_reason, RoomKind, RoomStatus};
+use crate::presence;
+use crate::store;
+use std::time::Duration;
+use tandem_shared::live::{heartbeat_member, heartbeats_key};
+
+/// Spawn the reaper; it stops when `core.shutdown` is cancelled.
+pub fn spawn(broker: Broker) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let shutdown = broker.core.shutdown.clone();
+        if let Err(e) = reconcile_locks(&broker).await {
+            tracing::warn!(error.cause_chain = ?e, "failed to reconcile availability locks");
+        }
+        let mut tick = tokio::time::interval(broker.settings.reaper_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = run_once(&broker).await {
+                tracing::warn!(error.cause_chain = ?e, "reaper pass failed");
+            }
+        }
+    })
+}
+
+/// After a start (or a Redis loss): re-take the availability lock of every live private room whose
+/// lock is gone, so its creator cannot be double-booked. A room that ended meanwhile gives it back.
+///
+/// # Errors
+/// Database or Redis errors.
+pub async fn reconcile_locks(broker: &Broker) -> anyhow::Result<usize> {
+    let redis = &broker.core.redis;
+    let mut retaken = 0;
+    for room in store::live_rooms(&broker.core.db).await?.iter().filter(|r| r.kind == RoomKind::Private) {
+        if presence::take_lock(redis, room.host_id, room.room_id, broker.settings.lock_ttl).await? {
+            let still_live =
+                store::room(&broker.core.db, room.room_id).await?.is_some_and(|r| r.status == RoomStatus::Live);
+            if still_live {
+                retaken += 1;
+                tracing::warn!(room_id = %room.room_id, "availability lock was missing: re-taken for a live private room");
+            } else {
+                presence::release_lock(redis, room.host_id, room.room_id).await?;
+            }
+        }
+    }
+    Ok(retaken)
+}
+
+/// One reaper pass.
+///
+/// # Errors
+/// Database or Redis errors (the next tick tries again).
+pub async fn run_once(broker: &Broker) -> anyhow::Result<()> {
+    broker.expire_requests().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let grace = broker.settings.heartbeat_grace;
+    let redis = &broker.core.redis;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let cutoff = now_ms - grace.as_millis() as i64;
+    let rooms = store::live_rooms(&broker.core.db).await?;
+    for chunk in rooms.chunks(500) {
+        let mut members = Vec::with_capacity(chunk.len() * 2);
+        for room in chunk {
+            members.push((room.room_id, heartbeat_member(room.room_id, room.host_id)));
+            if room.kind == RoomKind::Private {
+                if let Some(g) = room.guest_id {
+                    members.push((room.room_id, heartbeat_member(room.room_id, g)));
+                }
+            }
+        }
+        let mut c = redis.conn.clone();
+        let mut cmd = redis::cmd("ZMSCORE");
+        cmd.arg(heartbeats_key(redis));
+        for (_, m) in &members {
+            cmd.arg(m);
+        }
+        let scores: Vec<Option<f64>> = cmd.query_async(&mut c).await?;
+        let mut dead = Vec::new();
+        let mut missing = Vec::new();
+        for ((room_id, member), score) in members.iter().zip(scores) {
+            match score {
+                Some(s) if (s as i64) < cutoff => dead.push(*room_id),
+                Some(_) => {}
+                None => missing.push(member.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            let mut cmd = redis::cmd("ZADD");
+            cmd.arg(heartbeats_key(redis)).arg("NX");
+            for m in &missing {
+                cmd.arg(now_ms).arg(m);
+            }
+            cmd.query_async::<()>(&mut c).await?;
+            tracing::warn!(count = missing.len(), "heartbeats missing from Redis: re-seeded for one grace period");
+        }
+        dead.dedup();
+        for room_id in dead {
+            if broker.end_room(room_id, end_reason::HEARTBEAT_LOST).await.map_err(|e| anyhow::anyhow!("{e:?}"))? {
+                metrics::counter!("broker_reaped_rooms_total", "reason" => end_reason::HEARTBEAT_LOST).increment(1);
+            }
+        }
+    }
+    for room_id in store::rooms_with_idle_host(&broker.core.db, grace.as_secs_f64()).await? {
+        if broker.end_room(room_id, end_reason::STREAM_IDLE).await.map_err(|e| anyhow::anyhow!("{e:?}"))? {
+            metrics::counter!("broker_reaped_rooms_total", "reason" => end_reason::STREAM_IDLE).increment(1);
+        }
+    }
+    for slot in store::unreleased_slots_of_ended_rooms(&broker.core.db, 30).await? {
+        broker.release_slot(&slot).await;
+    }
+    let stale = now_ms - (grace * 20).max(Duration::from_secs(600)).as_millis() as i64;
+    let mut c = redis.conn.clone();
+    redis::cmd("ZREMRANGEBYSCORE").arg(heartbeats_key(redis)).arg("-inf").arg(stale).query_async::<()>(&mut c).await?;
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! HTTP handlers of the broker, and its OpenAPI document.
+
+pub mod requests;
+pub mod rooms;
+pub mod webhooks;
+
+use actix_web::web;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// Mount the broker routes (not the docs; see [`configure_docs`]).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/rooms", web::post().to(rooms::open))
+        .route("/v1/rooms", web::get().to(rooms::list))
+        .route("/v1/rooms/{id}", web::get().to(rooms::get))
+        .route("/v1/rooms/{id}/end", web::post().to(rooms::end))
+        .route("/v1/rooms/{id}/heartbeat", web::post().to(rooms::heartbeat))
+        .route("/v1/presence", web::put().to(requests::set_presence))
+        .route("/v1/presence/{user_id}", web::get().to(requests::get_presence))
+        .route("/v1/private-requests", web::post().to(requests::create))
+        .route("/v1/private-requests", web::get().to(requests::list))
+        .route("/v1/private-requests/{id}", web::get().to(requests::get))
+        .route("/v1/private-requests/{id}/accept", web::post().to(requests::accept))
+        .route("/v1/private-requests/{id}/decline", web::post().to(requests::decline))
+        .route("/v1/private-requests/{id}/cancel", web::post().to(requests::cancel))
+        .route("/v1/webhooks/livepeer", web::post().to(webhooks::livepeer))
+        .route("/v1/internal/slots/{slot_id}/state", web::post().to(webhooks::slot_state));
+}
+
+/// Serve `doc` at `/openapi.json` with a Swagger UI at `/docs/`.
+pub fn configure_docs(cfg: &mut web::ServiceConfig, doc: utoipa::openapi::OpenApi) {
+    cfg.service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc));
+}
+
+/// The error body every endpoint answers with (documentation twin of `tandem_shared::error::ErrorBody`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDoc {
+    /// Stable machine-readable code, e.g. `creator_busy`.
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tandem API", description = "Tandem broker: rooms, private sessions, presence, webhooks."),
+    paths(
+        rooms::open, rooms::list, rooms::get, rooms::end, rooms::heartbeat,
+        requests::set_presence, requests::get_presence,
+        requests::create, requests::list, requests::get, requests::accept, requests::decline, requests::cancel,
+        webhooks::livepeer, webhooks::slot_state,
+    ),
+    components(schemas(ErrorDoc, crate::provider::PublishEndpoint, crate::provider::PlayEndpoint)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "rooms", description = "Broadcasts and private rooms; every room pairs a host and a guest slot"),
+        (name = "private", description = "Private 1-to-1 session requests"),
+        (name = "presence", description = "Creator availability"),
+        (name = "webhooks", description = "Stream provider callbacks"),
+        (name = "internal", description = "Service-to-service calls"),
+    )
+)]
+struct BrokerApi;
+
+/// The broker's OpenAPI 3 document (merge other services' documents into it with `merge`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    BrokerApi::openapi()
+}

@@ -1,0 +1,172 @@
+//! `/v1/rooms`: open, list, read, end, heartbeat.
+
+use crate::broker::Broker;
+use crate::domain::{MediaMode, RoomKind, Title};
+use crate::error::BrokerError;
+use crate::routes::ErrorDoc;
+use crate::store;
+use crate::view::{room_view, RoomView};
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tandem_shared::auth::AuthUser;
+use tandem_shared::ids::{Role, RoomId, UserId};
+use utoipa::{IntoParams, ToSchema};
+
+/// Body of `POST /v1/rooms`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenRoom {
+    /// Shown in the live list (at most 140 characters).
+    #[serde(default)]
+    pub title: String,
+    /// `relay` or `livepeer`; the deployment default when absent.
+    #[serde(default)]
+    pub media: Option<MediaMode>,
+}
+
+/// A creator opens a broadcast; both slots are created or none.
+#[utoipa::path(post, path = "/v1/rooms", tag = "rooms", request_body = OpenRoom, security(("bearer" = [])),
+    responses((status = 201, body = RoomView), (status = 403, body = ErrorDoc, description = "not a creator"),
+        (status = 409, body = ErrorDoc, description = "already_live"), (status = 502, body = ErrorDoc), (status = 503, body = ErrorDoc)))]
+pub async fn open(
+    broker: web::Data<Broker>,
+    user: AuthUser,
+    body: web::Json<OpenRoom>,
+) -> Result<HttpResponse, BrokerError> {
+    user.require(Role::Creator)?;
+    let title = Title::parse(&body.title).map_err(BrokerError::Validation)?;
+    let media = body.media.unwrap_or(broker.settings.broadcast_media);
+    let room = broker.open_broadcast(user.user_id, title.as_ref(), media).await?;
+    let slots = store::slots(&broker.core.db, room.room_id).await?;
+    Ok(HttpResponse::Created().json(room_view(&broker, &room, &slots, user.user_id)))
+}
+
+/// Query of `GET /v1/rooms`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Only `true` is supported: live broadcasts.
+    pub live: Option<bool>,
+    /// At most this many (1–200, default 50).
+    pub limit: Option<i64>,
+}
+
+/// A live broadcast in the public list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListedRoomView {
+    /// Room id.
+    #[schema(value_type = String, format = Uuid)]
+    pub id: RoomId,
+    /// Title.
+    pub title: String,
+    /// Media mode.
+    pub media: MediaMode,
+    /// The creator.
+    pub creator: CreatorView,
+    /// Viewers across all signaling nodes.
+    pub viewers: u64,
+    /// Opened at.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A creator in the live list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatorView {
+    /// User id.
+    #[schema(value_type = String, format = Uuid)]
+    pub id: UserId,
+    /// Public handle.
+    pub handle: String,
+}
+
+/// Body of `GET /v1/rooms`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomList {
+    /// Newest first.
+    pub rooms: Vec<ListedRoomView>,
+}
+
+/// Public list of live broadcasts with their creator and viewer count (private rooms never appear).
+#[utoipa::path(get, path = "/v1/rooms", tag = "rooms", params(ListQuery),
+    responses((status = 200, body = RoomList), (status = 400, body = ErrorDoc)))]
+pub async fn list(broker: web::Data<Broker>, q: web::Query<ListQuery>) -> Result<HttpResponse, BrokerError> {
+    if q.live == Some(false) {
+        return Err(BrokerError::Validation("only live=true is supported".into()));
+    }
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(BrokerError::Validation("limit must be between 1 and 200".into()));
+    }
+    let rows = store::live_broadcasts(&broker.core.db, limit).await?;
+    let ids: Vec<RoomId> = rows.iter().map(|r| r.room_id).collect();
+    let viewers = tandem_shared::live::viewer_counts(&broker.core.redis, &ids).await?;
+    let rooms = rows
+        .into_iter()
+        .zip(viewers)
+        .map(|(r, viewers)| ListedRoomView {
+            id: r.room_id,
+            title: r.title,
+            media: r.media,
+            creator: CreatorView { id: r.host_id, handle: r.host_handle },
+            viewers,
+            created_at: r.created_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(RoomList { rooms }))
+}
+
+/// Load a room the caller may see: broadcasts for anyone signed in, private rooms for their two
+/// participants (and operators); anyone else gets 404.
+async fn visible_room(broker: &Broker, user: &AuthUser, id: RoomId) -> Result<store::RoomRow, BrokerError> {
+    let room = store::room(&broker.core.db, id).await?.ok_or(BrokerError::NotFound("room"))?;
+    if room.kind == RoomKind::Private && !room.is_participant(user.user_id) && user.role != Role::Operator {
+        return Err(BrokerError::NotFound("room"));
+    }
+    Ok(room)
+}
+
+/// A room with the endpoints the caller may use.
+#[utoipa::path(get, path = "/v1/rooms/{id}", tag = "rooms", security(("bearer" = [])),
+    params(("id" = String, Path, description = "room id")),
+    responses((status = 200, body = RoomView), (status = 404, body = ErrorDoc)))]
+pub async fn get(
+    broker: web::Data<Broker>,
+    user: AuthUser,
+    id: web::Path<RoomId>,
+) -> Result<HttpResponse, BrokerError> {
+    let room = visible_room(&broker, &user, *id).await?;
+    let slots = store::slots(&broker.core.db, room.room_id).await?;
+    Ok(HttpResponse::Ok().json(room_view(&broker, &room, &slots, user.user_id)))
+}
+
+/// End a room (host, private guest or operator). Idempotent: ending an ended room returns it.
+#[utoipa::path(post, path = "/v1/rooms/{id}/end", tag = "rooms", security(("bearer" = [])),
+    params(("id" = String, Path, description = "room id")),
+    responses((status = 200, body = RoomView), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
+pub async fn end(
+    broker: web::Data<Broker>,
+    user: AuthUser,
+    id: web::Path<RoomId>,
+) -> Result<HttpResponse, BrokerError> {
+    let room = visible_room(&broker, &user, *id).await?;
+    if !room.is_participant(user.user_id) && user.role != Role::Operator {
+        return Err(BrokerError::Forbidden("only the host, the private guest or an operator may end a room"));
+    }
+    broker.end_room(room.room_id, Broker::end_reason_for(&room, user.user_id)).await?;
+    let room = store::room(&broker.core.db, room.room_id).await?.ok_or(BrokerError::NotFound("room"))?;
+    let slots = store::slots(&broker.core.db, room.room_id).await?;
+    Ok(HttpResponse::Ok().json(room_view(&broker, &room, &slots, user.user_id)))
+}
+
+/// A participant says it is alive (hosts and private guests, every few seconds).
+#[utoipa::path(post, path = "/v1/rooms/{id}/heartbeat", tag = "rooms", security(("bearer" = [])),
+    params(("id" = String, Path, description = "room id")),
+    responses((status = 204), (status = 404, body = ErrorDoc), (status = 409, body = ErrorDoc, description = "room_ended")))]
+pub async fn heartbeat(
+    broker: web::Data<Broker>,
+    user: AuthUser,
+    id: web::Path<RoomId>,
+) -> Result<HttpResponse, BrokerError> {
+    broker.heartbeat(*id, user.user_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,124 @@
+use crate::helpers::{code_of, slot, TestApp};
+use serde_json::{json, Value};
+use tandem_shared::ids::{Role, RoomId, SlotId};
+use tandem_shared::media_token::MediaGrant;
+
+#[tokio::test]
+async fn creator_opens_a_broadcast_with_both_relay_slots() {
+    let app = TestApp::spawn().await;
+    let creator = app.user(Role::Creator).await;
+    let room = app.open_room(&creator).await;
+    assert_eq!(room["kind"], "broadcast");
+    assert_eq!(room["status"], "live");
+    assert_eq!(room["media"], "relay");
+    assert_eq!(room["your_role"], "host");
+    let room_id: RoomId = room["id"].as_str().unwrap().parse().unwrap();
+    let host = slot(&room, "host");
+    let guest = slot(&room, "guest");
+    let host_slot: SlotId = host["slot_id"].as_str().unwrap().parse().unwrap();
+    // The host publishes its own slot and plays the stage guest's.
+    let whip = host["publish"]["whip_url"].as_str().unwrap();
+    assert!(whip.ends_with(&format!("/v1/relay/whip/{host_slot}")), "{whip}");
+    let token = host["publish"]["token"].as_str().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let claims = app.key.verify_for(token, host_slot, MediaGrant::Publish, now).expect("relay can verify");
+    assert_eq!(claims.room_id, room_id);
+    assert!(host.get("play").is_none());
+    assert!(guest["play"]["whep_url"].as_str().unwrap().contains("/v1/relay/whep/"));
+    assert!(guest.get("publish").is_none());
+
+    // A viewer plays both slots and publishes none.
+    let fan = app.user(Role::Fan).await;
+    let seen: Value = app.get(&fan, &format!("/v1/rooms/{room_id}")).await.json().await.unwrap();
+    assert_eq!(seen["your_role"], "viewer");
+    let play_token = slot(&seen, "host")["play"]["token"].as_str().unwrap();
+    app.key.verify_for(play_token, host_slot, MediaGrant::Play, now).expect("play token for the host slot");
+    assert!(slot(&seen, "host").get("publish").is_none());
+
+    // It is listed, with the viewers signaling reports.
+    tandem_shared::live::set_node_viewers(&app.t.core.redis, room_id, "node-a", 7).await.unwrap();
+    tandem_shared::live::set_node_viewers(&app.t.core.redis, room_id, "node-b", 5).await.unwrap();
+    let list: Value = app.http.get(app.url("/v1/rooms?live=true")).send().await.unwrap().json().await.unwrap();
+    let listed = &list["rooms"][0];
+    assert_eq!(listed["id"], room["id"]);
+    assert_eq!(listed["viewers"], 12);
+    assert_eq!(listed["creator"]["id"], json!(creator.id));
+    assert_eq!(listed["title"], "hello");
+}
+
+#[tokio::test]
+async fn ending_is_idempotent_releases_both_slots_and_tells_the_room() {
+    let app = TestApp::spawn().await;
+    let events = app.events().await;
+    let creator = app.user(Role::Creator).await;
+    let room = app.open_room(&creator).await;
+    let id = room["id"].as_str().unwrap();
+    let fan = app.user(Role::Fan).await;
+    assert_eq!(
+        code_of(app.post(&fan, &format!("/v1/rooms/{id}/end"), json!({})).await).await,
+        (403, "forbidden".into())
+    );
+    for _ in 0..2 {
+        let res = app.post(&creator, &format!("/v1/rooms/{id}/end"), json!({})).await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["status"], "ended");
+        assert_eq!(body["end_reason"], "host_ended");
+        assert!(slot(&body, "host").get("publish").is_none(), "no endpoints once ended");
+    }
+    let released: i64 =
+        sqlx::query_scalar("select count(*) from room_slots where room_id = $1::uuid and released_at is not null")
+            .bind(id)
+            .fetch_one(&app.t.core.db)
+            .await
+            .unwrap();
+    assert_eq!(released, 2);
+    app.eventually(std::time::Duration::from_secs(5), || async {
+        (!events.on(&format!("room:{id}")).is_empty()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(events.on(&format!("room:{id}")).len(), 1, "room.ended is published once");
+    assert!(app.room_row(id).await.is_some_and(|(s, _)| s == "ended"));
+    // Heartbeats on an ended room are refused.
+    assert_eq!(
+        code_of(app.post(&creator, &format!("/v1/rooms/{id}/heartbeat"), json!({})).await).await.1,
+        "room_ended"
+    );
+    // The creator can go live again.
+    app.open_room(&creator).await;
+}
+
+#[tokio::test]
+async fn role_checks_on_rooms() {
+    let app = TestApp::spawn().await;
+    let fan = app.user(Role::Fan).await;
+    let res = app.post(&fan, "/v1/rooms", json!({"title": "nope"})).await;
+    assert_eq!(code_of(res).await, (403, "forbidden".into()));
+    let res = app.http.post(app.url("/v1/rooms")).json(&json!({})).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let creator = app.user(Role::Creator).await;
+    app.open_room(&creator).await;
+    let res = app.post(&creator, "/v1/rooms", json!({})).await;
+    assert_eq!(code_of(res).await, (409, "already_live".into()));
+    let res = app.post(&creator, "/v1/rooms", json!({"media": "p2p"})).await;
+    assert_eq!(code_of(res).await, (400, "invalid_input".into()));
+    let res = app.post(&creator, "/v1/rooms", json!({"media": "livepeer"})).await;
+    assert_eq!(code_of(res).await, (400, "invalid_input".into()), "livepeer is not configured");
+    let res = app.get(&fan, "/v1/rooms/not-a-uuid").await;
+    assert_eq!(res.status(), 400);
+    let res = app.get(&fan, &format!("/v1/rooms/{}", RoomId::new())).await;
+    assert_eq!(code_of(res).await, (404, "not_found".into()));
+}
+
+#[tokio::test]
+async fn openapi_document_and_swagger_ui_are_served() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/v1/rooms", "/v1/private-requests/{id}/accept", "/v1/webhooks/livepeer", "/v1/presence"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} documented");
+    }
+    let ui = app.http.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(ui.status(), 200);
+}
