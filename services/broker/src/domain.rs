@@ -147,6 +147,8 @@ pub mod end_reason {
     pub const HEARTBEAT_LOST: &str = "heartbeat_lost";
     /// The host's stream went idle (provider webhook or relay report) for the grace period.
     pub const STREAM_IDLE: &str = "stream_idle";
+    /// The creator accepted a private request while broadcasting.
+    pub const WENT_PRIVATE: &str = "went_private";
     /// Billing refused to start the session.
     pub const PAYMENT_REFUSED: &str = "payment_refused";
 }

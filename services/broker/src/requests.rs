@@ -75,7 +75,8 @@ impl Broker {
     }
 
     /// The creator accepts: take the availability lock, claim the request, create both slots,
-    /// write the room, start billing. Exactly one of two concurrent accepts wins.
+    /// end the creator's broadcast if one is live (`went_private`), write the room, start
+    /// billing. Exactly one of two concurrent accepts wins.
     ///
     /// # Errors
     /// 404 not the caller's request; 409 `creator_busy` | `request_not_pending`; 402 billing;
@@ -84,9 +85,6 @@ impl Broker {
         let req = self.own_request(id, |r| r.creator_id == creator).await?;
         if req.status != RequestStatus::Pending || req.expires_at <= chrono::Utc::now() {
             return Err(NOT_PENDING);
-        }
-        if store::live_room_of_host(&self.core.db, creator).await?.is_some() {
-            return Err(BUSY);
         }
         let room_id = RoomId::new();
         if !presence::take_lock(&self.core.redis, creator, room_id, self.settings.lock_ttl).await? {
@@ -116,6 +114,12 @@ impl Broker {
                 return Err(e);
             }
         };
+        // "Going private": a broadcast the creator is hosting ends now that the pair exists.
+        if let Some(live) = store::live_room_of_host(&self.core.db, creator).await? {
+            if live.kind == RoomKind::Broadcast {
+                self.end_room(live.room_id, end_reason::WENT_PRIVATE).await?;
+            }
+        }
         let written = async {
             let mut tx = self.core.db.begin().await?;
             let room =

@@ -73,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
 async fn services(core: &Core) -> anyhow::Result<Vec<Arc<dyn Service>>> {
     Ok(vec![
         tandem_auth::service(core).await?,
+        tandem_broker::service(core).await?,
         tandem_relay::service(core).await?,
         tandem_signaling::service(core).await?,
         web_app::service()?,

@@ -293,3 +293,16 @@ async fn payment_gate_quotes_refuses_starts_and_settles() {
     app.post(&creator, &format!("/v1/rooms/{room_id}/end"), json!({})).await;
     assert_eq!(*gate.ended.lock().unwrap(), vec![room_id], "settled once");
 }
+
+#[tokio::test]
+async fn accepting_while_broadcasting_ends_the_broadcast() {
+    let app = TestApp::spawn().await;
+    let creator = app.creator_online().await;
+    let broadcast = app.open_room(&creator).await;
+    let fan = app.user(Role::Fan).await;
+    let rid = app.request_id(&fan, &creator).await;
+    let res = app.post(&creator, &format!("/v1/private-requests/{rid}/accept"), json!({})).await;
+    assert_eq!(res.status(), 200);
+    let id = broadcast["id"].as_str().unwrap();
+    assert_eq!(app.room_row(id).await.unwrap(), ("ended".to_string(), Some("went_private".to_string())));
+}
