@@ -95,8 +95,8 @@ pub async fn run(
     let token = ResumeToken::random();
     let shared = node.hub.register(id, user, tx, token);
     let mut conn = Conn { node, id, user, token, shared, session, seq: 0, joined: None, handle: None };
-    let end = conn.serve(&mut stream, &mut rx, resume).await;
-    conn.finish(end).await;
+    let end = Box::pin(conn.serve(&mut stream, &mut rx, resume)).await;
+    Box::pin(conn.finish(end)).await;
 }
 
 impl Conn {
@@ -110,7 +110,7 @@ impl Conn {
             return End::Unavailable;
         }
         let resumed = match resume {
-            Some(r) => self.try_resume(r).await,
+            Some(r) => Box::pin(self.try_resume(r)).await,
             None => false,
         };
         let token = self.token.to_string();
@@ -128,7 +128,7 @@ impl Conn {
             return End::Dropped;
         }
         if let (true, Some(r)) = (resumed, resume) {
-            if self.replay(r.last_seq).await.is_err() {
+            if Box::pin(self.replay(r.last_seq)).await.is_err() {
                 return End::Dropped;
             }
         }
@@ -147,7 +147,9 @@ impl Conn {
                     };
                     self.node.hub.touch(&self.shared);
                     let r = match msg {
-                        AggregatedMessage::Text(text) => self.on_text(&text).await,
+                        // Boxed: the handlers' state is large and only lives while one runs,
+                        // so an idle socket's task stays small.
+                        AggregatedMessage::Text(text) => Box::pin(self.on_text(&text)).await,
                         AggregatedMessage::Binary(_) => {
                             let refusal = Refusal::new(ErrorCode::InvalidJson, "send JSON in text frames");
                             self.refuse(None, &refusal).await
@@ -581,7 +583,8 @@ impl Conn {
         };
         let left = self.node.hub.unregister(self.id);
         self.node.bus.sync(Topic::User(self.user));
-        let room = left.room.or_else(|| self.joined.take().map(|j| (j.info, j.role)));
+        // The hub is the source of truth: a `room.ended` still queued has already removed it.
+        let room = left.room;
         if let Some((info, _)) = &room {
             self.node.bus.sync(Topic::Room(info.room_id));
         }
