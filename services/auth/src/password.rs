@@ -1,16 +1,56 @@
-//! Password hashing with argon2id (OWASP parameters), always on a blocking thread.
+//! Password hashing with argon2id (OWASP parameters), on a dedicated thread pool.
 
 use anyhow::Context;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 
-/// Each hash holds 19 MiB for its duration: bound how many run at once so a signup or login
-/// storm queues instead of exhausting memory and the blocking pool.
-fn permits() -> &'static tokio::sync::Semaphore {
-    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    PERMITS.get_or_init(|| {
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        tokio::sync::Semaphore::new(cpus * 2)
+/// Hashing runs on a small pool of long-lived threads (one per CPU). Each hash needs 19 MiB;
+/// on short-lived blocking threads the allocator keeps a freed 19 MiB arena per thread, which
+/// grew a busy process by gigabytes. A fixed pool bounds that to threads x 19 MiB and makes a
+/// login storm queue instead of exhausting memory.
+struct Pool {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>>,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: std::sync::OnceLock<Pool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new().name(format!("argon2-{i}")).spawn(move || loop {
+                let job = match rx.lock() {
+                    Ok(guard) => guard.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error.message = %e, "failed to start a password hashing thread");
+            }
+        }
+        Pool { jobs: std::sync::Mutex::new(tx) }
     })
+}
+
+/// Run `f` on the hashing pool and wait for its result without blocking the async thread.
+async fn on_pool<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let _ = tx.send(f());
+    });
+    // The queue holds only small closures; its length is bounded by requests in flight.
+    pool()
+        .jobs
+        .lock()
+        .map_err(|_| anyhow::anyhow!("password hashing pool poisoned"))?
+        .send(job)
+        .map_err(|_| anyhow::anyhow!("password hashing pool stopped"))?;
+    rx.await.context("password hashing job was dropped")
 }
 
 fn hasher() -> Argon2<'static> {
@@ -22,40 +62,30 @@ fn hasher() -> Argon2<'static> {
 /// Hash a password into a PHC string.
 ///
 /// # Errors
-/// The blocking task panicked or hashing failed.
+/// The hashing pool stopped or hashing failed.
 pub async fn hash(password: String) -> anyhow::Result<String> {
-    let _permit = permits().acquire().await.context("hashing semaphore closed")?;
-    tokio::task::spawn_blocking(move || {
+    on_pool(move || {
         hasher()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
             .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))
     })
-    .await
-    .context("password hashing task failed")?
+    .await?
 }
 
 /// Check a password against a stored PHC string; a malformed hash counts as a mismatch.
 ///
 /// # Errors
-/// The blocking task panicked.
+/// The hashing pool stopped.
 pub async fn verify(password: String, phc: String) -> anyhow::Result<bool> {
-    let _permit = permits().acquire().await.context("hashing semaphore closed")?;
-    tokio::task::spawn_blocking(move || {
-        hasher().verify_password(password.as_bytes(), phc.as_str()).is_ok()
-    })
-    .await
-    .context("password verification task failed")
+    on_pool(move || hasher().verify_password(password.as_bytes(), phc.as_str()).is_ok()).await
 }
 
 /// A hash of a random password, verified against when the email is unknown so that a
 /// missing account takes as long as a wrong password.
 pub async fn dummy_hash() -> String {
     static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-    DUMMY
-        .get_or_init(|| async { hash(uuid::Uuid::new_v4().to_string()).await.unwrap_or_default() })
-        .await
-        .clone()
+    DUMMY.get_or_init(|| async { hash(uuid::Uuid::new_v4().to_string()).await.unwrap_or_default() }).await.clone()
 }
 
 #[cfg(test)]

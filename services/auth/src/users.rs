@@ -37,7 +37,13 @@ pub struct Credentials {
 ///
 /// # Errors
 /// `EmailTaken` / `HandleTaken` on the named unique indexes, or a database failure.
-pub async fn create(pool: &PgPool, email: &Email, handle: &Handle, password: Password, role: Role) -> Result<User, AuthApiError> {
+pub async fn create(
+    pool: &PgPool,
+    email: &Email,
+    handle: &Handle,
+    password: Password,
+    role: Role,
+) -> Result<User, AuthApiError> {
     let hash = crate::password::hash(password.expose().to_owned()).await?;
     let user = sqlx::query_as::<_, User>(
         "insert into users (user_id, email, handle, role, password_hash) values ($1, $2, $3, $4, $5)

@@ -20,7 +20,11 @@ pub fn client_address(req: &HttpRequest) -> String {
 
 /// `POST /v1/auth/login`: exchange email and password for tokens.
 #[tracing::instrument(name = "login", skip_all)]
-pub async fn login(core: web::Data<Core>, req: HttpRequest, body: web::Json<LoginBody>) -> Result<HttpResponse, AuthApiError> {
+pub async fn login(
+    core: web::Data<Core>,
+    req: HttpRequest,
+    body: web::Json<LoginBody>,
+) -> Result<HttpResponse, AuthApiError> {
     let body = body.into_inner();
     let email = Email::parse(&body.email).map_err(|_| AuthApiError::InvalidCredentials)?;
     let client = client_address(&req);

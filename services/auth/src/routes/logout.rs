@@ -12,7 +12,11 @@ pub struct LogoutBody {
 /// `POST /v1/auth/logout`: revoke the refresh-token family, and the presented access token
 /// (if any) until it would have expired. Idempotent: always 204.
 #[tracing::instrument(name = "logout", skip_all)]
-pub async fn logout(core: web::Data<Core>, req: HttpRequest, body: web::Json<LogoutBody>) -> Result<HttpResponse, AuthApiError> {
+pub async fn logout(
+    core: web::Data<Core>,
+    req: HttpRequest,
+    body: web::Json<LogoutBody>,
+) -> Result<HttpResponse, AuthApiError> {
     if body.refresh_token.len() <= 256 {
         crate::refresh::revoke_by_token(&core.db, &body.refresh_token).await?;
     }

@@ -26,7 +26,8 @@ impl TestApp {
     }
 
     pub async fn signup(&self, email: &str, handle: &str, role: &str) -> reqwest::Response {
-        self.post("/v1/auth/signup", json!({"email": email, "password": PASSWORD, "handle": handle, "role": role})).await
+        self.post("/v1/auth/signup", json!({"email": email, "password": PASSWORD, "handle": handle, "role": role}))
+            .await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {

@@ -14,7 +14,10 @@ async fn login_is_case_insensitive_on_email() {
 async fn wrong_password_and_unknown_email_look_the_same() {
     let app = TestApp::spawn().await;
     app.signed_up("ann@example.com", "ann").await;
-    assert_eq!(code_of(app.login("ann@example.com", "wrong password!").await).await, (401, "invalid_credentials".into()));
+    assert_eq!(
+        code_of(app.login("ann@example.com", "wrong password!").await).await,
+        (401, "invalid_credentials".into())
+    );
     assert_eq!(code_of(app.login("nobody@example.com", PASSWORD).await).await, (401, "invalid_credentials".into()));
 }
 

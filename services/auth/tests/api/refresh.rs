@@ -65,7 +65,8 @@ async fn stored_refresh_tokens_are_hashes() {
     let app = TestApp::spawn().await;
     let s = app.signed_up("ann@example.com", "ann").await;
     let token = s["refresh_token"].as_str().unwrap();
-    let stored: Vec<u8> = sqlx::query_scalar("select token_hash from refresh_tokens").fetch_one(&app.t.core.db).await.unwrap();
+    let stored: Vec<u8> =
+        sqlx::query_scalar("select token_hash from refresh_tokens").fetch_one(&app.t.core.db).await.unwrap();
     assert_eq!(stored.len(), 32);
     assert!(!String::from_utf8_lossy(&stored).contains(token));
 }

@@ -98,7 +98,10 @@ async fn health_and_metrics_are_served() {
     assert_eq!(ready["status"], "ready");
     app.signed_up("ann@example.com", "ann").await;
     let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("http_requests_total{method=\"POST\",route=\"/v1/auth/signup\",status=\"201\"}"), "{metrics}");
+    assert!(
+        metrics.contains("http_requests_total{method=\"POST\",route=\"/v1/auth/signup\",status=\"201\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("http_request_duration_seconds_bucket"));
     assert!(metrics.contains("process_resident_memory_bytes"));
     let (status, code) = code_of(app.http.get(app.url("/v1/nope")).send().await.unwrap()).await;

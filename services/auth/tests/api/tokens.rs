@@ -67,7 +67,8 @@ async fn hs256_signed_with_the_public_key_is_refused() {
     let jwks: Value = app.http.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
     let x = jwks["keys"][0]["x"].as_str().unwrap().to_string();
     for secret in [public.to_vec(), x.into_bytes()] {
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&secret)).unwrap();
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&secret)).unwrap();
         assert_refused(&app, &token, "invalid_token").await;
     }
 }
