@@ -158,7 +158,11 @@ impl Broker {
         let Some(room) = store::mark_ended(&self.core.db, room_id, reason).await? else {
             return Ok(false);
         };
-        self.release_slots(room_id).await;
+        if self.provider(room.media).is_some_and(|p| p.has_remote_streams()) {
+            self.release_slots(room_id).await;
+        } else if let Err(e) = store::mark_room_released(&self.core.db, room_id).await {
+            tracing::error!(%room_id, error.message = %e, "failed to mark slots released (the reaper retries)");
+        }
         let redis = &self.core.redis;
         if room.kind == RoomKind::Private {
             if let Err(e) = presence::release_lock(redis, room.host_id, room_id).await {
@@ -278,7 +282,12 @@ impl tandem_shared::hooks::RoomControl for Broker {
         Broker::end_room(self, room, reason).await.map_err(|e| anyhow::anyhow!("{e:?}"))
     }
 
+    /// Viewers and members of ended rooms are ignored (only hosts and private guests keep a room
+    /// alive); only database or Redis failures are errors.
     async fn heartbeat(&self, room: RoomId, user: UserId) -> anyhow::Result<()> {
-        Broker::heartbeat(self, room, user).await.map_err(|e| anyhow::anyhow!("{e:?}"))
+        match Broker::heartbeat(self, room, user).await {
+            Ok(()) | Err(BrokerError::NotFound(_)) | Err(BrokerError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(anyhow::anyhow!("{e:?}")),
+        }
     }
 }

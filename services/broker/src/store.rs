@@ -220,6 +220,18 @@ pub async fn mark_released(db: &PgPool, slot_id: SlotId) -> Result<(), sqlx::Err
         .map(|_| ())
 }
 
+/// Mark every held slot of a room released (providers without remote streams).
+///
+/// # Errors
+/// Database errors.
+pub async fn mark_room_released(db: &PgPool, room_id: RoomId) -> Result<(), sqlx::Error> {
+    sqlx::query("update room_slots set released_at = now() where room_id = $1 and released_at is null")
+        .bind(room_id)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
 /// Slots of ended rooms still held (their release failed or the ender crashed).
 ///
 /// # Errors

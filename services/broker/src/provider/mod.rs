@@ -117,6 +117,10 @@ pub trait StreamProvider: Send + Sync + 'static {
     /// # Errors
     /// [`ProviderError`].
     async fn create_stream(&self, spec: &StreamSpec) -> Result<ProviderStream, ProviderError>;
+    /// Whether streams exist remotely (and so must be deleted one by one on release).
+    fn has_remote_streams(&self) -> bool {
+        true
+    }
     /// Delete a stream (a stream that no longer exists counts as deleted).
     ///
     /// # Errors

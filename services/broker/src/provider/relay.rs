@@ -35,6 +35,10 @@ impl StreamProvider for RelayProvider {
         MediaMode::Relay
     }
 
+    fn has_remote_streams(&self) -> bool {
+        false
+    }
+
     async fn create_stream(&self, spec: &StreamSpec) -> Result<ProviderStream, ProviderError> {
         Ok(ProviderStream { stream_id: spec.slot_id.to_string(), playback_id: None, stream_key: None })
     }

@@ -122,3 +122,29 @@ async fn openapi_document_and_swagger_ui_are_served() {
     let ui = app.http.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(ui.status(), 200);
 }
+
+#[tokio::test]
+async fn room_control_hook_ends_once_and_ignores_viewer_heartbeats() {
+    let app = TestApp::spawn().await;
+    let rooms = app.t.core.hooks.rooms().expect("the broker installs room control");
+    let creator = app.user(Role::Creator).await;
+    let fan = app.user(Role::Fan).await;
+    let room = app.open_room(&creator).await;
+    let id: RoomId = room["id"].as_str().unwrap().parse().unwrap();
+    rooms.heartbeat(id, creator.id).await.unwrap();
+    rooms.heartbeat(id, fan.id).await.expect("a viewer's heartbeat is accepted and ignored");
+    let member = tandem_shared::live::heartbeat_member(id, fan.id);
+    let mut c = app.t.core.redis.conn.clone();
+    let score: Option<f64> = redis::cmd("ZSCORE")
+        .arg(tandem_shared::live::heartbeats_key(&app.t.core.redis))
+        .arg(member)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(score.is_none(), "viewers do not keep rooms alive");
+    assert!(rooms.end_room(id, "Bad Reason!").await.is_err());
+    assert!(rooms.end_room(id, "funds_exhausted").await.unwrap());
+    assert!(!rooms.end_room(id, "funds_exhausted").await.unwrap());
+    assert_eq!(app.room_row(&id.to_string()).await.unwrap().1.as_deref(), Some("funds_exhausted"));
+    rooms.heartbeat(id, creator.id).await.expect("heartbeats after the end are ignored");
+}
