@@ -1,0 +1,65 @@
+//! [`BillingGate`]: billing as the broker sees it ([`PaymentGate`]).
+
+use crate::error::BillingError;
+use crate::ledger::{self, AccountKind};
+use crate::meter::Refusal;
+use crate::Billing;
+use tandem_shared::hooks::{PaymentGate, PaymentRefusal, PriceQuote};
+use tandem_shared::ids::{RoomId, UserId};
+
+/// The payment gate installed into `core.hooks` by [`crate::service`].
+pub struct BillingGate {
+    billing: Billing,
+}
+
+impl BillingGate {
+    /// A gate over `billing`.
+    pub fn new(billing: Billing) -> Self {
+        Self { billing }
+    }
+}
+
+fn unavailable(e: BillingError) -> PaymentRefusal {
+    PaymentRefusal::Unavailable(anyhow::anyhow!("{e:?}"))
+}
+
+#[async_trait::async_trait]
+impl PaymentGate for BillingGate {
+    async fn quote_private(&self, fan: UserId, creator: UserId) -> Result<Option<PriceQuote>, PaymentRefusal> {
+        let b = &self.billing;
+        let price = b.price_of(creator).await.map_err(unavailable)?.price_per_minute;
+        if price == 0 {
+            return Ok(None);
+        }
+        let wallet = ledger::balance(&b.core.db, AccountKind::Wallet, fan, b.currency())
+            .await
+            .map_err(|e| unavailable(e.into()))?;
+        if wallet.frozen {
+            return Err(PaymentRefusal::WalletFrozen);
+        }
+        if wallet.balance < price {
+            return Err(PaymentRefusal::InsufficientFunds { needed: price, available: wallet.balance.max(0) });
+        }
+        Ok(Some(PriceQuote { price_per_minute: price, currency: b.currency() }))
+    }
+
+    async fn start_private(&self, room: RoomId, fan: UserId, creator: UserId) -> Result<(), PaymentRefusal> {
+        let b = &self.billing;
+        b.open_session(room, fan, creator).await.map_err(unavailable)?;
+        let out = b.settle(room, true).await.map_err(unavailable)?;
+        match out.refusal {
+            None => Ok(()),
+            Some(Refusal::Frozen) => Err(PaymentRefusal::WalletFrozen),
+            Some(Refusal::InsufficientFunds { needed, available }) => {
+                Err(PaymentRefusal::InsufficientFunds { needed, available })
+            }
+        }
+    }
+
+    async fn end_private(&self, room: RoomId) -> anyhow::Result<()> {
+        match self.billing.settle(room, true).await {
+            Ok(_) | Err(BillingError::NotFound(_)) => Ok(()),
+            Err(e) => Err(anyhow::anyhow!("{e:?}")),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! `tandem-billing`: the billing service on its own.
+
+use tandem_shared::config::CoreSettings;
+use tandem_shared::server::{bind, build_server, run_until_stopped, Core};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tandem_shared::telemetry::init("info,sqlx=warn");
+    let settings = CoreSettings::from_env()?;
+    let addr = settings.addr;
+    let core = Core::connect(settings).await?;
+    let billing = tandem_billing::service(&core).await?;
+    let listener = bind(addr)?;
+    tracing::info!(%addr, "tandem-billing listening");
+    let server = build_server(listener, core.clone(), vec![billing])?;
+    run_until_stopped(server, core).await
+}

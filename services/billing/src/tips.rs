@@ -1,0 +1,154 @@
+//! Tips in broadcast and private rooms.
+//!
+//! A tip is a ledger spend (fan wallet → creator earnings and platform fee), then a `tip`
+//! notice on the room channel that every member sees; the optional note goes only to the
+//! creator, as a `tip.note` notice on their user channel. Signaling's `tip` message calls
+//! [`Billing::tip`] directly; HTTP clients use `POST /v1/tips`.
+
+use crate::error::BillingError;
+use crate::ledger::{self, AccountKind, Posted, TxKind};
+use crate::Billing;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::Row;
+use tandem_shared::events::{publish, room_channel, user_channel, BusEvent};
+use tandem_shared::ids::{RoomId, UserId};
+
+/// Longest note, in characters.
+pub const MAX_NOTE_CHARS: usize = 280;
+
+/// A tip as requested.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TipRequest {
+    /// The room the tipper is in.
+    pub room_id: RoomId,
+    /// Minor units.
+    pub amount: i64,
+    /// Shown to the creator only.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A tip that was made.
+#[derive(Debug, Clone, Serialize)]
+pub struct TipReceipt {
+    /// The ledger transaction (absent when this was a retry of an earlier tip).
+    pub transaction_id: Option<uuid::Uuid>,
+    /// The room.
+    pub room_id: RoomId,
+    /// Minor units.
+    pub amount: i64,
+    /// Currency.
+    pub currency: &'static str,
+    /// The tipper's balance afterwards.
+    pub balance: i64,
+}
+
+impl Billing {
+    /// `from` tips the creator of `req.room_id`. `idempotency_key`, if given, makes a retried
+    /// tip apply once.
+    ///
+    /// Callers must have established that `from` is in the room: for private rooms this
+    /// checks that `from` is the room's fan; broadcast membership is signaling's (its `tip`
+    /// message handler runs on the member's socket).
+    ///
+    /// # Errors
+    /// 400 amount or note invalid, or tipping yourself; 403 not the private room's fan or
+    /// frozen wallet; 404 no room; 409 `room_not_live`; 402 insufficient funds.
+    pub async fn tip(
+        &self,
+        from: UserId,
+        req: &TipRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<TipReceipt, BillingError> {
+        let bounds = self.settings.tip;
+        if !bounds.contains(req.amount) {
+            return Err(BillingError::Validation(format!(
+                "amount must be between {} and {} (minor units)",
+                bounds.min, bounds.max
+            )));
+        }
+        let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+        if note.is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
+            return Err(BillingError::Validation(format!("note must be at most {MAX_NOTE_CHARS} characters")));
+        }
+        if let Some(key) = idempotency_key {
+            if key.is_empty() || key.len() > 200 {
+                return Err(BillingError::Validation("Idempotency-Key must be 1-200 characters".into()));
+            }
+        }
+        let room = sqlx::query("select kind, status, host_id, guest_id from rooms where room_id = $1")
+            .bind(req.room_id)
+            .fetch_optional(&self.core.db)
+            .await?
+            .ok_or(BillingError::NotFound("room"))?;
+        let creator: UserId = room.get("host_id");
+        if room.get::<String, _>("status") != "live" {
+            return Err(BillingError::conflict("room_not_live", "the room has ended"));
+        }
+        if creator == from {
+            return Err(BillingError::Validation("you cannot tip yourself".into()));
+        }
+        if room.get::<String, _>("kind") == "private" && room.get::<Option<UserId>, _>("guest_id") != Some(from) {
+            return Err(BillingError::Forbidden("only the fan of a private session can tip in it"));
+        }
+        let key = match idempotency_key {
+            Some(k) => format!("tip:{from}:{k}"),
+            None => format!("tip:{from}:{}", uuid::Uuid::new_v4()),
+        };
+        let bps = self.settings.creator_share_bps;
+        let (creator_part, fee) = ledger::split(req.amount, bps);
+        let spend = ledger::Spend {
+            key,
+            kind: TxKind::Tip,
+            fan: from,
+            creator,
+            room: Some(req.room_id),
+            amount: req.amount,
+            creator_share_bps: bps,
+            memo: json!({"gross": req.amount, "creator": creator_part, "fee": fee, "note": note}),
+        };
+        let mut tx = self.core.db.begin().await?;
+        let posted = ledger::spend(&mut tx, self.currency(), &spend).await?;
+        let balance = ledger::balance(&mut *tx, AccountKind::Wallet, from, self.currency()).await?.balance;
+        tx.commit().await?;
+        let transaction_id = match posted {
+            Posted::Applied(id) => Some(id),
+            Posted::Duplicate => None,
+        };
+        if transaction_id.is_some() {
+            metrics::counter!("billing_tips_total").increment(1);
+            self.announce_tip(from, creator, req, note).await;
+        }
+        Ok(TipReceipt { transaction_id, room_id: req.room_id, amount: req.amount, currency: self.currency(), balance })
+    }
+
+    async fn announce_tip(&self, from: UserId, creator: UserId, req: &TipRequest, note: Option<&str>) {
+        let redis = &self.core.redis;
+        let handle: Option<String> = sqlx::query_scalar("select handle from users where user_id = $1")
+            .bind(from)
+            .fetch_optional(&self.core.db)
+            .await
+            .ok()
+            .flatten();
+        let data = json!({
+            "room_id": req.room_id,
+            "from_user_id": from,
+            "from_handle": handle,
+            "amount": req.amount,
+            "currency": self.currency(),
+        });
+        let public = BusEvent::Notice { event: "tip".into(), data: data.clone() };
+        if let Err(e) = publish(redis, &room_channel(redis, req.room_id), &public).await {
+            tracing::warn!(room = %req.room_id, error.cause_chain = ?e, "failed to publish a tip");
+        }
+        if let Some(note) = note {
+            let mut private = data;
+            private["note"] = json!(note);
+            let event = BusEvent::Notice { event: "tip.note".into(), data: private };
+            if let Err(e) = publish(redis, &user_channel(redis, creator), &event).await {
+                tracing::warn!(room = %req.room_id, error.cause_chain = ?e, "failed to publish a tip note");
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+use crate::helpers::{code_of, ClockExt, TestApp};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tandem_shared::events::{room_channel, user_channel};
+use tandem_shared::ids::Role;
+
+/// Subscribe to a channel; returns a function-like stream of JSON payloads.
+pub async fn subscribe(channel: String) -> impl futures_util::Stream<Item = Value> + Unpin {
+    let client = redis::Client::open(tandem_shared::testing::redis_url()).unwrap();
+    let mut pubsub = client.get_async_pubsub().await.unwrap();
+    pubsub.subscribe(channel).await.unwrap();
+    Box::pin(pubsub.into_on_message().map(|m| serde_json::from_str(&m.get_payload::<String>().unwrap()).unwrap()))
+}
+
+pub async fn next_event(stream: &mut (impl futures_util::Stream<Item = Value> + Unpin)) -> Value {
+    tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
+        .await
+        .expect("an event within 5 s")
+        .expect("stream open")
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_tips_from_a_wallet_covering_ten_succeed_exactly_ten_times() {
+    let app = TestApp::spawn().await;
+    let (_, fan) = app.user(Role::Fan).await;
+    let (creator, creator_token) = app.user(Role::Creator).await;
+    let room = app.room("broadcast", creator, None, app.clock.now_ts()).await;
+    app.dev_top_up(&fan, 1_000).await;
+
+    let tips = (0..100).map(|_| {
+        let req = app.http.post(app.url("/v1/tips")).bearer_auth(&fan).json(&json!({"room_id": room, "amount": 100}));
+        async move { req.send().await.expect("tip sent").status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(tips).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 10, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 402).count(), 90, "{statuses:?}");
+    assert_eq!(app.balance(&fan).await, 0);
+
+    let earnings = app.get("/v1/creator/earnings", &creator_token).await;
+    assert_eq!(earnings["balance"], 800);
+    assert_eq!(earnings["by_room"][0]["gross"], 1_000);
+    assert_eq!(earnings["by_room"][0]["earned"], 800);
+    assert_eq!(earnings["by_room"][0]["tips"], 10);
+    app.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn tips_are_announced_to_the_room_and_the_note_only_to_the_creator() {
+    let app = TestApp::spawn().await;
+    let (fan_id, fan) = app.user(Role::Fan).await;
+    let (creator, _) = app.user(Role::Creator).await;
+    let room = app.room("private", creator, Some(fan_id), app.clock.now_ts()).await;
+    app.dev_top_up(&fan, 500).await;
+    let redis = &app.t.core.redis;
+    let mut room_events = subscribe(room_channel(redis, room)).await;
+    let mut creator_events = subscribe(user_channel(redis, creator)).await;
+
+    let res = app
+        .http
+        .post(app.url("/v1/tips"))
+        .bearer_auth(&fan)
+        .header("Idempotency-Key", "tip-1")
+        .json(&json!({"room_id": room, "amount": 150, "note": "great show"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let public = next_event(&mut room_events).await;
+    assert_eq!(public["type"], "notice");
+    assert_eq!(public["event"], "tip");
+    assert_eq!(public["data"]["amount"], 150);
+    assert!(public["data"].get("note").is_none());
+    let private = next_event(&mut creator_events).await;
+    assert_eq!(private["event"], "tip.note");
+    assert_eq!(private["data"]["note"], "great show");
+
+    // A retry with the same key does not charge again.
+    let res = app
+        .http
+        .post(app.url("/v1/tips"))
+        .bearer_auth(&fan)
+        .header("Idempotency-Key", "tip-1")
+        .json(&json!({"room_id": room, "amount": 150, "note": "great show"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(app.balance(&fan).await, 350);
+
+    // Only the private room's fan may tip in it; bounds; ended rooms.
+    let (_, stranger) = app.user(Role::Fan).await;
+    app.dev_top_up(&stranger, 500).await;
+    let res = app.post("/v1/tips", &stranger, json!({"room_id": room, "amount": 10})).await;
+    assert_eq!(code_of(res).await, (403, "forbidden".into()));
+    let res = app.post("/v1/tips", &fan, json!({"room_id": room, "amount": 0})).await;
+    assert_eq!(code_of(res).await, (400, "invalid_input".into()));
+    let res = app.post("/v1/tips", &fan, json!({"room_id": room, "amount": 10, "note": "x".repeat(281)})).await;
+    assert_eq!(code_of(res).await, (400, "invalid_input".into()));
+    let res = app.post("/v1/tips", &fan, json!({"room_id": uuid::Uuid::new_v4(), "amount": 10})).await;
+    assert_eq!(code_of(res).await, (404, "not_found".into()));
+    sqlx::query("update rooms set status = 'ended', ended_at = now(), end_reason = 'host_ended' where room_id = $1")
+        .bind(room)
+        .execute(app.db())
+        .await
+        .unwrap();
+    let res = app.post("/v1/tips", &fan, json!({"room_id": room, "amount": 10})).await;
+    assert_eq!(code_of(res).await, (409, "room_not_live".into()));
+    app.assert_ledger_ok().await;
+}
