@@ -2,9 +2,9 @@
 //! them.
 //!
 //! One [`Hub`] per node, shared by every actix worker. Its state sits behind one std `Mutex`,
-//! held only for map updates and non-blocking `try_send`s, never across an `.await`. Each socket
-//! owns a bounded queue; a socket whose queue is full is cut off as a slow consumer (its task is
-//! woken through [`ConnShared`]) rather than slowing the room.
+//! held only for map updates and non-blocking queue pushes, never across an `.await`. Each
+//! socket owns a bounded queue in its [`ConnShared`]; a socket whose queue is full is cut off as
+//! a slow consumer rather than slowing the room.
 
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tandem_shared::ids::{ConnectionId, RoomId, UserId};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 use crate::protocol::MemberRole;
 use crate::rooms::{RoomInfo, RoomKind};
@@ -66,24 +66,61 @@ pub enum CloseWhy {
     TakenOver = 4,
 }
 
-/// What a socket's task and the hub share: liveness, and the close request.
+/// What a socket's task and the hub share: the outbound queue, liveness and the close request.
+///
+/// The queue is a `VecDeque` behind a std `Mutex` rather than a channel: an idle socket's queue
+/// holds no allocation at all (a tokio channel allocates a 32-slot block up front), which is
+/// most of what an idle socket costs beyond the WebSocket itself.
 #[derive(Debug)]
 pub struct ConnShared {
     last_seen_ms: AtomicU64,
     why: AtomicU8,
+    queue: Mutex<VecDeque<Out>>,
+    /// Woken when something is queued.
+    pub queued: Notify,
     /// Woken when the hub asks the socket to close.
-    pub notify: Notify,
+    pub closing: Notify,
 }
+
+/// The queue was full.
+struct Full;
 
 impl ConnShared {
     fn new(now_ms: u64) -> Self {
-        Self { last_seen_ms: AtomicU64::new(now_ms), why: AtomicU8::new(0), notify: Notify::new() }
+        Self {
+            last_seen_ms: AtomicU64::new(now_ms),
+            why: AtomicU8::new(0),
+            queue: Mutex::new(VecDeque::new()),
+            queued: Notify::new(),
+            closing: Notify::new(),
+        }
+    }
+
+    fn push(&self, out: Out, cap: usize) -> Result<(), Full> {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() >= cap {
+            return Err(Full);
+        }
+        q.push_back(out);
+        drop(q);
+        self.queued.notify_one();
+        Ok(())
+    }
+
+    /// The next queued item; the queue's memory is released when it runs empty.
+    pub fn pop(&self) -> Option<Out> {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let out = q.pop_front();
+        if q.is_empty() && q.capacity() > 0 {
+            *q = VecDeque::new();
+        }
+        out
     }
 
     /// Ask the socket to close (the first reason wins).
     pub fn close(&self, why: CloseWhy) {
         if self.why.compare_exchange(0, why as u8, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            self.notify.notify_one();
+            self.closing.notify_one();
         }
     }
 
@@ -136,7 +173,6 @@ impl fmt::Debug for ResumeToken {
 
 struct ConnEntry {
     user: UserId,
-    tx: mpsc::Sender<Out>,
     shared: Arc<ConnShared>,
     token: ResumeToken,
     room: Option<(RoomId, MemberRole)>,
@@ -183,6 +219,7 @@ struct State {
 pub struct Hub {
     state: Mutex<State>,
     epoch: Instant,
+    queue_len: usize,
 }
 
 /// What a socket left behind when it unregistered.
@@ -229,16 +266,10 @@ pub const TAKEOVER_TYPE: &str = "sig.takeover";
 /// How often a node rewrites a broadcast's unchanged viewer count (the key lives 60 s).
 const VIEWERS_REFRESH: Duration = Duration::from_secs(10);
 
-impl Default for Hub {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Hub {
-    /// An empty hub.
-    pub fn new() -> Self {
-        Self { state: Mutex::new(State::default()), epoch: Instant::now() }
+    /// An empty hub whose sockets queue at most `queue_len` items.
+    pub fn new(queue_len: usize) -> Self {
+        Self { state: Mutex::new(State::default()), epoch: Instant::now(), queue_len: queue_len.max(1) }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -267,16 +298,10 @@ impl Hub {
     }
 
     /// Add a socket; returns what it shares with the hub.
-    pub fn register(
-        &self,
-        id: ConnectionId,
-        user: UserId,
-        tx: mpsc::Sender<Out>,
-        token: ResumeToken,
-    ) -> Arc<ConnShared> {
+    pub fn register(&self, id: ConnectionId, user: UserId, token: ResumeToken) -> Arc<ConnShared> {
         let shared = Arc::new(ConnShared::new(self.now_ms()));
         let mut st = self.lock();
-        st.conns.insert(id, ConnEntry { user, tx, shared: shared.clone(), token, room: None });
+        st.conns.insert(id, ConnEntry { user, shared: shared.clone(), token, room: None });
         st.users.entry(user).or_default().push(id);
         metrics::gauge!("signaling_connections").set(st.conns.len() as f64);
         shared
@@ -383,7 +408,8 @@ impl Hub {
                 for id in st.users.get(&user).into_iter().flatten() {
                     if let Some(c) = st.conns.get(id) {
                         delivered.recipients +=
-                            send(c, Out::Event { json: json.clone(), room: None, room_seq: None }) as usize;
+                            send(c, Out::Event { json: json.clone(), room: None, room_seq: None }, self.queue_len)
+                                as usize;
                     }
                 }
             }
@@ -395,7 +421,7 @@ impl Hub {
                         if let Some(c) = st.conns.get_mut(id) {
                             c.room = None;
                             delivered.recipients +=
-                                send(c, Out::RoomEnded { json: json.clone(), room: room_id }) as usize;
+                                send(c, Out::RoomEnded { json: json.clone(), room: room_id }, self.queue_len) as usize;
                         }
                     }
                     if room.written.is_some_and(|(n, _)| n > 0) {
@@ -411,7 +437,7 @@ impl Hub {
                         continue;
                     }
                     let out = Out::Event { json: json.clone(), room: Some(room_id), room_seq: peek.room_seq };
-                    delivered.recipients += send(c, out) as usize;
+                    delivered.recipients += send(c, out, self.queue_len) as usize;
                 }
             }
         }
@@ -425,7 +451,7 @@ impl Hub {
         let json: Arc<str> = Arc::from(json);
         for id in &r.members {
             if let Some(c) = st.conns.get(id) {
-                send(c, Out::Event { json: json.clone(), room: Some(room), room_seq: None });
+                send(c, Out::Event { json: json.clone(), room: Some(room), room_seq: None }, self.queue_len);
             }
         }
     }
@@ -439,7 +465,7 @@ impl Hub {
             if now.saturating_sub(c.shared.last_seen_ms.load(Ordering::Relaxed)) > idle_ms {
                 c.shared.close(CloseWhy::Idle);
             } else {
-                send(c, Out::Ping);
+                send(c, Out::Ping, self.queue_len);
             }
         }
     }
@@ -511,17 +537,16 @@ impl Hub {
 }
 
 /// Queue `out` for a socket; cut it off if its queue is full. Returns whether it was queued.
-fn send(c: &ConnEntry, out: Out) -> bool {
-    match c.tx.try_send(out) {
+fn send(c: &ConnEntry, out: Out, cap: usize) -> bool {
+    match c.shared.push(out, cap) {
         Ok(()) => true,
-        Err(mpsc::error::TrySendError::Full(_)) => {
+        Err(Full) => {
             if c.shared.why() == CloseWhy::None {
                 metrics::counter!("signaling_slow_consumers_total").increment(1);
             }
             c.shared.close(CloseWhy::Slow);
             false
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
 }
 
@@ -549,33 +574,30 @@ mod tests {
 
     #[test]
     fn room_events_reach_members_once_and_directed_events_only_their_target() {
-        let hub = Hub::new();
+        let hub = Hub::new(4);
         let room = broadcast();
         let (a, b) = (UserId::new(), UserId::new());
-        let (tx_a, mut rx_a) = mpsc::channel(4);
-        let (tx_b, mut rx_b) = mpsc::channel(4);
         let (ca, cb) = (ConnectionId::new(), ConnectionId::new());
-        hub.register(ca, a, tx_a, ResumeToken::random());
-        hub.register(cb, b, tx_b, ResumeToken::random());
+        let rx_a = hub.register(ca, a, ResumeToken::random());
+        let rx_b = hub.register(cb, b, ResumeToken::random());
         hub.join(ca, room.clone(), MemberRole::Viewer);
         hub.join(cb, room.clone(), MemberRole::Viewer);
         let topic = Topic::Room(room.room_id);
         assert_eq!(hub.deliver(topic, br#"{"room_seq":1,"type":"chat"}"#).recipients, 2);
         let directed = format!(r#"{{"room_seq":2,"type":"stage.invite","to":"{b}"}}"#);
         assert_eq!(hub.deliver(topic, directed.as_bytes()).recipients, 1);
-        assert!(matches!(rx_a.try_recv(), Ok(Out::Event { room_seq: Some(1), .. })));
-        assert!(rx_a.try_recv().is_err());
-        assert!(matches!(rx_b.try_recv(), Ok(Out::Event { room_seq: Some(1), .. })));
-        assert!(matches!(rx_b.try_recv(), Ok(Out::Event { room_seq: Some(2), .. })));
+        assert!(matches!(rx_a.pop(), Some(Out::Event { room_seq: Some(1), .. })));
+        assert!(rx_a.pop().is_none());
+        assert!(matches!(rx_b.pop(), Some(Out::Event { room_seq: Some(1), .. })));
+        assert!(matches!(rx_b.pop(), Some(Out::Event { room_seq: Some(2), .. })));
     }
 
     #[test]
     fn a_full_queue_marks_the_socket_slow_without_blocking() {
-        let hub = Hub::new();
+        let hub = Hub::new(1);
         let room = broadcast();
-        let (tx, _rx) = mpsc::channel(1);
         let c = ConnectionId::new();
-        let shared = hub.register(c, UserId::new(), tx, ResumeToken::random());
+        let shared = hub.register(c, UserId::new(), ResumeToken::random());
         hub.join(c, room.clone(), MemberRole::Viewer);
         let topic = Topic::Room(room.room_id);
         assert_eq!(hub.deliver(topic, br#"{"type":"chat"}"#).recipients, 1);
@@ -585,24 +607,23 @@ mod tests {
 
     #[test]
     fn room_ended_empties_the_room_and_unwants_its_topic() {
-        let hub = Hub::new();
+        let hub = Hub::new(4);
         let room = broadcast();
-        let (tx, mut rx) = mpsc::channel(4);
         let c = ConnectionId::new();
-        hub.register(c, UserId::new(), tx, ResumeToken::random());
+        let rx = hub.register(c, UserId::new(), ResumeToken::random());
         hub.join(c, room.clone(), MemberRole::Viewer);
         let topic = Topic::Room(room.room_id);
         assert!(hub.wants(topic));
         let d = hub.deliver(topic, br#"{"type":"room.ended","reason":"host_ended"}"#);
         assert_eq!(d.ended, Some(room.room_id));
         assert!(!hub.wants(topic));
-        assert!(matches!(rx.try_recv(), Ok(Out::RoomEnded { .. })));
+        assert!(matches!(rx.pop(), Some(Out::RoomEnded { .. })));
         assert!(hub.leave(c).is_none());
     }
 
     #[test]
     fn garbage_on_the_bus_is_dropped() {
-        let hub = Hub::new();
+        let hub = Hub::new(4);
         assert_eq!(hub.deliver(Topic::User(UserId::new()), b"\xff\xfe").recipients, 0);
         assert_eq!(hub.deliver(Topic::User(UserId::new()), b"[]").recipients, 0);
     }

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tandem_shared::events::user_channel;
 use tandem_shared::ids::{ConnectionId, RoomId, UserId};
-use tokio::sync::mpsc;
 
 use crate::hub::{CloseWhy, ConnShared, Out, PendingLeave, ResumeToken, Topic, TAKEOVER_TYPE};
 use crate::protocol::{
@@ -90,22 +89,16 @@ pub async fn run(
 ) {
     let max = node.settings.max_frame_bytes;
     let mut stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
-    let (tx, mut rx) = mpsc::channel(node.settings.queue_len);
     let id = ConnectionId::new();
     let token = ResumeToken::random();
-    let shared = node.hub.register(id, user, tx, token);
+    let shared = node.hub.register(id, user, token);
     let mut conn = Conn { node, id, user, token, shared, session, seq: 0, joined: None, handle: None };
-    let end = Box::pin(conn.serve(&mut stream, &mut rx, resume)).await;
+    let end = Box::pin(conn.serve(&mut stream, resume)).await;
     Box::pin(conn.finish(end)).await;
 }
 
 impl Conn {
-    async fn serve(
-        &mut self,
-        stream: &mut AggregatedMessageStream,
-        rx: &mut mpsc::Receiver<Out>,
-        resume: Option<Resume>,
-    ) -> End {
+    async fn serve(&mut self, stream: &mut AggregatedMessageStream, resume: Option<Resume>) -> End {
         if !self.node.bus.ensure(Topic::User(self.user)).await {
             return End::Unavailable;
         }
@@ -133,12 +126,17 @@ impl Conn {
             }
         }
         loop {
+            // Forward a bounded batch, then let the client's frames in (a push during the
+            // batch leaves a wake-up, so the rest follows on the next turn).
+            for _ in 0..self.node.settings.queue_len {
+                let Some(out) = self.shared.pop() else { break };
+                if self.shared.why() != CloseWhy::None || self.forward(out).await.is_err() {
+                    return End::Dropped;
+                }
+            }
             tokio::select! {
-                _ = self.shared.notify.notified() => return End::Dropped,
-                out = rx.recv() => match out {
-                    Some(out) => if self.forward(out).await.is_err() { return End::Dropped },
-                    None => return End::Dropped,
-                },
+                _ = self.shared.closing.notified() => return End::Dropped,
+                _ = self.shared.queued.notified() => {}
                 msg = stream.recv() => {
                     let msg = match msg {
                         None => return End::Dropped,
@@ -178,9 +176,9 @@ impl Conn {
         let shared = self.shared.clone();
         tokio::select! {
             r = f(&mut self.session) => r.map_err(|_| ()),
-            _ = shared.notify.notified() => {
+            _ = shared.closing.notified() => {
                 // Leave the wake-up for the main loop.
-                shared.notify.notify_one();
+                shared.closing.notify_one();
                 Err(())
             }
         }
