@@ -76,6 +76,7 @@ async fn services(core: &Core) -> anyhow::Result<Vec<Arc<dyn Service>>> {
         tandem_broker::service(core).await?,
         tandem_relay::service(core).await?,
         tandem_signaling::service(core).await?,
+        tandem_billing::service(core).await?,
         web_app::service()?,
     ])
 }
