@@ -1,0 +1,115 @@
+//! The scenarios' state machines against a running app (auth + broker + signaling on port 0,
+//! real PostgreSQL and Redis): each run must complete every session with zero errors and write
+//! its report.
+
+use std::path::PathBuf;
+use std::time::Duration;
+use tandem_loadtest::cli::{Common, RunArgs};
+use tandem_loadtest::orchestrate::{run, Scenario};
+use tandem_shared::testing::{TestCore, TestServer};
+
+struct App {
+    _t: TestCore,
+    server: TestServer,
+    dir: PathBuf,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn app() -> App {
+    let t = TestCore::new().await;
+    let services = vec![
+        tandem_auth::service(&t.core).await.unwrap(),
+        tandem_broker::service(&t.core).await.unwrap(),
+        tandem_signaling::service(&t.core).await.unwrap(),
+    ];
+    let server = TestCore::spawn(&t.core, services);
+    let dir = std::env::temp_dir().join(format!("tandem-loadtest-{}", uuid::Uuid::new_v4()));
+    App { _t: t, server, dir }
+}
+
+fn args(app: &App, pairs: usize) -> RunArgs {
+    RunArgs {
+        common: Common { targets: vec![app.server.url("")], pairs, accounts: app.dir.join("accounts.jsonl") },
+        duration: Duration::from_secs(2),
+        ramp: 100.0,
+        out: app.dir.join("run"),
+        procs: Some(0),
+        sources: 2,
+        rooms: 2,
+        viewers: 3,
+        rate: 20.0,
+        heartbeat_secs: 1,
+        chat_secs: 1,
+    }
+}
+
+async fn seed(app: &App, pairs: usize) {
+    let a = args(app, pairs);
+    let n = tandem_loadtest::accounts::seed(&a.common.targets[0], pairs, "t", 8, &a.common.accounts).await.unwrap();
+    assert_eq!(n, pairs * 2);
+}
+
+#[tokio::test]
+async fn private_sessions_complete_with_zero_errors_and_write_a_report() {
+    let app = app().await;
+    seed(&app, 4).await;
+    let report = run(Scenario::Private, args(&app, 4)).await.unwrap();
+    assert_eq!(report.errors, Default::default(), "{}", report.table());
+    assert_eq!(report.counters.get("sessions_completed"), Some(&4), "{}", report.table());
+    for name in ["signaling_relay", "private_accept", "join", "heartbeat_rtt", "chat_fanout", "login"] {
+        assert!(report.latencies.get(name).is_some_and(|l| l.count > 0), "no {name} samples: {}", report.table());
+    }
+    // Offer, answer and 2 candidates each way per pair.
+    assert_eq!(report.latencies["signaling_relay"].count, 4 * 6);
+    assert!(report.derived["peak_sessions"] >= 1.0);
+    assert!(app.dir.join("run/report.json").is_file());
+    assert!(std::fs::read_to_string(app.dir.join("run/report.html")).unwrap().contains("<svg"));
+}
+
+#[tokio::test]
+async fn seeding_twice_reuses_the_accounts() {
+    let app = app().await;
+    seed(&app, 2).await;
+    seed(&app, 2).await;
+}
+
+#[tokio::test]
+async fn churn_opens_and_ends_sessions() {
+    let app = app().await;
+    seed(&app, 2).await;
+    let report = run(Scenario::Churn, args(&app, 2)).await.unwrap();
+    assert_eq!(report.errors, Default::default(), "{}", report.table());
+    assert!(report.counters.get("sessions_completed").copied().unwrap_or(0) >= 4, "{}", report.table());
+    assert!(report.latencies.contains_key("session_open_end"));
+}
+
+#[tokio::test]
+async fn broadcast_chat_reaches_every_viewer() {
+    let app = app().await;
+    seed(&app, 3).await;
+    let report = run(Scenario::Broadcast, args(&app, 3)).await.unwrap();
+    assert_eq!(report.errors, Default::default(), "{}", report.table());
+    assert_eq!(report.counters.get("viewers_completed"), Some(&6), "{}", report.table());
+    assert!(report.counters.get("chat_delivered").copied().unwrap_or(0) > 0, "{}", report.table());
+}
+
+#[tokio::test]
+async fn a_missing_accounts_file_is_a_clear_error() {
+    let app = app().await;
+    let err = run(Scenario::Private, args(&app, 2)).await.unwrap_err().to_string();
+    assert!(err.contains("tandem-loadtest seed"), "{err}");
+}
+
+#[tokio::test]
+async fn a_target_that_is_down_is_a_clear_error() {
+    let app = app().await;
+    let mut a = args(&app, 1);
+    a.common.targets = vec!["http://127.0.0.1:9".into()];
+    let err = format!("{:#}", run(Scenario::Private, a).await.unwrap_err());
+    assert!(err.contains("not reachable"), "{err}");
+}
