@@ -491,17 +491,6 @@ impl ServerEvent<'_> {
         // Serializing these plain structs cannot fail.
         serde_json::to_string(self).unwrap_or_else(|_| String::from("{\"type\":\"internal\"}"))
     }
-
-    /// The recipient, for events meant for one user of the room.
-    pub fn recipient(&self) -> Option<UserId> {
-        match self {
-            ServerEvent::Offer { to, .. }
-            | ServerEvent::Answer { to, .. }
-            | ServerEvent::Candidate { to, .. }
-            | ServerEvent::StageInvite { to, .. } => Some(*to),
-            _ => None,
-        }
-    }
 }
 
 /// A reply to one client message.
