@@ -67,6 +67,8 @@ pub struct BrokerSettings {
     pub heartbeat_grace: Duration,
     /// How often the reaper looks for dead rooms and expired requests.
     pub reaper_interval: Duration,
+    /// How often publishing slots are checked with the provider (missed idle webhooks).
+    pub reconcile_interval: Duration,
     /// How long a private request waits for an answer.
     pub request_ttl: Duration,
     /// Lifetime of relay media tokens handed out with a room.
@@ -103,6 +105,7 @@ impl BrokerSettings {
             private_media: MediaMode::Relay,
             heartbeat_grace: Duration::from_secs(30),
             reaper_interval: Duration::from_secs(2),
+            reconcile_interval: Duration::from_secs(60),
             request_ttl: Duration::from_secs(60),
             media_token_ttl: Duration::from_secs(6 * 3600),
             lock_ttl: Duration::from_secs(300),
@@ -148,6 +151,7 @@ impl BrokerSettings {
                 .transpose()?
                 .map(Duration::from_millis)
                 .unwrap_or_else(|| (grace / 10).clamp(Duration::from_millis(200), d.reaper_interval)),
+            reconcile_interval: secs("LIVEPEER_RECONCILE_SECS", 60)?,
             request_ttl: secs("TANDEM_REQUEST_TTL_SECS", 60)?,
             media_token_ttl: secs("TANDEM_MEDIA_TOKEN_TTL_SECS", d.media_token_ttl.as_secs())?,
             lock_ttl: secs("TANDEM_AVAILABILITY_LOCK_SECS", 300)?,

@@ -9,12 +9,13 @@
 //! 4. releases slots still held by rooms that ended a while ago (a failed delete, a crashed ender);
 //! 5. drops heartbeat members far older than any live room would tolerate.
 //!
-//! At start, [`reconcile_locks`] re-takes the availability locks of live private rooms (Redis lost).
+//! Every `reconcile_interval`, [`reconcile_streams`] asks the provider whether streams we think
+//! are publishing really are. At start, [`reconcile_locks`] re-takes the availability locks of live private rooms (Redis lost).
 //!
 //! Several brokers run it at once: ending is a conditional update, so each room ends exactly once.
 
 use crate::broker::Broker;
-use crate::domain::{end_reason, RoomKind, RoomStatus};
+use crate::domain::{end_reason, MediaMode, RoomKind, RoomStatus};
 use crate::presence;
 use crate::store;
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub fn spawn(broker: Broker) -> tokio::task::JoinHandle<()> {
         }
         let mut tick = tokio::time::interval(broker.settings.reaper_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_reconcile = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -36,6 +38,12 @@ pub fn spawn(broker: Broker) -> tokio::task::JoinHandle<()> {
             }
             if let Err(e) = run_once(&broker).await {
                 tracing::warn!(error.cause_chain = ?e, "reaper pass failed");
+            }
+            if last_reconcile.elapsed() >= broker.settings.reconcile_interval {
+                last_reconcile = tokio::time::Instant::now();
+                if let Err(e) = reconcile_streams(&broker).await {
+                    tracing::warn!(error.cause_chain = ?e, "stream reconciliation failed");
+                }
             }
         }
     })
@@ -64,6 +72,33 @@ pub async fn reconcile_locks(broker: &Broker) -> anyhow::Result<usize> {
     Ok(retaken)
 }
 
+/// Ask the provider about slots we believe are publishing and mark those it reports inactive as
+/// idle (Livepeer sends no `stream.idle` for streams it cleans up as stale). An idle host slot
+/// then ends its room after the grace period like any other.
+///
+/// # Errors
+/// Database errors (provider errors are logged per stream).
+pub async fn reconcile_streams(broker: &Broker) -> anyhow::Result<usize> {
+    let mut fixed = 0;
+    for media in [MediaMode::Livepeer] {
+        let Some(provider) = broker.provider(media) else { continue };
+        for slot in store::publishing_slots(&broker.core.db, media).await? {
+            let Some(stream_id) = slot.provider_stream_id.as_deref() else { continue };
+            match provider.stream_active(stream_id).await {
+                Ok(Some(false)) => {
+                    if broker.set_slot_state(slot.slot_id, false).await.map_err(|e| anyhow::anyhow!("{e:?}"))? {
+                        fixed += 1;
+                        tracing::warn!(slot_id = %slot.slot_id, %stream_id, "provider reports the stream inactive: marked idle");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(%stream_id, error.message = %e, "failed to read a stream's state"),
+            }
+        }
+    }
+    Ok(fixed)
+}
+
 /// One reaper pass.
 ///
 /// # Errors
@@ -75,6 +110,7 @@ pub async fn run_once(broker: &Broker) -> anyhow::Result<()> {
     let now_ms = chrono::Utc::now().timestamp_millis();
     let cutoff = now_ms - grace.as_millis() as i64;
     let rooms = store::live_rooms(&broker.core.db).await?;
+    metrics::gauge!("broker_live_rooms").set(rooms.len() as f64);
     for chunk in rooms.chunks(500) {
         let mut members = Vec::with_capacity(chunk.len() * 2);
         for room in chunk {

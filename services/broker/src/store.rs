@@ -341,6 +341,22 @@ pub async fn rooms_with_idle_host(db: &PgPool, secs: f64) -> Result<Vec<RoomId>,
     .await
 }
 
+/// Publishing slots of live rooms in `media`, for reconciliation with the provider.
+///
+/// # Errors
+/// Database errors.
+pub async fn publishing_slots(db: &PgPool, media: MediaMode) -> Result<Vec<SlotRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select s.slot_id, s.room_id, s.name, s.provider, s.provider_stream_id, s.playback_id, s.stream_key,
+                s.state, s.released_at
+         from room_slots s join rooms r on r.room_id = s.room_id
+         where r.status = 'live' and s.provider = $1 and s.state = 'publishing' and s.released_at is null",
+    )
+    .bind(media.as_str())
+    .fetch_all(db)
+    .await
+}
+
 /// A user's role and handle.
 ///
 /// # Errors

@@ -34,6 +34,13 @@ struct StreamBody {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StreamStatus {
+    #[serde(default)]
+    is_active: Option<bool>,
+}
+
+#[derive(Deserialize)]
 struct ErrorsBody {
     errors: Vec<String>,
 }
@@ -172,6 +179,19 @@ impl StreamProvider for LivepeerProvider {
         }
         tracing::info!(stream_id = %stream.id, room_id = %spec.room_id, slot = %spec.slot, "livepeer stream created");
         Ok(ProviderStream { stream_id: stream.id, playback_id: stream.playback_id, stream_key: stream.stream_key })
+    }
+
+    /// `GET /stream/{id}` → `isActive`. Livepeer does not send `stream.idle` when it cleans up a
+    /// stale stream, so the reaper asks.
+    async fn stream_active(&self, stream_id: &str) -> Result<Option<bool>, ProviderError> {
+        let url = self.url(&format!("/stream/{stream_id}"));
+        let res = self.send("get_stream", || self.http.get(&url)).await?;
+        if res.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let status: StreamStatus =
+            res.json().await.map_err(|_| ProviderError::Rejected("get_stream: unexpected response body".into()))?;
+        Ok(status.is_active)
     }
 
     async fn delete_stream(&self, stream_id: &str) -> Result<(), ProviderError> {

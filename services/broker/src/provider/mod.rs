@@ -121,6 +121,14 @@ pub trait StreamProvider: Send + Sync + 'static {
     fn has_remote_streams(&self) -> bool {
         true
     }
+    /// Whether the provider sees media arriving on a stream, for reconciling missed webhooks;
+    /// `Ok(None)` when the provider cannot tell (or a stream that is gone).
+    ///
+    /// # Errors
+    /// [`ProviderError`].
+    async fn stream_active(&self, _stream_id: &str) -> Result<Option<bool>, ProviderError> {
+        Ok(None)
+    }
     /// Delete a stream (a stream that no longer exists counts as deleted).
     ///
     /// # Errors

@@ -3,7 +3,7 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tandem_broker::config::LivepeerSettings;
-use tandem_broker::BrokerSettings;
+use tandem_broker::{Broker, BrokerSettings};
 use tandem_shared::events::BusEvent;
 use tandem_shared::ids::{Role, UserId};
 use tandem_shared::jwt::KeyPair;
@@ -17,6 +17,7 @@ pub struct TestApp {
     pub server: TestServer,
     pub http: reqwest::Client,
     pub key: MediaKey,
+    pub broker: Broker,
 }
 
 /// Settings for tests: relay media, long grace (rooms are not reaped unless a test wants it).
@@ -49,8 +50,9 @@ impl TestApp {
         let t = TestCore::new().await;
         let key = MediaKey::generate();
         let svc = tandem_broker::build(&t.core, settings, key.clone(), true).expect("broker builds");
+        let broker = svc.broker().clone();
         let server = TestCore::spawn(&t.core, vec![Arc::new(svc)]);
-        Self { t, server, http: reqwest::Client::new(), key }
+        Self { t, server, http: reqwest::Client::new(), key, broker }
     }
 
     /// A second broker "node" on the same database and Redis prefix (reaper running, no HTTP).

@@ -22,6 +22,8 @@ pub struct State {
     pub fail_suffix: Mutex<Option<String>>,
     /// Answer this many next creates with 503 + `Retry-After: 1`.
     pub busy: AtomicUsize,
+    /// Streams `GET /stream/{id}` reports as active.
+    pub active: Mutex<Vec<String>>,
 }
 
 pub struct StandIn {
@@ -89,6 +91,17 @@ async fn delete(req: HttpRequest, state: web::Data<State>, id: web::Path<String>
     }
 }
 
+async fn get(req: HttpRequest, state: web::Data<State>, id: web::Path<String>) -> HttpResponse {
+    if !authorized(&req) {
+        return HttpResponse::Unauthorized().json(json!({"errors": ["Unauthorized"]}));
+    }
+    if !state.created_ids.lock().unwrap().contains(&id) {
+        return HttpResponse::NotFound().json(json!({"errors": ["not found"]}));
+    }
+    let active = state.active.lock().unwrap().contains(&id);
+    HttpResponse::Ok().json(json!({"id": id.into_inner(), "isActive": active, "isHealthy": null}))
+}
+
 impl StandIn {
     pub fn start() -> Self {
         let state = Arc::new(State::default());
@@ -98,6 +111,7 @@ impl StandIn {
                 .app_data(data.clone())
                 .route("/api/stream", web::post().to(create))
                 .route("/api/stream/{id}", web::delete().to(delete))
+                .route("/api/stream/{id}", web::get().to(get))
         })
         .workers(1)
         .disable_signals()

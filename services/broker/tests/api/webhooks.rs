@@ -122,3 +122,26 @@ async fn relay_slot_state_reports_must_be_signed() {
         .unwrap();
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn streams_livepeer_reports_inactive_are_marked_idle() {
+    let lp = StandIn::start();
+    let app = TestApp::spawn_with(livepeer_settings(&lp.base)).await;
+    let creator = app.user(Role::Creator).await;
+    app.post(&creator, "/v1/rooms", json!({"media": "livepeer"})).await;
+    let (host, guest) = {
+        let ids = lp.state.created_ids.lock().unwrap();
+        (ids[0].clone(), ids[1].clone())
+    };
+    for id in [&host, &guest] {
+        let t = chrono::Utc::now().timestamp_millis();
+        let body = delivery("stream.started", id, t);
+        assert_eq!(deliver(&app, &body, Some(sign_webhook(WEBHOOK_SECRET, body.as_bytes(), t))).await.status(), 204);
+    }
+    // Livepeer still sees the guest, but dropped the host without a stream.idle.
+    lp.state.active.lock().unwrap().push(guest.clone());
+    let fixed = tandem_broker::reaper::reconcile_streams(&app.broker).await.unwrap();
+    assert_eq!(fixed, 1);
+    assert_eq!(slot_state(&app, &host).await, "idle");
+    assert_eq!(slot_state(&app, &guest).await, "publishing");
+}
