@@ -173,5 +173,6 @@ async fn wait_for_signal() {
 /// The address is taken.
 pub fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
     use anyhow::Context;
-    TcpListener::bind(addr).with_context(|| format!("Failed to bind {addr} (is another Tandem running? set TANDEM_ADDR)"))
+    TcpListener::bind(addr)
+        .with_context(|| format!("Failed to bind {addr} (is another Tandem running? set TANDEM_ADDR)"))
 }

@@ -106,7 +106,12 @@ async fn admin(settings: CoreSettings, command: AdminCommand) -> anyhow::Result<
                 }
             };
             let handle = handle.unwrap_or_else(|| {
-                email.split('@').next().unwrap_or("operator").to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+                email
+                    .split('@')
+                    .next()
+                    .unwrap_or("operator")
+                    .to_lowercase()
+                    .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
             });
             let user = tandem_auth::users::create_operator(&pool, &email, &handle, password)
                 .await

@@ -104,7 +104,11 @@ async fn main() -> anyhow::Result<()> {
         tokio::runtime::Handle::current(),
         Arc::new(NoEvents),
     ));
-    println!("stream: VP8-shaped RTP, {PPS} packets/s x {PAYLOAD} B (~{} kbit/s); measuring {}s per step", PPS * PAYLOAD as u64 * 8 / 1000, MEASURE.as_secs());
+    println!(
+        "stream: VP8-shaped RTP, {PPS} packets/s x {PAYLOAD} B (~{} kbit/s); measuring {}s per step",
+        PPS * PAYLOAD as u64 * 8 / 1000,
+        MEASURE.as_secs()
+    );
     println!("| subscribers | delivered | process CPU | CPU per stream | forwarded Mbit/s |");
     println!("|---:|---:|---:|---:|---:|");
 
