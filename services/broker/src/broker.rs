@@ -174,6 +174,11 @@ impl Broker {
                 }
             }
         }
+        if room.kind == RoomKind::Broadcast {
+            if let Err(e) = presence::clear_stage(redis, room_id).await {
+                tracing::warn!(%room_id, error.message = %e, "failed to clear the stage (it expires)");
+            }
+        }
         let mut members = vec![heartbeat_member(room_id, room.host_id)];
         members.extend(room.guest_id.map(|g| heartbeat_member(room_id, g)));
         let mut c = redis.conn.clone();

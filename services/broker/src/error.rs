@@ -99,10 +99,14 @@ impl ResponseError for BrokerError {
             BrokerError::Conflict { code, message } => (code, (*message).into()),
             BrokerError::Payment(PaymentRefusal::InsufficientFunds { .. }) => ("insufficient_funds", self.to_string()),
             BrokerError::Payment(PaymentRefusal::WalletFrozen) => ("wallet_frozen", self.to_string()),
+            BrokerError::Payment(PaymentRefusal::Refused { code, message }) => (code, message.clone()),
             BrokerError::Payment(PaymentRefusal::Unavailable(e)) => {
                 tracing::error!(error.cause_chain = ?e, "billing unavailable");
                 ("billing_unavailable", "billing is temporarily unavailable".into())
             }
+            // Other refusals billing may add: 402 with a generic code and billing's message.
+            #[allow(unreachable_patterns)]
+            BrokerError::Payment(other) => ("payment_refused", other.to_string()),
             BrokerError::Provider(e) => {
                 tracing::error!(error.message = %e, "stream provider failed");
                 match e {

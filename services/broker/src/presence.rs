@@ -6,6 +6,8 @@
 //! - `avail:<creator>` — the room id of the creator's private room. Taken with `SET NX PX`
 //!   (a creator is in at most one private room), refreshed by the host's heartbeats, released
 //!   with a Lua compare-and-delete so a late release never frees someone else's lock.
+//! - `stage:<room>` — the user on a broadcast's stage (publishes the `guest` slot); TTL, deleted
+//!   when the room ends or the guest leaves.
 //! - `lpwh:<event id>` — a Livepeer webhook delivery already processed (replay guard), with a TTL.
 
 use crate::domain::PresenceStatus;
@@ -145,4 +147,36 @@ pub async fn first_delivery(redis: &RedisHandle, id: &str, ttl: Duration) -> red
 pub async fn forget_delivery(redis: &RedisHandle, id: &str) -> redis::RedisResult<()> {
     let mut c = redis.conn.clone();
     c.del(redis.key(format_args!("lpwh:{id}"))).await
+}
+
+fn stage_key(redis: &RedisHandle, room: RoomId) -> String {
+    redis.key(format_args!("stage:{room}"))
+}
+
+/// Put `user` on a broadcast's stage (replacing whoever was there).
+///
+/// # Errors
+/// Redis unreachable.
+pub async fn set_stage(redis: &RedisHandle, room: RoomId, user: UserId, ttl: Duration) -> redis::RedisResult<()> {
+    let mut c = redis.conn.clone();
+    c.set_ex(stage_key(redis, room), user.to_string(), ttl.as_secs().max(1)).await
+}
+
+/// Who is on a broadcast's stage.
+///
+/// # Errors
+/// Redis unreachable.
+pub async fn stage_guest(redis: &RedisHandle, room: RoomId) -> redis::RedisResult<Option<UserId>> {
+    let mut c = redis.conn.clone();
+    let v: Option<String> = c.get(stage_key(redis, room)).await?;
+    Ok(v.and_then(|s| s.parse().ok()))
+}
+
+/// Clear a broadcast's stage.
+///
+/// # Errors
+/// Redis unreachable.
+pub async fn clear_stage(redis: &RedisHandle, room: RoomId) -> redis::RedisResult<()> {
+    let mut c = redis.conn.clone();
+    c.del(stage_key(redis, room)).await
 }

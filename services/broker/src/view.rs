@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 pub enum RoomRole {
     /// The creator (publishes `host`).
     Host,
-    /// The private guest (publishes `guest`).
+    /// The private guest, or the user on a broadcast's stage (publishes `guest`).
     Guest,
     /// Anyone else (plays).
     Viewer,
@@ -42,6 +42,10 @@ pub struct RoomView {
     /// The private guest (fan).
     #[schema(value_type = Option<String>, format = Uuid)]
     pub guest_id: Option<UserId>,
+    /// Broadcasts: the user on stage (publishes `guest`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub stage_guest_id: Option<UserId>,
     /// The caller's part.
     pub your_role: RoomRole,
     /// Opened at.
@@ -74,11 +78,18 @@ pub struct SlotView {
     pub play: Option<PlayEndpoint>,
 }
 
-/// Build the view of `room` for `caller`.
-pub fn room_view(broker: &Broker, room: &RoomRow, slots: &[SlotRow], caller: UserId) -> RoomView {
+/// Build the view of `room` for `caller`; `stage` is who is on a broadcast's stage.
+pub fn room_view(
+    broker: &Broker,
+    room: &RoomRow,
+    slots: &[SlotRow],
+    caller: UserId,
+    stage: Option<UserId>,
+) -> RoomView {
+    let stage = stage.filter(|_| room.kind == RoomKind::Broadcast);
     let role = if room.host_id == caller {
         RoomRole::Host
-    } else if room.guest_id == Some(caller) {
+    } else if room.guest_id == Some(caller) || stage == Some(caller) {
         RoomRole::Guest
     } else {
         RoomRole::Viewer
@@ -115,6 +126,7 @@ pub fn room_view(broker: &Broker, room: &RoomRow, slots: &[SlotRow], caller: Use
         title: room.title.clone(),
         host_id: room.host_id,
         guest_id: room.guest_id,
+        stage_guest_id: stage,
         your_role: role,
         created_at: room.created_at,
         ended_at: room.ended_at,

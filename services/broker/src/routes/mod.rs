@@ -16,6 +16,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/rooms/{id}", web::get().to(rooms::get))
         .route("/v1/rooms/{id}/end", web::post().to(rooms::end))
         .route("/v1/rooms/{id}/heartbeat", web::post().to(rooms::heartbeat))
+        .route("/v1/rooms/{id}/stage", web::put().to(rooms::set_stage))
+        .route("/v1/rooms/{id}/stage", web::delete().to(rooms::clear_stage))
         .route("/v1/presence", web::put().to(requests::set_presence))
         .route("/v1/presence/{user_id}", web::get().to(requests::get_presence))
         .route("/v1/private-requests", web::post().to(requests::create))
@@ -58,7 +60,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "Tandem API", description = "Tandem broker: rooms, private sessions, presence, webhooks."),
     paths(
-        rooms::open, rooms::list, rooms::get, rooms::end, rooms::heartbeat,
+        rooms::open, rooms::list, rooms::get, rooms::end, rooms::heartbeat, rooms::set_stage, rooms::clear_stage,
         requests::set_presence, requests::get_presence,
         requests::create, requests::list, requests::get, requests::accept, requests::decline, requests::cancel,
         webhooks::livepeer, webhooks::slot_state,

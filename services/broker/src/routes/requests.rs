@@ -142,7 +142,7 @@ pub async fn accept(
     user.require(Role::Creator)?;
     let (req, room) = broker.accept(user.user_id, *id).await?;
     let slots = store::slots(&broker.core.db, room.room_id).await?;
-    let room = room_view(&broker, &room, &slots, user.user_id);
+    let room = room_view(&broker, &room, &slots, user.user_id, None);
     Ok(HttpResponse::Ok().json(Accepted { request: RequestView::new(&req, None), room }))
 }
 

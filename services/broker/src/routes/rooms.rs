@@ -1,8 +1,9 @@
 //! `/v1/rooms`: open, list, read, end, heartbeat.
 
 use crate::broker::Broker;
-use crate::domain::{MediaMode, RoomKind, Title};
+use crate::domain::{MediaMode, RoomKind, RoomStatus, Title};
 use crate::error::BrokerError;
+use crate::presence;
 use crate::routes::ErrorDoc;
 use crate::store;
 use crate::view::{room_view, RoomView};
@@ -39,7 +40,7 @@ pub async fn open(
     let media = body.media.unwrap_or(broker.settings.broadcast_media);
     let room = broker.open_broadcast(user.user_id, title.as_ref(), media).await?;
     let slots = store::slots(&broker.core.db, room.room_id).await?;
-    Ok(HttpResponse::Created().json(room_view(&broker, &room, &slots, user.user_id)))
+    Ok(HttpResponse::Created().json(room_view(&broker, &room, &slots, user.user_id, None)))
 }
 
 /// Query of `GET /v1/rooms`.
@@ -136,7 +137,11 @@ pub async fn get(
 ) -> Result<HttpResponse, BrokerError> {
     let room = visible_room(&broker, &user, *id).await?;
     let slots = store::slots(&broker.core.db, room.room_id).await?;
-    Ok(HttpResponse::Ok().json(room_view(&broker, &room, &slots, user.user_id)))
+    let stage = match (room.kind, room.status) {
+        (RoomKind::Broadcast, RoomStatus::Live) => presence::stage_guest(&broker.core.redis, room.room_id).await?,
+        _ => None,
+    };
+    Ok(HttpResponse::Ok().json(room_view(&broker, &room, &slots, user.user_id, stage)))
 }
 
 /// End a room (host, private guest or operator). Idempotent: ending an ended room returns it.
@@ -155,7 +160,7 @@ pub async fn end(
     broker.end_room(room.room_id, Broker::end_reason_for(&room, user.user_id)).await?;
     let room = store::room(&broker.core.db, room.room_id).await?.ok_or(BrokerError::NotFound("room"))?;
     let slots = store::slots(&broker.core.db, room.room_id).await?;
-    Ok(HttpResponse::Ok().json(room_view(&broker, &room, &slots, user.user_id)))
+    Ok(HttpResponse::Ok().json(room_view(&broker, &room, &slots, user.user_id, None)))
 }
 
 /// A participant says it is alive (hosts and private guests, every few seconds).
@@ -168,5 +173,62 @@ pub async fn heartbeat(
     id: web::Path<RoomId>,
 ) -> Result<HttpResponse, BrokerError> {
     broker.heartbeat(*id, user.user_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Body of `PUT /v1/rooms/{id}/stage`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetStage {
+    /// The viewer brought on stage (after `stage.accept` over signaling).
+    #[schema(value_type = String, format = Uuid)]
+    pub user_id: UserId,
+}
+
+/// The host of a live broadcast puts a user on stage: that user's view of the room then has the
+/// `guest` slot's publish endpoint (the slot was allocated with the room).
+#[utoipa::path(put, path = "/v1/rooms/{id}/stage", tag = "rooms", request_body = SetStage, security(("bearer" = [])),
+    params(("id" = String, Path, description = "room id")),
+    responses((status = 200, body = RoomView), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc),
+        (status = 409, body = ErrorDoc, description = "room_ended or not a broadcast")))]
+pub async fn set_stage(
+    broker: web::Data<Broker>,
+    user: AuthUser,
+    id: web::Path<RoomId>,
+    body: web::Json<SetStage>,
+) -> Result<HttpResponse, BrokerError> {
+    let room = visible_room(&broker, &user, *id).await?;
+    if room.host_id != user.user_id {
+        return Err(BrokerError::Forbidden("only the host puts someone on stage"));
+    }
+    if room.kind != RoomKind::Broadcast {
+        return Err(BrokerError::conflict("not_a_broadcast", "only broadcasts have a stage"));
+    }
+    if room.status != RoomStatus::Live {
+        return Err(BrokerError::conflict("room_ended", "the room has ended"));
+    }
+    if body.user_id == user.user_id || store::user(&broker.core.db, body.user_id).await?.is_none() {
+        return Err(BrokerError::Validation("user_id must be another existing user".into()));
+    }
+    presence::set_stage(&broker.core.redis, room.room_id, body.user_id, broker.settings.media_token_ttl).await?;
+    let slots = store::slots(&broker.core.db, room.room_id).await?;
+    Ok(HttpResponse::Ok().json(room_view(&broker, &room, &slots, user.user_id, Some(body.user_id))))
+}
+
+/// The host, or the user on stage, clears the stage.
+#[utoipa::path(delete, path = "/v1/rooms/{id}/stage", tag = "rooms", security(("bearer" = [])),
+    params(("id" = String, Path, description = "room id")),
+    responses((status = 204), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
+pub async fn clear_stage(
+    broker: web::Data<Broker>,
+    user: AuthUser,
+    id: web::Path<RoomId>,
+) -> Result<HttpResponse, BrokerError> {
+    let room = visible_room(&broker, &user, *id).await?;
+    let on_stage = presence::stage_guest(&broker.core.redis, room.room_id).await?;
+    if room.host_id != user.user_id && on_stage != Some(user.user_id) {
+        return Err(BrokerError::Forbidden("only the host or the user on stage clears the stage"));
+    }
+    presence::clear_stage(&broker.core.redis, room.room_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

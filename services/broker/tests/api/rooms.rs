@@ -148,3 +148,28 @@ async fn room_control_hook_ends_once_and_ignores_viewer_heartbeats() {
     assert_eq!(app.room_row(&id.to_string()).await.unwrap().1.as_deref(), Some("funds_exhausted"));
     rooms.heartbeat(id, creator.id).await.expect("heartbeats after the end are ignored");
 }
+
+#[tokio::test]
+async fn the_host_brings_a_viewer_on_stage_to_publish_the_guest_slot() {
+    let app = TestApp::spawn().await;
+    let creator = app.user(Role::Creator).await;
+    let (fan, other) = (app.user(Role::Fan).await, app.user(Role::Fan).await);
+    let room = app.open_room(&creator).await;
+    let id = room["id"].as_str().unwrap();
+    let guest_slot: SlotId = slot(&room, "guest")["slot_id"].as_str().unwrap().parse().unwrap();
+    let path = format!("/v1/rooms/{id}/stage");
+    assert_eq!(code_of(app.put(&fan, &path, json!({"user_id": fan.id})).await).await.0, 403);
+    assert_eq!(app.put(&creator, &path, json!({"user_id": fan.id})).await.status(), 200);
+    let seen: Value = app.get(&fan, &format!("/v1/rooms/{id}")).await.json().await.unwrap();
+    assert_eq!(seen["your_role"], "guest");
+    let token = slot(&seen, "guest")["publish"]["token"].as_str().unwrap();
+    app.key.verify_for(token, guest_slot, MediaGrant::Publish, chrono::Utc::now().timestamp()).unwrap();
+    let theirs: Value = app.get(&other, &format!("/v1/rooms/{id}")).await.json().await.unwrap();
+    assert_eq!(theirs["your_role"], "viewer");
+    assert!(slot(&theirs, "guest").get("publish").is_none());
+    // The guest steps down; another viewer cannot clear the stage.
+    assert_eq!(code_of(app.http.delete(app.url(&path)).bearer_auth(&other.token).send().await.unwrap()).await.0, 403);
+    assert_eq!(app.http.delete(app.url(&path)).bearer_auth(&fan.token).send().await.unwrap().status(), 204);
+    let seen: Value = app.get(&fan, &format!("/v1/rooms/{id}")).await.json().await.unwrap();
+    assert_eq!(seen["your_role"], "viewer");
+}
