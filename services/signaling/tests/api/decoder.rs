@@ -8,6 +8,11 @@ use tandem_signaling::protocol::{decode, ErrorCode, CLIENT_TYPES, MAX_REQUEST_ID
 
 const FIELDS: &[&str] = &["type", "request_id", "room_id", "to", "sdp", "candidate", "text", "amount", "user_id", "x"];
 
+/// 2,000 cases per property unless `PROPTEST_CASES` asks for more.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000)
+}
+
 fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
@@ -32,7 +37,7 @@ fn value() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn arbitrary_text_never_panics(s in "\\PC{0,300}") {
