@@ -22,6 +22,14 @@ pub enum PaymentRefusal {
     /// The wallet is frozen (taken negative by a refund or dispute).
     #[error("the wallet is frozen")]
     WalletFrozen,
+    /// Billing refused for another stated reason (a stable code and a message for people).
+    #[error("{message}")]
+    Refused {
+        /// Stable code, e.g. `invalid_amount`, `room_not_live`.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
     /// Billing could not be reached or failed.
     #[error(transparent)]
     Unavailable(#[from] anyhow::Error),
@@ -46,6 +54,20 @@ pub trait PaymentGate: Send + Sync + 'static {
     async fn start_private(&self, room: RoomId, fan: UserId, creator: UserId) -> Result<(), PaymentRefusal>;
     /// When a private room ends, whatever the reason (idempotent).
     async fn end_private(&self, room: RoomId) -> anyhow::Result<()>;
+    /// A tip from `from` to the host of `room`: move the money, then announce it to the room
+    /// (billing publishes the event, so the caller must not announce it again).
+    /// `idempotency_key` makes a retried tip apply once.
+    async fn tip(
+        &self,
+        room: RoomId,
+        from: UserId,
+        amount: i64,
+        note: Option<String>,
+        idempotency_key: Option<String>,
+    ) -> Result<(), PaymentRefusal> {
+        let _ = (room, from, amount, note, idempotency_key);
+        Err(PaymentRefusal::Refused { code: "tips_unavailable", message: "tips are not available here".into() })
+    }
 }
 
 /// Room lifecycle, as billing and signaling see it.

@@ -56,6 +56,31 @@ impl PaymentGate for BillingGate {
         }
     }
 
+    async fn tip(
+        &self,
+        room: RoomId,
+        from: UserId,
+        amount: i64,
+        note: Option<String>,
+        idempotency_key: Option<String>,
+    ) -> Result<(), PaymentRefusal> {
+        let req = crate::tips::TipRequest { room_id: room, amount, note };
+        match self.billing.tip(from, &req, idempotency_key.as_deref()).await {
+            Ok(_) => Ok(()),
+            Err(BillingError::InsufficientFunds { needed, available }) => {
+                Err(PaymentRefusal::InsufficientFunds { needed, available })
+            }
+            Err(BillingError::WalletFrozen) => Err(PaymentRefusal::WalletFrozen),
+            Err(BillingError::Validation(message)) => Err(PaymentRefusal::Refused { code: "invalid_value", message }),
+            Err(BillingError::Forbidden(m)) => Err(PaymentRefusal::Refused { code: "forbidden", message: m.into() }),
+            Err(BillingError::NotFound(_)) => {
+                Err(PaymentRefusal::Refused { code: "room_not_found", message: "no such room".into() })
+            }
+            Err(BillingError::Conflict { code, message }) => Err(PaymentRefusal::Refused { code, message }),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn end_private(&self, room: RoomId) -> anyhow::Result<()> {
         match self.billing.settle(room, true).await {
             Ok(_) | Err(BillingError::NotFound(_)) => Ok(()),

@@ -51,6 +51,9 @@ enum AdminCommand {
         #[arg(long)]
         handle: Option<String>,
     },
+    /// Verify the ledger: every transaction balances and every cached balance equals the sum
+    /// of its entries. Exits non-zero when anything is off.
+    LedgerCheck,
 }
 
 #[tokio::main]
@@ -94,6 +97,15 @@ async fn serve(settings: CoreSettings) -> anyhow::Result<()> {
 
 async fn admin(settings: CoreSettings, command: AdminCommand) -> anyhow::Result<()> {
     match command {
+        AdminCommand::LedgerCheck => {
+            let pool = tandem_shared::db::connect_and_migrate(&settings.database_url, 2).await?;
+            let report = tandem_billing::ledger_check(&pool).await?;
+            println!("{report}");
+            if !report.is_ok() {
+                anyhow::bail!("the ledger check failed");
+            }
+            Ok(())
+        }
         AdminCommand::CreateOperator { email, handle } => {
             let pool = tandem_shared::db::connect_and_migrate(&settings.database_url, 2).await?;
             let password = match std::env::var("TANDEM_OPERATOR_PASSWORD") {
