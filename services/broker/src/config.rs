@@ -25,6 +25,37 @@ pub struct LivepeerSettings {
     pub backoff: Duration,
     /// Longest `Retry-After` honoured; a longer one fails the call instead of waiting.
     pub max_retry_after: Duration,
+    /// Signing key for private rooms' playback (JWT playback policy); without it private
+    /// Livepeer streams are playable by anyone who learns their playback id.
+    pub playback_signing: Option<PlaybackSigningKey>,
+    /// Lifetime of playback JWTs.
+    pub playback_jwt_ttl: Duration,
+}
+
+/// A Livepeer access-control signing key (`POST /access-control/signing-key`), both halves
+/// base64-encoded exactly as the API returns them.
+#[derive(Clone)]
+pub struct PlaybackSigningKey {
+    /// Base64 of the SPKI PEM public key; goes verbatim into the JWT's `pub` claim.
+    pub public_key_b64: String,
+    /// The ES256 key decoded from the base64 PKCS#8 PEM private key.
+    pub encoding: jsonwebtoken::EncodingKey,
+}
+
+impl PlaybackSigningKey {
+    /// Decode the two base64 halves.
+    ///
+    /// # Errors
+    /// Not base64, not PEM, or not a P-256 key.
+    pub fn from_base64(public_key_b64: &str, private_key_b64: &str) -> anyhow::Result<Self> {
+        use base64::Engine;
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(private_key_b64.trim())
+            .context("LIVEPEER_SIGNING_PRIVATE_KEY must be base64 (as the Livepeer API returns it)")?;
+        let encoding = jsonwebtoken::EncodingKey::from_ec_pem(&pem)
+            .context("LIVEPEER_SIGNING_PRIVATE_KEY must be a base64 PKCS#8 PEM P-256 key")?;
+        Ok(Self { public_key_b64: public_key_b64.trim().to_string(), encoding })
+    }
 }
 
 impl std::fmt::Debug for LivepeerSettings {
@@ -46,6 +77,8 @@ impl LivepeerSettings {
             max_retries: 3,
             backoff: Duration::from_millis(250),
             max_retry_after: Duration::from_secs(10),
+            playback_signing: None,
+            playback_jwt_ttl: Duration::from_secs(6 * 3600),
         }
     }
 }
@@ -119,6 +152,11 @@ impl BrokerSettings {
     /// A variable that is set but does not parse, or a media mode that cannot be served.
     pub fn from_env() -> anyhow::Result<Self> {
         let d = Self::relay_defaults();
+        let signing = match (var("LIVEPEER_SIGNING_PUBLIC_KEY"), var("LIVEPEER_SIGNING_PRIVATE_KEY")) {
+            (Some(public), Some(private)) => Some(PlaybackSigningKey::from_base64(&public, &private)?),
+            (None, None) => None,
+            _ => anyhow::bail!("set both LIVEPEER_SIGNING_PUBLIC_KEY and LIVEPEER_SIGNING_PRIVATE_KEY, or neither"),
+        };
         let livepeer = var("LIVEPEER_API_KEY").map(|key| {
             let mut lp = LivepeerSettings::new(
                 var("LIVEPEER_API_BASE").unwrap_or_else(|| "https://livepeer.studio/api".into()),
@@ -133,6 +171,7 @@ impl BrokerSettings {
             if let Some(v) = var("LIVEPEER_PLAYBACK_BASE") {
                 lp.playback_base = v.trim_end_matches('/').into();
             }
+            lp.playback_signing = signing;
             lp
         });
         let default_media = if livepeer.is_some() { MediaMode::Livepeer } else { MediaMode::Relay };

@@ -105,6 +105,7 @@ pub fn room_view(
                 stream_id: s.provider_stream_id.as_deref(),
                 playback_id: s.playback_id.as_deref(),
                 stream_key: s.stream_key.as_deref(),
+                kind: room.kind,
             };
             let publishes =
                 matches!((s.name, role), (SlotName::Host, RoomRole::Host) | (SlotName::Guest, RoomRole::Guest));

@@ -154,7 +154,7 @@ impl StreamProvider for LivepeerProvider {
     }
 
     async fn create_stream(&self, spec: &StreamSpec) -> Result<ProviderStream, ProviderError> {
-        let body = json!({
+        let mut body = json!({
             "name": format!("tandem-{}-{}", spec.room_id, spec.slot),
             "profiles": profiles(spec.kind),
             "creatorId": {"type": "unverified", "value": spec.host_id.to_string()},
@@ -165,6 +165,9 @@ impl StreamProvider for LivepeerProvider {
                 "tandem_kind": spec.kind.as_str(),
             },
         });
+        if spec.kind == RoomKind::Private && self.settings.playback_signing.is_some() {
+            body["playbackPolicy"] = json!({"type": "jwt"});
+        }
         let url = self.url("/stream");
         let res = self.send("create_stream", || self.http.post(&url).json(&body)).await?;
         if res.status() == StatusCode::NOT_FOUND {
@@ -210,16 +213,73 @@ impl StreamProvider for LivepeerProvider {
         })
     }
 
+    /// Private rooms with a signing key get a playback JWT, carried in the URLs as `?jwt=` (the
+    /// form Livepeer accepts on WHEP and HLS requests); broadcasts play publicly.
     fn play_endpoint(&self, slot: &SlotRef<'_>) -> Option<PlayEndpoint> {
         let id = slot.playback_id?;
         let base = &self.settings.playback_base;
+        let jwt = match (&self.settings.playback_signing, slot.kind) {
+            (Some(key), RoomKind::Private) => match playback_jwt(key, id, self.settings.playback_jwt_ttl) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    tracing::error!(error.message = %e, "failed to sign a playback JWT");
+                    return None;
+                }
+            },
+            _ => None,
+        };
+        let query = jwt.as_ref().map(|(t, _)| format!("?jwt={t}")).unwrap_or_default();
         Some(PlayEndpoint {
-            whep_url: format!("{base}/webrtc/{id}"),
-            hls_url: Some(format!("{base}/hls/{id}/index.m3u8")),
+            whep_url: format!("{base}/webrtc/{id}{query}"),
+            hls_url: Some(format!("{base}/hls/{id}/index.m3u8{query}")),
             token: None,
-            token_expires_at: None,
+            token_expires_at: jwt.map(|(_, exp)| exp),
         })
     }
+}
+
+/// Claims of a Livepeer playback JWT (access-control `jwt` policy).
+#[derive(Debug, serde::Serialize, Deserialize)]
+pub struct PlaybackClaims {
+    /// The playback id; must match the stream.
+    pub sub: String,
+    /// The signing key's base64 public key, exactly as the API returned it.
+    #[serde(rename = "pub")]
+    pub public_key: String,
+    /// Always `pull`.
+    pub action: String,
+    /// Issuer.
+    pub iss: String,
+    /// Issued at (Unix seconds).
+    pub iat: i64,
+    /// Expiry (Unix seconds).
+    pub exp: i64,
+    /// Always `none`.
+    pub video: String,
+}
+
+/// Sign an ES256 playback JWT for `playback_id`; returns it with its expiry.
+///
+/// # Errors
+/// Signing failed.
+pub fn playback_jwt(
+    key: &crate::config::PlaybackSigningKey,
+    playback_id: &str,
+    ttl: Duration,
+) -> anyhow::Result<(String, i64)> {
+    let iat = chrono::Utc::now().timestamp();
+    let exp = iat + ttl.as_secs() as i64;
+    let claims = PlaybackClaims {
+        sub: playback_id.to_string(),
+        public_key: key.public_key_b64.clone(),
+        action: "pull".into(),
+        iss: "tandem".into(),
+        iat,
+        exp,
+        video: "none".into(),
+    };
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    Ok((jsonwebtoken::encode(&header, &claims, &key.encoding)?, exp))
 }
 
 /// A verified Livepeer webhook delivery.

@@ -62,6 +62,8 @@ pub struct SlotRef<'a> {
     pub playback_id: Option<&'a str>,
     /// Publish credential, if any.
     pub stream_key: Option<&'a str>,
+    /// Broadcast or private (private playback may be gated).
+    pub kind: RoomKind,
 }
 
 /// Where and how the slot's publisher sends media.

@@ -123,3 +123,56 @@ async fn livepeer_client_retries_on_503_honouring_retry_after() {
     let client = LivepeerProvider::new(LivepeerSettings::new(&lp.base, crate::standin::API_KEY)).unwrap();
     client.delete_stream("no-such-stream").await.unwrap();
 }
+
+const TEST_EC_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgIejYb1yhmC9acoSo
+47eM3qWxubG/LEWA1o0Wb6j+6/ShRANCAAQLlUF8Vdhz0hUT3iGvFYm7fzd+yNOC
+82dwKjr+x/O651zJzWzk0QDb2YCMakaWnYCUxRl0cZUm2CQOYlzktQcj
+-----END PRIVATE KEY-----
+";
+const TEST_EC_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEC5VBfFXYc9IVE94hrxWJu383fsjT
+gvNncCo6/sfzuudcyc1s5NEA29mAjGpGlp2AlMUZdHGVJtgkDmJc5LUHIw==
+-----END PUBLIC KEY-----
+";
+
+#[tokio::test]
+async fn private_livepeer_playback_is_gated_by_a_signed_jwt() {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let lp = StandIn::start();
+    let mut s = livepeer_settings(&lp.base);
+    s.private_media = tandem_broker::domain::MediaMode::Livepeer;
+    let key =
+        tandem_broker::config::PlaybackSigningKey::from_base64(&b64(TEST_EC_PUBLIC), &b64(TEST_EC_PRIVATE)).unwrap();
+    s.livepeer.as_mut().unwrap().playback_signing = Some(key);
+    let app = TestApp::spawn_with(s).await;
+    let creator = app.creator_online().await;
+    let fan = app.user(Role::Fan).await;
+    let rid = app.request_id(&fan, &creator).await;
+    let body: Value =
+        app.post(&creator, &format!("/v1/private-requests/{rid}/accept"), json!({})).await.json().await.unwrap();
+    let created = lp.state.created.lock().unwrap().clone();
+    assert!(created.iter().all(|c| c["playbackPolicy"]["type"] == "jwt"), "private streams are gated");
+
+    let room_id = body["room"]["id"].as_str().unwrap();
+    let mine: Value = app.get(&fan, &format!("/v1/rooms/{room_id}")).await.json().await.unwrap();
+    let whep = slot(&mine, "host")["play"]["whep_url"].as_str().unwrap().to_string();
+    let (url, jwt) = whep.split_once("?jwt=").expect("the play URL carries a JWT");
+    let playback_id = url.rsplit('/').next().unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    validation.validate_aud = false;
+    let decoding = jsonwebtoken::DecodingKey::from_ec_pem(TEST_EC_PUBLIC.as_bytes()).unwrap();
+    let claims = jsonwebtoken::decode::<Value>(jwt, &decoding, &validation).expect("a valid ES256 JWT").claims;
+    assert_eq!(claims["sub"], playback_id);
+    assert_eq!(claims["pub"], b64(TEST_EC_PUBLIC));
+    assert_eq!(claims["action"], "pull");
+    assert!(slot(&mine, "host")["play"]["hls_url"].as_str().unwrap().contains("?jwt="));
+
+    // Broadcasts stay public.
+    let other = app.user(Role::Creator).await;
+    let room: Value = app.post(&other, "/v1/rooms", json!({"media": "livepeer"})).await.json().await.unwrap();
+    assert!(lp.state.created.lock().unwrap().last().unwrap().get("playbackPolicy").is_none());
+    assert!(!slot(&room, "guest")["play"]["whep_url"].as_str().unwrap().contains("jwt="));
+}
