@@ -289,7 +289,7 @@ impl Conn {
                 Ok(None)
             }
             ClientMessage::Chat { text, .. } => self.chat(&text).await.map(|_| None),
-            ClientMessage::Tip { amount, .. } => self.tip(amount).await.map(|_| None),
+            ClientMessage::Tip { amount, request_id } => self.tip(amount, request_id.as_str()).await.map(|_| None),
             ClientMessage::StageInvite { user_id, .. } => {
                 let room_id = self.host_of_broadcast()?;
                 if user_id == self.user {
@@ -477,7 +477,7 @@ impl Conn {
         }
     }
 
-    async fn tip(&mut self, amount: i64) -> Result<(), Refusal> {
+    async fn tip(&mut self, amount: i64, request_id: &str) -> Result<(), Refusal> {
         let j = self.joined()?;
         let info = j.info.clone();
         let max = self.node.settings.max_tip;
@@ -487,7 +487,11 @@ impl Conn {
         if info.host_id == self.user {
             return Err(Refusal::new(ErrorCode::Forbidden, "you cannot tip yourself"));
         }
-        crate::tips::settle(&self.node.core, &info, self.user, amount).await?;
+        // The socket's request id makes a retried tip message apply once.
+        let key = format!("ws:{}:{request_id}", self.id);
+        if crate::tips::settle(&self.node.core, &info, self.user, amount, key).await? == crate::tips::Settled::Billed {
+            return Ok(());
+        }
         let at = chrono::Utc::now().timestamp_millis();
         self.publish(info.room_id, &ServerEvent::Tip { room_id: info.room_id, from: self.user, amount, at }).await
     }

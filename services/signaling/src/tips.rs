@@ -1,24 +1,53 @@
 //! The seam where tips meet billing.
 //!
-//! Today a tip is only announced to the room. When billing grows a tip call on
-//! [`tandem_shared::hooks::PaymentGate`] (reached through `core.hooks.payment()`), [`settle`]
-//! must charge the tipper and credit the host *before* the event is published, and map a
-//! refusal (insufficient funds, frozen wallet) to the reply; everything else stays as is.
+//! With billing in the deployment ([`tandem_shared::hooks::PaymentGate`] installed), a tip is
+//! charged to the tipper and credited to the host, and billing announces it to the room (a
+//! `notice` event `tip`, and `tip.note` to the host alone). Without billing, signaling only
+//! announces it (a `tip` event), which keeps single-process demos working.
 
+use tandem_shared::hooks::PaymentRefusal;
 use tandem_shared::ids::UserId;
 use tandem_shared::server::Core;
 
-use crate::protocol::Refusal;
+use crate::protocol::{ErrorCode, Refusal};
 use crate::rooms::RoomInfo;
+
+/// What became of a tip that was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Billing moved the money and announced it.
+    Billed,
+    /// No billing here: the caller announces it.
+    Unbilled,
+}
 
 /// Settle a tip of `amount` minor units from `from` to the host of `room`.
 ///
 /// # Errors
-/// Billing refused or failed (once billing is wired here).
-pub async fn settle(core: &Core, room: &RoomInfo, from: UserId, amount: i64) -> Result<(), Refusal> {
-    if core.hooks.payment().is_some() {
-        // The payment gate has no tip operation yet: announce only, and say so in the logs.
-        tracing::debug!(room_id = %room.room_id, %from, amount, "tip announced without settlement (no billing tip hook)");
+/// Billing refused (insufficient funds, frozen wallet, ...) or is unavailable.
+pub async fn settle(core: &Core, room: &RoomInfo, from: UserId, amount: i64, key: String) -> Result<Settled, Refusal> {
+    let Some(gate) = core.hooks.payment() else {
+        return Ok(Settled::Unbilled);
+    };
+    match gate.tip(room.room_id, from, amount, None, Some(key)).await {
+        Ok(()) => Ok(Settled::Billed),
+        Err(PaymentRefusal::InsufficientFunds { needed, available }) => Err(Refusal::new(
+            ErrorCode::InvalidValue,
+            format!("insufficient funds: {needed} needed, {available} available"),
+        )),
+        Err(PaymentRefusal::WalletFrozen) => Err(Refusal::new(ErrorCode::Forbidden, "the wallet is frozen")),
+        Err(PaymentRefusal::Refused { code, message }) => {
+            let code = match code {
+                "forbidden" => ErrorCode::Forbidden,
+                "room_not_found" => ErrorCode::RoomNotFound,
+                "room_not_live" => ErrorCode::RoomEnded,
+                _ => ErrorCode::InvalidValue,
+            };
+            Err(Refusal::new(code, message))
+        }
+        Err(PaymentRefusal::Unavailable(e)) => {
+            tracing::error!(error.cause_chain = ?e, "billing unavailable for a tip");
+            Err(Refusal::new(ErrorCode::Unavailable, "billing is temporarily unavailable"))
+        }
     }
-    Ok(())
 }

@@ -2,6 +2,7 @@ use crate::helpers::{Client, Cluster};
 use serde_json::json;
 use tandem_shared::events::{publish, room_channel, BusEvent};
 use tandem_shared::ids::Role;
+use tandem_shared::ids::{RoomId, UserId};
 
 #[tokio::test]
 async fn broadcast_chat_reaches_every_member_on_both_nodes_exactly_once() {
@@ -131,4 +132,63 @@ async fn heartbeats_tips_and_the_stage_work_in_a_broadcast() {
     assert_eq!(kinds, ["stage.joined"]);
     h.ok(json!({"type": "stage.leave", "user_id": fan})).await;
     assert_eq!(f.event_of("stage.left").await["user_id"], fan.to_string());
+}
+
+/// A payment gate that accepts tips up to a budget and records them.
+struct TipGate {
+    budget: std::sync::Mutex<i64>,
+    seen: std::sync::Mutex<Vec<(RoomId, UserId, i64, Option<String>)>>,
+}
+
+#[async_trait::async_trait]
+impl tandem_shared::hooks::PaymentGate for TipGate {
+    async fn quote_private(
+        &self,
+        _: UserId,
+        _: UserId,
+    ) -> Result<Option<tandem_shared::hooks::PriceQuote>, tandem_shared::hooks::PaymentRefusal> {
+        Ok(None)
+    }
+    async fn start_private(&self, _: RoomId, _: UserId, _: UserId) -> Result<(), tandem_shared::hooks::PaymentRefusal> {
+        Ok(())
+    }
+    async fn end_private(&self, _: RoomId) -> anyhow::Result<()> {
+        Ok(())
+    }
+    async fn tip(
+        &self,
+        room: RoomId,
+        from: UserId,
+        amount: i64,
+        _note: Option<String>,
+        key: Option<String>,
+    ) -> Result<(), tandem_shared::hooks::PaymentRefusal> {
+        let mut budget = self.budget.lock().unwrap();
+        if *budget < amount {
+            return Err(tandem_shared::hooks::PaymentRefusal::InsufficientFunds { needed: amount, available: *budget });
+        }
+        *budget -= amount;
+        self.seen.lock().unwrap().push((room, from, amount, key));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn tips_are_charged_through_billing_when_it_runs() {
+    let c = Cluster::new().await;
+    let gate = std::sync::Arc::new(TipGate { budget: std::sync::Mutex::new(700), seen: Default::default() });
+    c.a.core.hooks.set_payment(gate.clone());
+    let (host, _) = c.user(Role::Creator).await;
+    let (fan, fan_token) = c.user(Role::Fan).await;
+    let room = c.room("broadcast", host, None).await;
+    let mut f = Client::connect(&c.a.ws_url(&fan_token, "")).await;
+    f.join(room).await;
+
+    f.ok(json!({"type": "tip", "amount": 500})).await;
+    f.refused(json!({"type": "tip", "amount": 500}), "invalid_value").await;
+    let seen = gate.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!((seen[0].0, seen[0].1, seen[0].2), (room, fan, 500));
+    assert!(seen[0].3.as_deref().is_some_and(|k| k.starts_with("ws:")), "an idempotency key is passed");
+    assert_eq!(*gate.budget.lock().unwrap(), 200);
 }
