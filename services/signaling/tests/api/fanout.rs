@@ -134,10 +134,13 @@ async fn heartbeats_tips_and_the_stage_work_in_a_broadcast() {
     assert_eq!(f.event_of("stage.left").await["user_id"], fan.to_string());
 }
 
+/// A tip a [`TipGate`] accepted: room, tipper, amount, idempotency key.
+type SeenTip = (RoomId, UserId, i64, Option<String>);
+
 /// A payment gate that accepts tips up to a budget and records them.
 struct TipGate {
     budget: std::sync::Mutex<i64>,
-    seen: std::sync::Mutex<Vec<(RoomId, UserId, i64, Option<String>)>>,
+    seen: std::sync::Mutex<Vec<SeenTip>>,
 }
 
 #[async_trait::async_trait]
