@@ -56,14 +56,15 @@ impl TestApp {
     }
 
     /// A second broker "node" on the same database and Redis prefix (reaper running, no HTTP).
-    pub async fn second_node(&self, settings: BrokerSettings) -> Core {
+    pub async fn second_node(&self, settings: BrokerSettings) -> (Core, Broker) {
         let prefix = self.t.core.redis.prefix().to_string();
         let core_settings = TestCore::settings(&self.t.database_url, &prefix);
         let db = tandem_shared::db::connect_and_migrate(&self.t.database_url, 5).await.expect("second pool");
         let redis = RedisHandle::connect(&core_settings.redis_url, &prefix).await.expect("second redis");
         let core = Core::from_parts(core_settings, db, redis, KeyPair::generate());
-        tandem_broker::build(&core, settings, self.key.clone(), false).expect("second broker builds");
-        core
+        let svc = tandem_broker::build(&core, settings, self.key.clone(), false).expect("second broker builds");
+        let broker = svc.broker().clone();
+        (core, broker)
     }
 
     pub fn url(&self, path: &str) -> String {
