@@ -98,6 +98,10 @@ pub struct RunArgs {
     /// Seconds between chat lines per session during the hold (0: none).
     #[arg(long, default_value_t = 30)]
     pub chat_secs: u64,
+    /// private: creators charge this per minute and fans top up enough for the hold first
+    /// (needs `TANDEM_DEV_TOPUPS=1` on the targets); 0 leaves sessions free.
+    #[arg(long, default_value_t = 0)]
+    pub price_per_minute: i64,
 }
 
 /// Parse `90s`, `10m`, `1h`, `500ms` or a bare number of seconds.

@@ -83,6 +83,33 @@ async fn run_session(
     let (_, fhttp) = ctx.source(fi);
     let call = crate::api::call;
 
+    if ctx.args.price_per_minute > 0 {
+        let price = ctx.args.price_per_minute;
+        // Enough credit for every started minute of the longest possible hold, plus one.
+        let minutes = (hold_until.saturating_duration_since(Instant::now()).as_secs() / 60 + 2) as i64;
+        ctx.timed(
+            "pricing",
+            call(
+                chttp,
+                "PUT",
+                &format!("{ctarget}/v1/creator/pricing"),
+                Some(&creator.access_token),
+                Some(json!({"price_per_minute": price})),
+            ),
+        )
+        .await?;
+        ctx.timed(
+            "top_up",
+            call(
+                fhttp,
+                "POST",
+                &format!("{ftarget}/v1/dev/wallet/top-ups"),
+                Some(&fan.access_token),
+                Some(json!({"amount": (price * minutes).max(100)})),
+            ),
+        )
+        .await?;
+    }
     ctx.timed(
         "presence",
         call(

@@ -21,12 +21,25 @@ impl Drop for App {
 }
 
 async fn app() -> App {
+    app_with_billing(false).await
+}
+
+/// Auth, broker and signaling; with `billing`, also billing with dev top-ups and its meter.
+async fn app_with_billing(billing: bool) -> App {
     let t = TestCore::new().await;
-    let services = vec![
+    let mut services = vec![
         tandem_auth::service(&t.core).await.unwrap(),
         tandem_broker::service(&t.core).await.unwrap(),
         tandem_signaling::service(&t.core).await.unwrap(),
     ];
+    if billing {
+        let mut settings = tandem_billing::config::BillingSettings::from_env(&t.core.settings).unwrap();
+        settings.dev_topups = true;
+        let b =
+            tandem_billing::Billing::new(&t.core, settings, std::sync::Arc::new(tandem_billing::clock::SystemClock))
+                .unwrap();
+        services.push(tandem_billing::service_with(b, true));
+    }
     let server = TestCore::spawn(&t.core, services);
     let dir = std::env::temp_dir().join(format!("tandem-loadtest-{}", uuid::Uuid::new_v4()));
     App { _t: t, server, dir }
@@ -45,6 +58,7 @@ fn args(app: &App, pairs: usize) -> RunArgs {
         rate: 20.0,
         heartbeat_secs: 1,
         chat_secs: 1,
+        price_per_minute: 0,
     }
 }
 
@@ -69,6 +83,28 @@ async fn private_sessions_complete_with_zero_errors_and_write_a_report() {
     assert!(report.derived["peak_sessions"] >= 1.0);
     assert!(app.dir.join("run/report.json").is_file());
     assert!(std::fs::read_to_string(app.dir.join("run/report.html")).unwrap().contains("<svg"));
+}
+
+#[tokio::test]
+async fn paid_private_sessions_are_charged_and_the_ledger_balances() {
+    let app = app_with_billing(true).await;
+    seed(&app, 3).await;
+    let mut a = args(&app, 3);
+    a.price_per_minute = 150;
+    let report = run(Scenario::Private, a).await.unwrap();
+    assert_eq!(report.errors, Default::default(), "{}", report.table());
+    assert_eq!(report.counters.get("sessions_completed"), Some(&3), "{}", report.table());
+    // Each session was charged its first minute: three fan wallets each paid 150.
+    let paid: i64 = sqlx::query_scalar(
+        "select coalesce(-sum(e.amount), 0)::bigint from ledger_entries e join ledger_transactions t using (transaction_id)
+         where t.kind = 'private_minute' and e.amount < 0",
+    )
+    .fetch_one(&app._t.core.db)
+    .await
+    .unwrap_or(-1);
+    assert_eq!(paid, 3 * 150, "three first minutes charged");
+    let check = tandem_billing::ledger_check(&app._t.core.db).await.unwrap();
+    assert!(check.is_ok(), "{check}");
 }
 
 #[tokio::test]
