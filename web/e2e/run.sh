@@ -6,9 +6,11 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 if [ ! -x /usr/bin/chromium ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 fi
 (cd "$here" && npm ci --no-audit --no-fund --silent)
 (cd "$root" && cargo build -q -p tandem)
@@ -30,7 +32,7 @@ export TANDEM_WEB_DIR="$root/web"
 export TANDEM_RELAY_HOSTS="${TANDEM_RELAY_HOSTS:-127.0.0.1,0.0.0.0}"
 export TANDEM_DRAIN_SECS=1
 
-"$root/target/debug/tandem" serve >"$log" 2>&1 &
+"${CARGO_TARGET_DIR:-$root/target}/debug/tandem" serve >"$log" 2>&1 &
 server=$!
 cleanup() {
   kill "$server" 2>/dev/null || true
