@@ -7,7 +7,8 @@
 //! - [`throttle`]: login throttling per email and client address in Redis.
 //! - [`users`]: account storage, including operator creation for the CLI.
 //! - [`error`]: [`error::AuthApiError`], the one error type of this service.
-//! - [`routes`]: the HTTP handlers under `/v1/auth`, `/v1/me` and `/.well-known/jwks.json`.
+//! - [`routes`]: the HTTP handlers under `/v1/auth`, `/v1/me` and `/.well-known/jwks.json`, and
+//!   their OpenAPI document ([`openapi`]).
 
 pub mod domain;
 pub mod error;
@@ -19,6 +20,8 @@ pub mod users;
 
 use std::sync::Arc;
 use tandem_shared::server::{Core, Service};
+
+pub use routes::openapi;
 
 /// The auth service's routes.
 pub struct AuthService;

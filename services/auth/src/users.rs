@@ -8,15 +8,17 @@ use tandem_shared::error::violated_constraint;
 use tandem_shared::ids::{Role, UserId};
 
 /// A user as the API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct User {
     /// Id.
+    #[schema(value_type = String, format = Uuid)]
     pub user_id: UserId,
     /// Email as given at signup.
     pub email: String,
     /// Public handle.
     pub handle: String,
     /// `creator`, `fan` or `operator`.
+    #[schema(example = "creator")]
     pub role: String,
     /// When the account was made.
     pub created_at: chrono::DateTime<chrono::Utc>,

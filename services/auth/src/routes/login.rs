@@ -1,14 +1,21 @@
 use crate::domain::Email;
 use crate::error::AuthApiError;
+use crate::routes::{ErrorDoc, TokenResponse};
 use crate::throttle;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use tandem_shared::ids::Role;
 use tandem_shared::server::Core;
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+/// Body of `POST /v1/auth/login`.
+#[derive(Deserialize, ToSchema)]
 pub struct LoginBody {
+    /// Email given at signup (any case).
+    #[schema(example = "ana@example.com")]
     email: String,
+    /// The account's password.
+    #[schema(example = "correct horse battery")]
     password: String,
 }
 
@@ -18,7 +25,11 @@ pub fn client_address(req: &HttpRequest) -> String {
     req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
 }
 
-/// `POST /v1/auth/login`: exchange email and password for tokens.
+/// Exchange email and password for tokens.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody,
+    responses((status = 200, description = "Signed in", body = TokenResponse),
+        (status = 401, description = "`invalid_credentials`", body = ErrorDoc),
+        (status = 429, description = "`too_many_attempts` (see `Retry-After`)", body = ErrorDoc)))]
 #[tracing::instrument(name = "login", skip_all)]
 pub async fn login(
     core: web::Data<Core>,

@@ -3,14 +3,20 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use tandem_shared::auth::bearer_token;
 use tandem_shared::server::Core;
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+/// Body of `POST /v1/auth/logout`.
+#[derive(Deserialize, ToSchema)]
 pub struct LogoutBody {
+    /// The current refresh token; its whole family is revoked.
     refresh_token: String,
 }
 
-/// `POST /v1/auth/logout`: revoke the refresh-token family, and the presented access token
-/// (if any) until it would have expired. Idempotent: always 204.
+/// Sign out: revoke the refresh-token family, and the presented access token (if any) until
+/// it would have expired. Idempotent: always 204.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = LogoutBody,
+    security((), ("bearer" = [])),
+    responses((status = 204, description = "Signed out (also for unknown tokens)")))]
 #[tracing::instrument(name = "logout", skip_all)]
 pub async fn logout(
     core: web::Data<Core>,

@@ -9,6 +9,8 @@ mod signup;
 
 use actix_web::web;
 use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
 
 pub use login::client_address;
 
@@ -23,19 +25,57 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The body of signup, login and refresh responses.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
     /// Short-lived JWT for `Authorization: Bearer`.
     pub access_token: String,
     /// Always `Bearer`.
+    #[schema(value_type = String, example = "Bearer")]
     pub token_type: &'static str,
     /// Seconds until the access token expires.
+    #[schema(example = 900)]
     pub expires_in: i64,
     /// Opaque single-use token for `POST /v1/auth/refresh`.
     pub refresh_token: String,
     /// The signed-in user (signup and login).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<crate::users::User>,
+}
+
+/// The error body every endpoint answers with (documentation twin of `tandem_shared::error::ErrorBody`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDoc {
+    /// Stable machine-readable code, e.g. `email_taken`.
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+/// Declares the `bearer` security scheme (an access token in `Authorization: Bearer`).
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tandem API", description = "Tandem auth: accounts, access and refresh tokens."),
+    paths(signup::signup, login::login, refresh::refresh, logout::logout, me::me, jwks::jwks),
+    modifiers(&BearerAuth),
+    tags((name = "auth", description = "Accounts, sign-in, access and refresh tokens")),
+)]
+struct AuthApi;
+
+/// The auth service's OpenAPI 3 document (merge other services' documents into it with `merge`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    AuthApi::openapi()
 }
 
 /// Issue an access token plus a refresh token in a new family.

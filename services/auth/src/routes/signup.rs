@@ -1,19 +1,34 @@
 use crate::domain::{signup_role, Email, Handle, Password};
 use crate::error::AuthApiError;
+use crate::routes::{ErrorDoc, TokenResponse};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use tandem_shared::server::Core;
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+/// Body of `POST /v1/auth/signup`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupBody {
+    /// Email address (unique, case-insensitive).
+    #[schema(example = "ana@example.com")]
     email: String,
+    /// 10-128 characters.
+    #[schema(example = "correct horse battery")]
     password: String,
+    /// Public handle: 3-30 of `a-z`, `0-9`, `_` (unique).
+    #[schema(example = "ana")]
     handle: String,
+    /// `creator` or `fan` (operators are created with `tandem admin create-operator`).
+    #[schema(example = "creator")]
     role: String,
 }
 
-/// `POST /v1/auth/signup`: create a creator or fan account and sign it in.
+/// Create a creator or fan account and sign it in.
+#[utoipa::path(post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody,
+    responses((status = 201, description = "Account created and signed in", body = TokenResponse),
+        (status = 400, description = "`invalid_input`", body = ErrorDoc),
+        (status = 409, description = "`email_taken` or `handle_taken`", body = ErrorDoc)))]
 #[tracing::instrument(name = "signup", skip_all, fields(handle = %body.handle))]
 pub async fn signup(core: web::Data<Core>, body: web::Json<SignupBody>) -> Result<HttpResponse, AuthApiError> {
     let body = body.into_inner();

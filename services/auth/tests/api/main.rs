@@ -3,6 +3,7 @@
 
 mod helpers;
 mod login;
+mod openapi;
 mod refresh;
 mod signup;
 mod tokens;
