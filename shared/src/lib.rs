@@ -9,6 +9,7 @@
 //! - [`jwt`]: access-token claims, signing keys, the JWKS document and verification.
 //! - [`live`]: heartbeats and viewer counts in Redis (key layout shared by broker and signaling).
 //! - [`media_token`]: HMAC-signed per-slot publish/play tokens (broker signs, relay verifies).
+//! - [`slot_release`]: the broker tells relays that a room's slots are released.
 //! - [`auth`]: the [`auth::AuthUser`] extractor that verifies a bearer token on a request.
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
 //! - [`redis`]: the Redis connection manager and per-deployment key prefix.
@@ -31,6 +32,7 @@ pub mod media_token;
 pub mod metrics;
 pub mod redis;
 pub mod server;
+pub mod slot_release;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;

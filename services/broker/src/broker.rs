@@ -16,6 +16,7 @@ use tandem_shared::ids::{RoomId, SlotId, UserId};
 use tandem_shared::live::{heartbeat_member, heartbeats_key, record_heartbeat};
 use tandem_shared::media_token::MediaKey;
 use tandem_shared::server::Core;
+use tandem_shared::slot_release::{self, SlotRelease};
 
 /// The broker of one process. Cheap to clone; state lives in Postgres and Redis, so any number
 /// of brokers may run against the same database and Redis prefix.
@@ -163,6 +164,9 @@ impl Broker {
         } else if let Err(e) = store::mark_room_released(&self.core.db, room_id).await {
             tracing::error!(%room_id, error.message = %e, "failed to mark slots released (the reaper retries)");
         }
+        if room.media == MediaMode::Relay {
+            self.release_relay_slots(room_id).await;
+        }
         let redis = &self.core.redis;
         if room.kind == RoomKind::Private {
             if let Err(e) = presence::release_lock(redis, room.host_id, room_id).await {
@@ -200,6 +204,25 @@ impl Broker {
             .increment(1);
         tracing::info!(%room_id, reason, "room ended");
         Ok(true)
+    }
+
+    /// Tell every relay process that the slots of an ended relay room are released: they end
+    /// the slots' publisher and players and refuse the slots' still-valid tokens
+    /// ([`tandem_shared::slot_release`]).
+    async fn release_relay_slots(&self, room_id: RoomId) {
+        let slot_ids = match store::slots(&self.core.db, room_id).await {
+            Ok(slots) => slots.into_iter().map(|s| s.slot_id).collect(),
+            Err(e) => {
+                tracing::error!(%room_id, error.message = %e, "failed to load the slots to release on the relay");
+                return;
+            }
+        };
+        // Markers outlive every token issued before the end.
+        let ttl = self.settings.media_token_ttl + std::time::Duration::from_secs(60);
+        let release = SlotRelease { room_id, slot_ids };
+        if let Err(e) = slot_release::announce(&self.core.redis, &release, ttl).await {
+            tracing::error!(%room_id, error.cause_chain = ?e, "failed to tell relays a room's slots are released");
+        }
     }
 
     /// Delete the provider streams of a room's held slots and mark them released; a slot whose

@@ -25,6 +25,9 @@ pub enum RelayError {
     /// Nobody publishes the slot (404).
     #[error("nobody is publishing this slot")]
     NotPublishing,
+    /// The slot's room ended; its tokens no longer open sessions (410).
+    #[error("this slot's room has ended")]
+    SlotReleased,
     /// No such session resource (404).
     #[error("no such session")]
     UnknownSession,
@@ -68,6 +71,7 @@ impl RelayError {
             RelayError::SlotBusy => "slot_busy",
             RelayError::NotPublishing => "not_publishing",
             RelayError::UnknownSession => "not_found",
+            RelayError::SlotReleased => "slot_released",
             RelayError::NoPorts => "no_media_ports",
             RelayError::Draining => "draining",
             RelayError::Internal(_) => "internal",
@@ -84,6 +88,7 @@ impl ResponseError for RelayError {
             RelayError::BadOffer(_) => StatusCode::BAD_REQUEST,
             RelayError::SlotBusy => StatusCode::CONFLICT,
             RelayError::NotPublishing | RelayError::UnknownSession => StatusCode::NOT_FOUND,
+            RelayError::SlotReleased => StatusCode::GONE,
             RelayError::NoPorts | RelayError::Draining => StatusCode::SERVICE_UNAVAILABLE,
             RelayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -441,6 +441,20 @@ impl Forwarder {
         Some((slot_id, role))
     }
 
+    /// End every session of a slot (its publisher and players). Returns how many ended.
+    pub fn end_slot(&self, slot: SlotId) -> usize {
+        let sessions: Vec<SessionId> = {
+            let state = self.lock();
+            let Some(entry) = state.slots.get(&slot) else { return 0 };
+            entry.publisher.iter().map(|p| p.session).chain(entry.subscribers.keys().copied()).collect()
+        };
+        // Ending the publisher already ends its players; ending them again is a no-op.
+        for s in &sessions {
+            self.end(*s);
+        }
+        sessions.len()
+    }
+
     /// End every session (shutdown).
     pub fn end_all(&self) {
         let sessions: Vec<SessionId> = self.lock().sessions.keys().copied().collect();
@@ -540,6 +554,26 @@ mod tests {
         assert_eq!(f.session(b.session), None);
         let stats = f.stats();
         assert_eq!((stats.publishers, stats.subscribers, stats.slots.len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn ending_a_slot_ends_its_publisher_and_players_only() {
+        let f = Forwarder::new();
+        let (slot, other) = (SlotId::new(), SlotId::new());
+        let lease = f.claim_publisher(slot, 1).expect("publisher");
+        let a = f.add_subscriber(slot).expect("a");
+        let b = f.add_subscriber(slot).expect("b");
+        let kept = f.claim_publisher(other, 1).expect("other publisher");
+        let kept_player = f.add_subscriber(other).expect("other player");
+        assert_eq!(f.end_slot(slot), 3);
+        assert!(lease.cancel.is_cancelled() && a.cancel.is_cancelled() && b.cancel.is_cancelled());
+        assert_eq!(f.session(a.session), None);
+        assert!(!f.is_publishing(slot));
+        assert!(!kept.cancel.is_cancelled() && !kept_player.cancel.is_cancelled());
+        let stats = f.stats();
+        assert_eq!((stats.publishers, stats.subscribers), (1, 1));
+        assert_eq!(f.end_slot(slot), 0, "nothing left to end");
+        assert!(f.claim_publisher(slot, 1).is_ok(), "the forwarder itself does not refuse the slot again");
     }
 
     #[test]

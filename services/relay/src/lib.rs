@@ -13,11 +13,13 @@
 //! - [`settings`]: environment variables (ICE servers, UDP ports, hosts).
 //! - [`ports`]: the fixed UDP port range, when configured.
 //! - [`slot_events`]: publish start/stop reports to the broker.
+//! - [`release`]: rooms that ended: close their slots' sessions, refuse their tokens.
 //! - [`error`]: the relay's error responses.
 
 pub mod error;
 pub mod forward;
 pub mod ports;
+pub mod release;
 pub mod routes;
 pub mod session;
 pub mod settings;
@@ -51,18 +53,25 @@ impl Service for RelayService {
 /// Build the relay from explicit parts (tests use this to replace the broker reporter).
 ///
 /// Must be called inside the tokio runtime peer connections should run on. Every session
-/// ends when `core.shutdown` is cancelled.
+/// ends when `core.shutdown` is cancelled; a slot's sessions end when the broker releases it.
 pub fn build(core: &Core, settings: RelaySettings, key: MediaKey, events: Arc<dyn SlotEvents>) -> RelayService {
     let settings = Arc::new(settings);
     let forwarder = Forwarder::new();
     let sessions =
         Arc::new(Sessions::new(settings.clone(), forwarder.clone(), tokio::runtime::Handle::current(), events));
+    release::spawn_listener(core.redis.clone(), forwarder.clone(), core.shutdown.clone());
     let shutdown = core.shutdown.clone();
     tokio::spawn(async move {
         shutdown.cancelled().await;
         forwarder.end_all();
     });
-    let state = web::Data::new(routes::RelayState { sessions, key, settings, draining: core.draining.clone() });
+    let state = web::Data::new(routes::RelayState {
+        sessions,
+        key,
+        settings,
+        draining: core.draining.clone(),
+        redis: core.redis.clone(),
+    });
     RelayService { state }
 }
 

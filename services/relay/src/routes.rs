@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tandem_shared::auth::AuthUser;
 use tandem_shared::ids::{Role, SlotId};
 use tandem_shared::media_token::{MediaGrant, MediaKey, MediaTokenError};
+use tandem_shared::redis::RedisHandle;
 use uuid::Uuid;
 
 /// Largest SDP offer accepted.
@@ -27,6 +28,8 @@ pub struct RelayState {
     pub settings: Arc<RelaySettings>,
     /// Set while the node drains: no new sessions.
     pub draining: Arc<AtomicBool>,
+    /// Where the broker marks released slots.
+    pub redis: RedisHandle,
 }
 
 /// Mount the relay routes.
@@ -117,6 +120,9 @@ async fn start(
     if state.draining.load(Ordering::SeqCst) {
         return Err(RelayError::Draining);
     }
+    if crate::release::is_released(&state.redis, slot).await {
+        return Err(RelayError::SlotReleased);
+    }
     let sessions = state.sessions.clone();
     // Peer connections live on the relay's runtime, not on this HTTP worker's thread.
     let answer = state
@@ -130,6 +136,12 @@ async fn start(
         })
         .await
         .map_err(|e| RelayError::Internal(anyhow::anyhow!("session task failed: {e}")))??;
+    // The room may have ended while the session was set up, its release message handled
+    // before the session existed: check again.
+    if crate::release::is_released(&state.redis, slot).await {
+        state.sessions.end(answer.session);
+        return Err(RelayError::SlotReleased);
+    }
     let kind = if role == SessionRole::Publisher { "whip" } else { "whep" };
     Ok(created(&state, kind, slot, answer))
 }

@@ -44,8 +44,8 @@ impl StreamProvider for RelayProvider {
     }
 
     async fn delete_stream(&self, _stream_id: &str) -> Result<(), ProviderError> {
-        // The relay drops a slot's sessions when its tokens stop being issued and the room's
-        // `room.ended` event reaches it; there is nothing to delete remotely.
+        // Nothing exists remotely: when a relay room ends the broker announces its slots
+        // released (`tandem_shared::slot_release`) and every relay drops their sessions.
         Ok(())
     }
 

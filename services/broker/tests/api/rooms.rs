@@ -173,3 +173,41 @@ async fn the_host_brings_a_viewer_on_stage_to_publish_the_guest_slot() {
     let seen: Value = app.get(&fan, &format!("/v1/rooms/{id}")).await.json().await.unwrap();
     assert_eq!(seen["your_role"], "viewer");
 }
+
+#[tokio::test]
+async fn ending_a_relay_room_tells_relays_its_slots_are_released() {
+    use futures_util::StreamExt;
+    use tandem_shared::slot_release::{is_released, release_channel, released_key, SlotRelease};
+
+    let app = TestApp::spawn().await;
+    let redis = &app.t.core.redis;
+    let mut pubsub = redis.client.get_async_pubsub().await.unwrap();
+    pubsub.subscribe(release_channel(redis)).await.unwrap();
+    let mut messages = pubsub.into_on_message();
+
+    let creator = app.user(Role::Creator).await;
+    let room = app.open_room(&creator).await;
+    let room_id: RoomId = room["id"].as_str().unwrap().parse().unwrap();
+    let mut slots: Vec<SlotId> =
+        ["host", "guest"].iter().map(|n| slot(&room, n)["slot_id"].as_str().unwrap().parse().unwrap()).collect();
+    for s in &slots {
+        assert!(!is_released(redis, *s).await.unwrap(), "a live room's slots are not released");
+    }
+    assert_eq!(app.post(&creator, &format!("/v1/rooms/{room_id}/end"), json!({})).await.status(), 200);
+
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(5), messages.next())
+        .await
+        .expect("a release is published")
+        .expect("pub/sub stream open");
+    let mut release: SlotRelease = serde_json::from_str(&msg.get_payload::<String>().unwrap()).unwrap();
+    release.slot_ids.sort();
+    slots.sort();
+    assert_eq!(release, SlotRelease { room_id, slot_ids: slots.clone() });
+    let mut conn = redis.conn.clone();
+    for s in &slots {
+        assert!(is_released(redis, *s).await.unwrap());
+        let ttl: i64 = redis::cmd("TTL").arg(released_key(redis, *s)).query_async(&mut conn).await.unwrap();
+        let token_ttl = crate::helpers::settings().media_token_ttl.as_secs() as i64;
+        assert!(ttl >= token_ttl, "the marker outlives the tokens: {ttl} < {token_ttl}");
+    }
+}

@@ -66,6 +66,11 @@ impl TestRelay {
         self.key.sign(&MediaClaims { slot_id: slot, room_id: RoomId::new(), grant, exp })
     }
 
+    /// A token for `slot` of `room`.
+    pub fn room_token(&self, slot: SlotId, room: RoomId, grant: MediaGrant) -> String {
+        self.key.sign(&MediaClaims { slot_id: slot, room_id: room, grant, exp: chrono_now() + 600 })
+    }
+
     pub fn expired_token(&self, slot: SlotId, grant: MediaGrant) -> String {
         self.key.sign(&MediaClaims { slot_id: slot, room_id: RoomId::new(), grant, exp: chrono_now() - 10 })
     }

@@ -2,4 +2,5 @@
 //! WHEP against a relay bound to loopback.
 
 mod helpers;
+mod release;
 mod whip_whep;

@@ -1,0 +1,103 @@
+//! Slot releases from the broker ([`tandem_shared::slot_release`]): when a room ends, the
+//! relay ends the publisher and players of its slots, and refuses new sessions on them while
+//! the tokens issued before the end are still valid.
+
+use crate::forward::Forwarder;
+use futures_util::StreamExt;
+use std::time::Duration;
+use tandem_shared::ids::SlotId;
+use tandem_shared::redis::RedisHandle;
+use tandem_shared::slot_release::{self, release_channel, SlotRelease};
+use tokio_util::sync::CancellationToken;
+
+/// Whether `slot` was released by the broker.
+///
+/// Fails open: when Redis cannot be asked the session is allowed (and logged), so media keeps
+/// working through a Redis outage; the token's expiry still bounds it.
+pub async fn is_released(redis: &RedisHandle, slot: SlotId) -> bool {
+    match slot_release::is_released(redis, slot).await {
+        Ok(released) => released,
+        Err(e) => {
+            tracing::warn!(slot_id = %slot, error.cause_chain = ?e, "could not check whether a slot was released; allowing");
+            false
+        }
+    }
+}
+
+/// End every session of the released slots; returns how many ended.
+pub fn apply(forwarder: &Forwarder, release: &SlotRelease) -> usize {
+    let ended: usize = release.slot_ids.iter().map(|slot| forwarder.end_slot(*slot)).sum();
+    if ended > 0 {
+        metrics::counter!("relay_sessions_released_total").increment(ended as u64);
+        tracing::info!(room_id = %release.room_id, sessions = ended, "room ended: its relay sessions were closed");
+    }
+    ended
+}
+
+/// Listen for releases on Redis until `shutdown`, reconnecting with backoff. After each
+/// (re)subscription, slots in use whose release was missed meanwhile are ended too.
+pub fn spawn_listener(redis: RedisHandle, forwarder: Forwarder, shutdown: CancellationToken) {
+    tokio::spawn(async move { listen(redis, forwarder, shutdown).await });
+}
+
+async fn listen(redis: RedisHandle, forwarder: Forwarder, shutdown: CancellationToken) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let subscribed = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = subscribe(&redis) => r,
+        };
+        let mut messages = match subscribed {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error.message = %e, "relay release subscription failed; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        sweep(&redis, &forwarder).await;
+        loop {
+            let msg = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                msg = messages.next() => msg,
+            };
+            let Some(msg) = msg else {
+                tracing::warn!("relay release subscription lost; reconnecting");
+                break;
+            };
+            let parsed = msg
+                .get_payload::<String>()
+                .map_err(anyhow::Error::from)
+                .and_then(|p| serde_json::from_str::<SlotRelease>(&p).map_err(anyhow::Error::from));
+            match parsed {
+                Ok(release) => {
+                    apply(&forwarder, &release);
+                }
+                Err(e) => tracing::warn!(error.message = %e, "ignoring a malformed slot release"),
+            }
+        }
+    }
+}
+
+async fn subscribe(
+    redis: &RedisHandle,
+) -> anyhow::Result<impl futures_util::Stream<Item = redis::Msg> + Send + 'static> {
+    let mut pubsub = redis.client.get_async_pubsub().await?;
+    pubsub.subscribe(release_channel(redis)).await?;
+    Ok(pubsub.into_on_message())
+}
+
+/// End the sessions of slots in use that were released while nobody listened.
+async fn sweep(redis: &RedisHandle, forwarder: &Forwarder) {
+    for slot in forwarder.stats().slots.into_iter().map(|s| s.slot_id) {
+        if is_released(redis, slot).await {
+            let ended = forwarder.end_slot(slot);
+            tracing::info!(slot_id = %slot, sessions = ended, "closed the sessions of a slot released meanwhile");
+        }
+    }
+}
