@@ -2,8 +2,10 @@
 //!
 //! `tandem serve` runs every service (auth, broker, signaling, billing, relay) and the web
 //! app in one process for a single machine; per-service binaries (`tandem-auth`, ...) run
-//! them separately for scale-out.
+//! them separately for scale-out. The merged OpenAPI document of every HTTP route is at
+//! `/openapi.json`, with a Swagger UI at `/docs/`.
 
+mod api_docs;
 mod web_app;
 
 use anyhow::Context;
@@ -76,12 +78,21 @@ async fn main() -> anyhow::Result<()> {
 async fn services(core: &Core) -> anyhow::Result<Vec<Arc<dyn Service>>> {
     Ok(vec![
         tandem_auth::service(core).await?,
-        tandem_broker::service(core).await?,
+        broker(core)?,
         tandem_relay::service(core).await?,
         tandem_signaling::service(core).await?,
         tandem_billing::service(core).await?,
+        api_docs::service(),
         web_app::service()?,
     ])
+}
+
+/// The broker as `tandem_broker::service` builds it, but without its own `/openapi.json` and
+/// `/docs/`: [`api_docs`] serves the merged document there instead.
+fn broker(core: &Core) -> anyhow::Result<Arc<dyn Service>> {
+    let settings = tandem_broker::BrokerSettings::from_env()?;
+    let key = tandem_shared::media_token::MediaKey::load_or_generate(&core.settings)?;
+    Ok(Arc::new(tandem_broker::build(core, settings, key, false)?))
 }
 
 async fn serve(settings: CoreSettings) -> anyhow::Result<()> {

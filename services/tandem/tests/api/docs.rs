@@ -1,0 +1,41 @@
+use crate::Node;
+use serde_json::Value;
+
+#[tokio::test]
+async fn one_document_describes_auth_and_broker_routes() {
+    let node = Node::start().await;
+    let res = node.http.get(node.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let doc: Value = res.json().await.unwrap();
+    assert_eq!(doc["info"]["title"], "Tandem API");
+    for (path, method) in [
+        ("/v1/auth/signup", "post"),
+        ("/v1/auth/login", "post"),
+        ("/v1/me", "get"),
+        ("/v1/rooms", "post"),
+        ("/v1/rooms", "get"),
+        ("/v1/private-requests/{id}/accept", "post"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} is missing from /openapi.json");
+    }
+    // Schemas of both services, and the one bearer scheme both refer to.
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["TokenResponse"].is_object() && schemas["ErrorDoc"].is_object());
+    assert!(schemas["PublishEndpoint"].is_object());
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_at_docs() {
+    let node = Node::start().await;
+    let res = node.http.get(node.url("/docs/")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(content_type.starts_with("text/html"), "content-type {content_type}");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "not the Swagger UI page:\n{html}");
+    // The UI loads the merged document.
+    let init = node.http.get(node.url("/docs/swagger-initializer.js")).send().await.unwrap();
+    assert_eq!(init.status(), 200);
+    assert!(init.text().await.unwrap().contains("/openapi.json"));
+}
