@@ -78,6 +78,19 @@ pub trait RoomControl: Send + Sync + 'static {
     async fn end_room(&self, room: RoomId, reason: &str) -> anyhow::Result<bool>;
     /// A participant's heartbeat (from signaling).
     async fn heartbeat(&self, room: RoomId, user: UserId) -> anyhow::Result<()>;
+    /// Put `user` on a live broadcast's stage (`Some`; their view of the room then carries the
+    /// `guest` slot's publish endpoint, replacing whoever was on it), or clear the stage
+    /// (`None`). The caller has checked who may. The default does nothing.
+    async fn set_stage(&self, room: RoomId, user: Option<UserId>) -> anyhow::Result<()> {
+        let _ = (room, user);
+        Ok(())
+    }
+    /// `user` leaves the stage or is taken off it: clear the stage only if `user` is still on
+    /// it (someone accepted since). The default clears it with [`RoomControl::set_stage`].
+    async fn leave_stage(&self, room: RoomId, user: UserId) -> anyhow::Result<()> {
+        let _ = user;
+        self.set_stage(room, None).await
+    }
 }
 
 #[derive(Default)]

@@ -1,7 +1,7 @@
 //! [`Broker`]: the room lifecycle — open with both slots or none, heartbeat, end exactly once.
 
 use crate::config::BrokerSettings;
-use crate::domain::{end_reason, MediaMode, RoomKind, SlotName};
+use crate::domain::{end_reason, MediaMode, RoomKind, RoomStatus, SlotName};
 use crate::error::BrokerError;
 use crate::presence;
 use crate::provider::livepeer::LivepeerProvider;
@@ -288,6 +288,30 @@ impl Broker {
         Ok(changed.is_some())
     }
 
+    /// Put `user` on the stage of a live broadcast (replacing whoever was there), or clear the
+    /// stage with `None`. Callers check who may do it.
+    ///
+    /// # Errors
+    /// 409 `not_a_broadcast` or `room_ended`; 400 when `user` is the host or does not exist.
+    pub async fn change_stage(&self, room: &RoomRow, user: Option<UserId>) -> Result<(), BrokerError> {
+        let Some(user) = user else {
+            presence::clear_stage(&self.core.redis, room.room_id).await?;
+            return Ok(());
+        };
+        if room.kind != RoomKind::Broadcast {
+            return Err(BrokerError::conflict("not_a_broadcast", "only broadcasts have a stage"));
+        }
+        if room.status != RoomStatus::Live {
+            return Err(BrokerError::conflict("room_ended", "the room has ended"));
+        }
+        if user == room.host_id || store::user(&self.core.db, user).await?.is_none() {
+            return Err(BrokerError::Validation("user_id must be another existing user".into()));
+        }
+        presence::set_stage(&self.core.redis, room.room_id, user, self.settings.media_token_ttl).await?;
+        tracing::info!(room_id = %room.room_id, user_id = %user, "user put on stage");
+        Ok(())
+    }
+
     /// Who ends a room, as a reason: host, guest or operator.
     pub fn end_reason_for(room: &RoomRow, user: UserId) -> &'static str {
         if room.host_id == user {
@@ -317,5 +341,15 @@ impl tandem_shared::hooks::RoomControl for Broker {
             Ok(()) | Err(BrokerError::NotFound(_)) | Err(BrokerError::Conflict { .. }) => Ok(()),
             Err(e) => Err(anyhow::anyhow!("{e:?}")),
         }
+    }
+
+    async fn set_stage(&self, room: RoomId, user: Option<UserId>) -> anyhow::Result<()> {
+        let row = store::room(&self.core.db, room).await?.ok_or_else(|| anyhow::anyhow!("unknown room {room}"))?;
+        self.change_stage(&row, user).await.map_err(|e| anyhow::anyhow!("{e:?}"))
+    }
+
+    async fn leave_stage(&self, room: RoomId, user: UserId) -> anyhow::Result<()> {
+        presence::clear_stage_of(&self.core.redis, room, user).await?;
+        Ok(())
     }
 }

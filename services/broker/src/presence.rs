@@ -180,3 +180,14 @@ pub async fn clear_stage(redis: &RedisHandle, room: RoomId) -> redis::RedisResul
     let mut c = redis.conn.clone();
     c.del(stage_key(redis, room)).await
 }
+
+/// Clear a broadcast's stage if `user` is on it; false when someone else (or nobody) is.
+///
+/// # Errors
+/// Redis unreachable.
+pub async fn clear_stage_of(redis: &RedisHandle, room: RoomId, user: UserId) -> redis::RedisResult<bool> {
+    let mut c = redis.conn.clone();
+    let n: i64 =
+        redis::Script::new(RELEASE).key(stage_key(redis, room)).arg(user.to_string()).invoke_async(&mut c).await?;
+    Ok(n == 1)
+}

@@ -318,6 +318,10 @@ impl Conn {
                 if !invited {
                     return Err(Refusal::new(ErrorCode::NotInvited, "no pending stage invitation"));
                 }
+                // The broker hands this user the guest slot's publish endpoint.
+                if let Some(rooms) = self.node.core.hooks.rooms() {
+                    rooms.set_stage(room_id, Some(self.user)).await.map_err(unavailable("stage hook failed"))?;
+                }
                 self.publish(room_id, &ServerEvent::StageJoined { room_id, user_id: self.user }).await?;
                 Ok(None)
             }
@@ -330,6 +334,10 @@ impl Conn {
                 let target = user_id.unwrap_or(self.user);
                 if target != self.user && j.role != MemberRole::Host {
                     return Err(Refusal::new(ErrorCode::Forbidden, "only the host takes others off the stage"));
+                }
+                // The broker takes the guest slot back, unless someone else was put on stage since.
+                if let Some(rooms) = self.node.core.hooks.rooms() {
+                    rooms.leave_stage(room_id, target).await.map_err(unavailable("stage hook failed"))?;
                 }
                 self.publish(room_id, &ServerEvent::StageLeft { room_id, user_id: target }).await?;
                 Ok(None)

@@ -201,16 +201,7 @@ pub async fn set_stage(
     if room.host_id != user.user_id {
         return Err(BrokerError::Forbidden("only the host puts someone on stage"));
     }
-    if room.kind != RoomKind::Broadcast {
-        return Err(BrokerError::conflict("not_a_broadcast", "only broadcasts have a stage"));
-    }
-    if room.status != RoomStatus::Live {
-        return Err(BrokerError::conflict("room_ended", "the room has ended"));
-    }
-    if body.user_id == user.user_id || store::user(&broker.core.db, body.user_id).await?.is_none() {
-        return Err(BrokerError::Validation("user_id must be another existing user".into()));
-    }
-    presence::set_stage(&broker.core.redis, room.room_id, body.user_id, broker.settings.media_token_ttl).await?;
+    broker.change_stage(&room, Some(body.user_id)).await?;
     let slots = store::slots(&broker.core.db, room.room_id).await?;
     Ok(HttpResponse::Ok().json(room_view(&broker, &room, &slots, user.user_id, Some(body.user_id))))
 }
@@ -229,6 +220,6 @@ pub async fn clear_stage(
     if room.host_id != user.user_id && on_stage != Some(user.user_id) {
         return Err(BrokerError::Forbidden("only the host or the user on stage clears the stage"));
     }
-    presence::clear_stage(&broker.core.redis, room.room_id).await?;
+    broker.change_stage(&room, None).await?;
     Ok(HttpResponse::NoContent().finish())
 }

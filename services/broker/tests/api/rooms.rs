@@ -211,3 +211,47 @@ async fn ending_a_relay_room_tells_relays_its_slots_are_released() {
         assert!(ttl >= token_ttl, "the marker outlives the tokens: {ttl} < {token_ttl}");
     }
 }
+
+#[tokio::test]
+async fn room_control_hands_the_guest_slot_to_whoever_accepts_the_stage() {
+    let app = TestApp::spawn().await;
+    let rooms = app.t.core.hooks.rooms().expect("the broker installs room control");
+    let creator = app.user(Role::Creator).await;
+    let (fan, other) = (app.user(Role::Fan).await, app.user(Role::Fan).await);
+    let room = app.open_room(&creator).await;
+    let id: RoomId = room["id"].as_str().unwrap().parse().unwrap();
+    let role_of = |user: &crate::helpers::User| {
+        let (app, token) = (&app, user.token.clone());
+        async move {
+            let seen: Value = app
+                .http
+                .get(app.url(&format!("/v1/rooms/{id}")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (seen["your_role"].as_str().unwrap().to_string(), slot(&seen, "guest").get("publish").is_some())
+        }
+    };
+
+    rooms.set_stage(id, Some(fan.id)).await.unwrap();
+    assert_eq!(role_of(&fan).await, ("guest".to_string(), true));
+    assert!(rooms.set_stage(id, Some(creator.id)).await.is_err(), "the host is not a stage guest");
+    // Someone else accepts: the stage moves, and the first user leaving later does not clear it.
+    rooms.set_stage(id, Some(other.id)).await.unwrap();
+    assert_eq!(role_of(&fan).await, ("viewer".to_string(), false));
+    rooms.leave_stage(id, fan.id).await.unwrap();
+    assert_eq!(role_of(&other).await, ("guest".to_string(), true));
+    rooms.leave_stage(id, other.id).await.unwrap();
+    assert_eq!(role_of(&other).await, ("viewer".to_string(), false));
+    rooms.set_stage(id, Some(fan.id)).await.unwrap();
+    rooms.set_stage(id, None).await.unwrap();
+    assert_eq!(role_of(&fan).await, ("viewer".to_string(), false));
+
+    assert!(rooms.end_room(id, "host_ended").await.unwrap());
+    assert!(rooms.set_stage(id, Some(fan.id)).await.is_err(), "an ended room has no stage");
+    assert!(rooms.set_stage(RoomId::new(), Some(fan.id)).await.is_err(), "unknown room");
+}

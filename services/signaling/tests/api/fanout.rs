@@ -195,3 +195,77 @@ async fn tips_are_charged_through_billing_when_it_runs() {
     assert!(seen[0].3.as_deref().is_some_and(|k| k.starts_with("ws:")), "an idempotency key is passed");
     assert_eq!(*gate.budget.lock().unwrap(), 200);
 }
+
+/// A stage call a [`StageRooms`] received: `set` or `leave`, room, user.
+type StageCall = (&'static str, RoomId, Option<UserId>);
+
+/// Room control that records stage changes (and can be told to fail them).
+#[derive(Default)]
+struct StageRooms {
+    calls: std::sync::Mutex<Vec<StageCall>>,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl StageRooms {
+    fn calls(&self) -> Vec<StageCall> {
+        self.calls.lock().unwrap().clone()
+    }
+    fn record(&self, call: StageCall) -> anyhow::Result<()> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            anyhow::bail!("the broker is down");
+        }
+        self.calls.lock().unwrap().push(call);
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl tandem_shared::hooks::RoomControl for StageRooms {
+    async fn end_room(&self, _: RoomId, _: &str) -> anyhow::Result<bool> {
+        Ok(false)
+    }
+    async fn heartbeat(&self, _: RoomId, _: UserId) -> anyhow::Result<()> {
+        Ok(())
+    }
+    async fn set_stage(&self, room: RoomId, user: Option<UserId>) -> anyhow::Result<()> {
+        self.record(("set", room, user))
+    }
+    async fn leave_stage(&self, room: RoomId, user: UserId) -> anyhow::Result<()> {
+        self.record(("leave", room, Some(user)))
+    }
+}
+
+#[tokio::test]
+async fn stage_accept_and_leave_hand_the_guest_slot_over_through_room_control() {
+    let c = Cluster::new().await;
+    let rooms = std::sync::Arc::new(StageRooms::default());
+    c.a.core.hooks.set_rooms(rooms.clone());
+    c.b.core.hooks.set_rooms(rooms.clone());
+    let (host, host_token) = c.user(Role::Creator).await;
+    let (fan, fan_token) = c.user(Role::Fan).await;
+    let room = c.room("broadcast", host, None).await;
+    let mut h = Client::connect(&c.a.ws_url(&host_token, "")).await;
+    let mut f = Client::connect(&c.b.ws_url(&fan_token, "")).await;
+    h.join(room).await;
+    f.join(room).await;
+
+    f.refused(json!({"type": "stage.accept"}), "not_invited").await;
+    assert!(rooms.calls().is_empty(), "nothing changes without an invitation");
+    h.ok(json!({"type": "stage.invite", "user_id": fan})).await;
+    f.event_of("stage.invite").await;
+    f.ok(json!({"type": "stage.accept"})).await;
+    assert_eq!(rooms.calls(), [("set", room, Some(fan))], "the acceptance hands over the guest slot");
+    h.event_of("stage.joined").await;
+
+    // The host takes the fan off; then the fan leaves on their own.
+    h.ok(json!({"type": "stage.leave", "user_id": fan})).await;
+    f.ok(json!({"type": "stage.leave"})).await;
+    assert_eq!(rooms.calls()[1..], [("leave", room, Some(fan)), ("leave", room, Some(fan))]);
+
+    // When the broker cannot be told, the acceptance is refused and nobody is announced.
+    rooms.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    h.ok(json!({"type": "stage.invite", "user_id": fan})).await;
+    f.event_of("stage.invite").await;
+    f.refused(json!({"type": "stage.accept"}), "unavailable").await;
+    assert_eq!(rooms.calls().len(), 3);
+}
