@@ -159,10 +159,18 @@ impl Broker {
         let Some(room) = store::mark_ended(&self.core.db, room_id, reason).await? else {
             return Ok(false);
         };
-        if self.provider(room.media).is_some_and(|p| p.has_remote_streams()) {
-            self.release_slots(room_id).await;
-        } else if let Err(e) = store::mark_room_released(&self.core.db, room_id).await {
-            tracing::error!(%room_id, error.message = %e, "failed to mark slots released (the reaper retries)");
+        match self.provider(room.media) {
+            Some(p) if p.has_remote_streams() => self.release_slots(room_id).await,
+            // Ended from a process without a Livepeer client (e.g. standalone billing): the
+            // slots stay held so that a broker's reaper deletes their streams.
+            None if room.media == MediaMode::Livepeer => {
+                tracing::info!(%room_id, "no Livepeer client here: a broker's reaper releases the slots");
+            }
+            _ => {
+                if let Err(e) = store::mark_room_released(&self.core.db, room_id).await {
+                    tracing::error!(%room_id, error.message = %e, "failed to mark slots released (the reaper retries)");
+                }
+            }
         }
         if room.media == MediaMode::Relay {
             self.release_relay_slots(room_id).await;

@@ -32,6 +32,7 @@ pub mod store;
 pub mod view;
 
 use std::sync::Arc;
+use tandem_shared::hooks::RoomControl;
 use tandem_shared::ids::SlotId;
 use tandem_shared::media_token::MediaKey;
 use tandem_shared::server::{Core, Service};
@@ -89,6 +90,19 @@ pub fn build(core: &Core, settings: BrokerSettings, key: MediaKey, serve_docs: b
     core.hooks.set_rooms(Arc::new(broker.clone()));
     reaper::spawn(broker.clone());
     Ok(BrokerService { broker, serve_docs })
+}
+
+/// The broker's [`RoomControl`] alone (no routes, no reaper), configured from the broker's
+/// environment like [`service`]: for another service's standalone binary, e.g. `tandem-billing`,
+/// so that it ends rooms exactly as the broker would (releasing slots and provider streams,
+/// settling billing, telling members). The caller installs it with `core.hooks.set_rooms`.
+///
+/// # Errors
+/// Invalid broker settings or media key.
+pub fn room_control(core: &Core) -> anyhow::Result<Arc<dyn RoomControl>> {
+    let settings = BrokerSettings::from_env()?;
+    let key = MediaKey::load_or_generate(&core.settings)?;
+    Ok(Arc::new(Broker::new(core.clone(), settings, key)?))
 }
 
 /// Record that a slot started (`true`) or stopped publishing: for an in-process relay.

@@ -176,3 +176,29 @@ async fn private_livepeer_playback_is_gated_by_a_signed_jwt() {
     assert!(lp.state.created.lock().unwrap().last().unwrap().get("playbackPolicy").is_none());
     assert!(!slot(&room, "guest")["play"]["whep_url"].as_str().unwrap().contains("jwt="));
 }
+
+#[tokio::test]
+async fn a_process_without_livepeer_leaves_livepeer_slots_to_a_brokers_reaper() {
+    let lp = StandIn::start();
+    let app = TestApp::spawn_with(livepeer_settings(&lp.base)).await;
+    let creator = app.user(Role::Creator).await;
+    let res = app.post(&creator, "/v1/rooms", json!({"title": "lp", "media": "livepeer"})).await;
+    assert_eq!(res.status(), 201);
+    let room: Value = res.json().await.unwrap();
+    let id: RoomId = room["id"].as_str().unwrap().parse().unwrap();
+    // A broker without Livepeer settings (as in a standalone billing process) ends the room.
+    let (_core, other) = app.second_node(crate::helpers::settings()).await;
+    assert!(other.end_room(id, "funds_exhausted").await.unwrap());
+    let held: i64 = sqlx::query_scalar("select count(*) from room_slots where room_id = $1 and released_at is null")
+        .bind(id)
+        .fetch_one(&app.t.core.db)
+        .await
+        .unwrap();
+    assert_eq!(held, 2, "the streams still exist, so the slots stay held");
+    assert!(lp.state.deleted.lock().unwrap().is_empty());
+    // The Livepeer-configured broker's sweep deletes the streams and releases the slots.
+    for slot in tandem_broker::store::slots(&app.t.core.db, id).await.unwrap() {
+        app.broker.release_slot(&slot).await;
+    }
+    assert_eq!(lp.state.deleted.lock().unwrap().len(), 2);
+}

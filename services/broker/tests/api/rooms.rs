@@ -255,3 +255,36 @@ async fn room_control_hands_the_guest_slot_to_whoever_accepts_the_stage() {
     assert!(rooms.set_stage(id, Some(fan.id)).await.is_err(), "an ended room has no stage");
     assert!(rooms.set_stage(RoomId::new(), Some(fan.id)).await.is_err(), "unknown room");
 }
+
+#[tokio::test]
+async fn another_process_ends_rooms_through_the_brokers_room_control() {
+    let app = TestApp::spawn().await;
+    let events = app.events().await;
+    let creator = app.user(Role::Creator).await;
+    let room = app.open_room(&creator).await;
+    let id: RoomId = room["id"].as_str().unwrap().parse().unwrap();
+
+    // A process without the broker's routes (standalone billing): its own Core, same database and Redis.
+    let prefix = app.t.core.redis.prefix().to_string();
+    let settings = tandem_shared::testing::TestCore::settings(&app.t.database_url, &prefix);
+    let db = tandem_shared::db::connect(&app.t.database_url, 2).await.unwrap();
+    let redis = tandem_shared::redis::RedisHandle::connect(&settings.redis_url, &prefix).await.unwrap();
+    let core = tandem_shared::server::Core::from_parts(settings, db, redis, tandem_shared::jwt::KeyPair::generate());
+    let rooms = tandem_broker::room_control(&core).expect("room control from the environment");
+    assert!(core.hooks.rooms().is_none(), "the caller installs it");
+
+    assert!(rooms.end_room(id, "funds_exhausted").await.unwrap());
+    assert!(!rooms.end_room(id, "funds_exhausted").await.unwrap(), "exactly once");
+    assert_eq!(app.room_row(&id.to_string()).await, Some(("ended".into(), Some("funds_exhausted".into()))));
+    app.eventually(std::time::Duration::from_secs(5), || async {
+        (!events.on(&format!("room:{id}")).is_empty()).then_some(())
+    })
+    .await;
+    let released: i64 =
+        sqlx::query_scalar("select count(*) from room_slots where room_id = $1 and released_at is not null")
+            .bind(id)
+            .fetch_one(&app.t.core.db)
+            .await
+            .unwrap();
+    assert_eq!(released, 2, "both slots are released");
+}
