@@ -111,6 +111,14 @@ pub fn build_server(listener: TcpListener, core: Core, services: Vec<Arc<dyn Ser
             })
             .default_service(web::to(not_found))
     })
+    // Small frames (signaling events, acks) must leave at once: without TCP_NODELAY, Nagle's
+    // algorithm holds a frame until the previous one is acknowledged, and with the peer's
+    // delayed ACK that added ~40 ms to relayed events.
+    .on_connect(|conn, _ext| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
+    })
     .disable_signals()
     .shutdown_timeout(10)
     .backlog(4096)
