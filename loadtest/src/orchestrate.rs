@@ -301,6 +301,16 @@ pub fn derive(r: &mut RunReport) {
             r.derived.insert("server_cpu_cores_avg".into(), cpu / (b.t - a.t));
         }
     }
+    // Fan-out cost: server CPU spent per chat message delivered to a viewer (whole run, so an
+    // upper bound: it includes sign-ins and joins).
+    if let (Some(cores), Some(delivered)) =
+        (r.derived.get("server_cpu_cores_avg").copied(), r.counters.get("chat_delivered"))
+    {
+        if *delivered > 0 {
+            let span = r.servers.last().map(|s| s.t).unwrap_or(0.0) - r.servers.first().map(|s| s.t).unwrap_or(0.0);
+            r.derived.insert("server_cpu_us_per_delivered_chat".into(), cores * span * 1e6 / *delivered as f64);
+        }
+    }
     if let Some(n) = r.counters.get("sessions_completed") {
         if r.elapsed_secs > 0.0 {
             r.derived.insert("sessions_completed_per_sec".into(), *n as f64 / r.elapsed_secs);
@@ -368,7 +378,10 @@ mod tests {
             r.servers.push(ServerSample { t, target: "a".into(), rss_bytes: rss, cpu_seconds: t / 2.0, open_fds: 0.0 });
         }
         r.counters.insert("sessions_completed".into(), 50);
+        r.counters.insert("chat_delivered".into(), 1_000_000);
         derive(&mut r);
+        // 0.5 cores over 6 s = 3 CPU seconds for a million deliveries: 3 us each.
+        assert!((r.derived["server_cpu_us_per_delivered_chat"] - 3.0).abs() < 1e-9);
         assert_eq!(r.derived["peak_sockets"], 2000.0);
         assert_eq!(r.derived["peak_sessions"], 1000.0);
         assert_eq!(r.derived["server_bytes_per_socket"], 5000.0);
