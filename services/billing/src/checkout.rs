@@ -48,6 +48,11 @@ impl Checkout {
         Ok(Some(Self { client, success_url: settings.success_url.clone(), cancel_url: settings.cancel_url.clone() }))
     }
 
+    /// The underlying async-stripe client (also used for Connect transfers).
+    pub(crate) fn client(&self) -> &stripe::Client {
+        &self.client
+    }
+
     /// Create a one-off payment session of `amount` minor units for `user`'s wallet.
     ///
     /// The user id goes in `client_reference_id` and in `metadata.user_id`; `idempotency_key`

@@ -3,7 +3,7 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `TANDEM_BILLING_CURRENCY` | `usd` | currency of every wallet and price (one per deployment) |
-//! | `STRIPE_SECRET_KEY` | unset | Stripe API key; without it `POST /v1/wallet/top-ups` answers 503 |
+//! | `STRIPE_SECRET_KEY` | unset | Stripe API key (Checkout top-ups, Connect transfers for payouts); without it top-ups and payout execution answer 503 |
 //! | `STRIPE_WEBHOOK_SECRET` | unset | endpoint signing secret (`whsec_...`); without it webhooks answer 503 |
 //! | `STRIPE_API_BASE` | `https://api.stripe.com/` | where the Stripe client sends requests |
 //! | `STRIPE_WEBHOOK_TOLERANCE_SECS` | `300` | largest accepted age of a signed webhook |
@@ -45,7 +45,7 @@ impl Bounds {
 /// Stripe connection settings. Secrets are never logged (`Debug` redacts them).
 #[derive(Clone)]
 pub struct StripeSettings {
-    /// API key, if top-ups through Stripe are on.
+    /// API key, if top-ups and payout transfers through Stripe are on.
     pub secret_key: Option<String>,
     /// Endpoint signing secret, if webhooks are on.
     pub webhook_secret: Option<String>,

@@ -1,12 +1,15 @@
-//! Creator earnings (by day and by room), payout requests with a holding period, and their
-//! execution by an operator.
+//! Creator earnings (by day and by room), payout requests with a holding period, creators'
+//! Stripe connected accounts, and payout execution by an operator through Stripe Connect.
 //!
 //! A payout request reserves nothing in the ledger; it is checked against the earnings balance
 //! minus other open requests, under the earnings account's row lock. Executing one (operator,
-//! after `available_at`) posts `earnings → stripe_clearing`, keyed `payout:<id>`, and marks it
-//! paid. Sending the money through Stripe Connect is deliberately not done here: the operator
-//! step records that the transfer is made (see docs/billing.md).
+//! after `available_at`) locks the request row, sends a Stripe Transfer to the creator's
+//! connected account (idempotency key derived from the payout id) and only when Stripe accepts
+//! it posts `earnings → stripe_clearing`, keyed `payout:<id>`, and marks the request paid with the
+//! transfer id, in the same database transaction. A failed transfer leaves the request
+//! `requested` with its error recorded; executing it again retries with the same key.
 
+use crate::connect::{ConnectedAccountId, TransferError};
 use crate::error::BillingError;
 use crate::ledger::{self, AccountKind, Posting, SpendError, TxKind};
 use crate::Billing;
@@ -86,7 +89,31 @@ pub struct Payout {
     pub available_at: DateTime<Utc>,
     /// When an operator executed it.
     pub executed_at: Option<DateTime<Utc>>,
+    /// Connected account of the last transfer attempt.
+    pub stripe_account_id: Option<String>,
+    /// The Stripe Transfer (`tr_...`) once paid.
+    pub stripe_transfer_id: Option<String>,
+    /// Transfer attempts so far.
+    pub attempts: i32,
+    /// When the last attempt was made.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// Why the last attempt failed (cleared when paid).
+    pub last_error: Option<String>,
 }
+
+/// A creator's Stripe connected account, where payouts are transferred.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct PayoutAccount {
+    /// Creator.
+    pub creator_id: UserId,
+    /// `acct_...`.
+    pub stripe_account_id: String,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+const PAYOUT_COLUMNS: &str = "payout_id, creator_id, amount, currency, status, requested_at, available_at, executed_at,
+    stripe_account_id, stripe_transfer_id, attempts, last_attempt_at, last_error";
 
 const EARNINGS_SUMS: &str = "coalesce(sum((t.memo->>'gross')::bigint), 0)::bigint as gross,
     coalesce(sum(e.amount), 0)::bigint as earned,
@@ -168,11 +195,11 @@ impl Billing {
         }
         let now = self.clock.now();
         let hold = chrono::Duration::from_std(self.settings.payout_hold).unwrap_or_default();
-        let payout = sqlx::query_as(
+        let payout = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "insert into payout_requests (payout_id, creator_id, amount, currency, requested_at, available_at)
              values ($1, $2, $3, $4, $5, $6)
-             returning payout_id, creator_id, amount, currency, status, requested_at, available_at, executed_at",
-        )
+             returning {PAYOUT_COLUMNS}"
+        )))
         .bind(Uuid::new_v4())
         .bind(creator)
         .bind(amount)
@@ -190,29 +217,67 @@ impl Billing {
     /// # Errors
     /// Database errors.
     pub async fn payouts(&self, creator: Option<UserId>) -> Result<Vec<Payout>, BillingError> {
-        let rows = sqlx::query_as(
-            "select payout_id, creator_id, amount, currency, status, requested_at, available_at, executed_at
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select {PAYOUT_COLUMNS}
              from payout_requests where ($1::uuid is null and status = 'requested') or creator_id = $1
-             order by requested_at desc limit 200",
-        )
+             order by requested_at desc limit 200"
+        )))
         .bind(creator)
         .fetch_all(&self.core.db)
         .await?;
         Ok(rows)
     }
 
-    /// Execute a payout request (operator): debit the creator's earnings, mark it paid.
-    /// Executing a paid payout again returns it unchanged.
+    /// Set the Stripe connected account `creator` is paid out to (operator).
     ///
     /// # Errors
-    /// 404 unknown; 409 `payout_on_hold` before `available_at`, `payout_cancelled`,
-    /// `insufficient_earnings`.
-    pub async fn execute_payout(&self, payout_id: Uuid, operator: UserId) -> Result<Payout, BillingError> {
-        let mut tx = self.core.db.begin().await?;
-        let payout: Payout = sqlx::query_as(
-            "select payout_id, creator_id, amount, currency, status, requested_at, available_at, executed_at
-             from payout_requests where payout_id = $1 for update",
+    /// 404 when `creator` is not a creator.
+    pub async fn set_payout_account(
+        &self,
+        creator: UserId,
+        account: &ConnectedAccountId,
+        operator: UserId,
+    ) -> Result<PayoutAccount, BillingError> {
+        let role: Option<String> = sqlx::query_scalar("select role from users where user_id = $1")
+            .bind(creator)
+            .fetch_optional(&self.core.db)
+            .await?;
+        if role.as_deref() != Some("creator") {
+            return Err(BillingError::NotFound("creator"));
+        }
+        let row = sqlx::query_as(
+            "insert into creator_payout_accounts (creator_id, stripe_account_id, updated_by) values ($1, $2, $3)
+             on conflict (creator_id) do update
+                 set stripe_account_id = excluded.stripe_account_id, updated_by = excluded.updated_by, updated_at = now()
+             returning creator_id, stripe_account_id, updated_at",
         )
+        .bind(creator)
+        .bind(account.as_str())
+        .bind(operator)
+        .fetch_one(&self.core.db)
+        .await?;
+        Ok(row)
+    }
+
+    /// Execute a payout request (operator): transfer it to the creator's connected account
+    /// through Stripe, then debit the creator's earnings and mark it paid with the transfer id.
+    ///
+    /// The request row stays locked (`FOR UPDATE`) for the whole attempt, so a concurrent
+    /// execution waits and then finds it paid. Executing a paid payout returns it unchanged
+    /// without calling Stripe. A failed transfer is recorded on the request (`attempts`,
+    /// `last_error`), which stays `requested` and can be executed again; every attempt uses the
+    /// same idempotency key, so an attempt whose answer was lost cannot transfer twice.
+    ///
+    /// # Errors
+    /// 503 `not_configured` without `STRIPE_SECRET_KEY`; 404 unknown; 409 `payout_on_hold`
+    /// before `available_at`, `payout_cancelled`, `no_payout_account`, `insufficient_earnings`;
+    /// 502 `payment_provider_error` when Stripe fails or refuses.
+    pub async fn execute_payout(&self, payout_id: Uuid, operator: UserId) -> Result<Payout, BillingError> {
+        let stripe = self.checkout.as_ref().ok_or(BillingError::NotConfigured("STRIPE_SECRET_KEY"))?;
+        let mut tx = self.core.db.begin().await?;
+        let payout: Payout = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select {PAYOUT_COLUMNS} from payout_requests where payout_id = $1 for update"
+        )))
         .bind(payout_id)
         .fetch_optional(&mut *tx)
         .await?
@@ -228,7 +293,41 @@ impl Billing {
                 format!("the holding period ends at {}", payout.available_at.to_rfc3339()),
             ));
         }
+        let account: Option<String> =
+            sqlx::query_scalar("select stripe_account_id from creator_payout_accounts where creator_id = $1")
+                .bind(payout.creator_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let destination = account.and_then(|a| ConnectedAccountId::parse(&a).ok()).ok_or_else(|| {
+            BillingError::conflict("no_payout_account", "the creator has no Stripe connected account for payouts")
+        })?;
         let currency = self.currency();
+        // Nothing leaves before the earnings are known to cover it. Requests are checked against
+        // the balance minus other open requests and earnings only shrink through payouts, so this
+        // still holds when the transfer returns (the earnings row is not held during the call,
+        // which would stall the creator's minute charges and tips).
+        let balance = ledger::balance(&mut *tx, AccountKind::Earnings, payout.creator_id, currency).await?.balance;
+        if balance < payout.amount {
+            return Err(BillingError::conflict(
+                "insufficient_earnings",
+                format!("the earnings balance ({balance}) no longer covers this payout"),
+            ));
+        }
+        let now = self.clock.now();
+        sqlx::query(
+            "update payout_requests set attempts = attempts + 1, last_attempt_at = $2, stripe_account_id = $3
+             where payout_id = $1",
+        )
+        .bind(payout_id)
+        .bind(now)
+        .bind(destination.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let transfer_id =
+            match stripe.create_transfer(payout_id, payout.creator_id, &destination, payout.amount, currency).await {
+                Ok(id) => id,
+                Err(e) => return Err(self.record_transfer_failure(tx, payout_id, e).await),
+            };
         let earnings = ledger::account(&mut tx, AccountKind::Earnings, Some(payout.creator_id), currency).await?;
         let clearing = ledger::account(&mut tx, AccountKind::StripeClearing, None, currency).await?;
         let posting = Posting {
@@ -238,31 +337,56 @@ impl Billing {
             room_id: None,
             fan_id: None,
             creator_id: Some(payout.creator_id),
-            memo: json!({"payout_id": payout_id, "executed_by": operator}),
+            memo: json!({"payout_id": payout_id, "executed_by": operator, "stripe_transfer_id": transfer_id}),
             legs: vec![(earnings, -payout.amount), (clearing, payout.amount)],
             payer: Some(earnings),
-            forced: false,
+            // The money has left through Stripe: the ledger must record it (checked above).
+            forced: true,
         };
-        match ledger::post(&mut tx, &posting).await {
-            Ok(_) => {}
-            Err(SpendError::InsufficientFunds { available, .. }) => {
-                return Err(BillingError::conflict(
-                    "insufficient_earnings",
-                    format!("the earnings balance ({available}) no longer covers this payout"),
-                ))
-            }
-            Err(e) => return Err(e.into()),
-        }
-        let paid = sqlx::query_as(
-            "update payout_requests set status = 'paid', executed_at = $2, executed_by = $3 where payout_id = $1
-             returning payout_id, creator_id, amount, currency, status, requested_at, available_at, executed_at",
-        )
+        ledger::post(&mut tx, &posting).await.map_err(|e| match e {
+            SpendError::Db(e) => BillingError::from(e),
+            other => BillingError::Internal(anyhow::anyhow!("posting an accepted payout failed: {other:?}")),
+        })?;
+        let paid = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "update payout_requests set status = 'paid', executed_at = $2, executed_by = $3, stripe_transfer_id = $4,
+                 last_error = null
+             where payout_id = $1
+             returning {PAYOUT_COLUMNS}"
+        )))
         .bind(payout_id)
-        .bind(self.clock.now())
+        .bind(now)
         .bind(operator)
+        .bind(&transfer_id)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
+        metrics::counter!("billing_payouts_executed_total").increment(1);
+        tracing::info!(%payout_id, creator_id = %payout.creator_id, %transfer_id, "payout transferred");
         Ok(paid)
+    }
+
+    /// Record a failed transfer attempt on the (still locked) request and commit, leaving it
+    /// `requested`; returns the error to answer with.
+    async fn record_transfer_failure(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        payout_id: Uuid,
+        e: TransferError,
+    ) -> BillingError {
+        metrics::counter!("billing_payout_transfer_failures_total").increment(1);
+        tracing::warn!(%payout_id, error = %e, "payout transfer failed");
+        let message: String = e.to_string().chars().take(500).collect();
+        let recorded = sqlx::query("update payout_requests set last_error = $2 where payout_id = $1")
+            .bind(payout_id)
+            .bind(message)
+            .execute(&mut *tx)
+            .await;
+        if let Err(db) = recorded {
+            return db.into();
+        }
+        if let Err(db) = tx.commit().await {
+            return db.into();
+        }
+        BillingError::Provider(anyhow::Error::new(e))
     }
 }

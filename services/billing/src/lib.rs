@@ -7,6 +7,7 @@
 //!   [`ledger_check`].
 //! - [`clock`]: the [`clock::Clock`] the meter and webhook check read time from.
 //! - [`checkout`]: Stripe Checkout Sessions through async-stripe.
+//! - [`connect`]: Stripe Connect transfers that execute payouts, connected account ids.
 //! - [`signature`]: `Stripe-Signature` verification.
 //! - [`topups`]: top-up limits, dev credit, and what Stripe events do to wallets.
 //! - [`pricing`]: creators' per-minute prices within operator bounds.
@@ -20,6 +21,7 @@
 pub mod checkout;
 pub mod clock;
 pub mod config;
+pub mod connect;
 pub mod earnings;
 pub mod error;
 pub mod gate;
@@ -47,7 +49,7 @@ pub struct Billing {
     pub settings: Arc<BillingSettings>,
     /// Time source for metering and webhook tolerance.
     pub clock: Arc<dyn Clock>,
-    /// Stripe client, when `STRIPE_SECRET_KEY` is set.
+    /// Stripe client (Checkout and Connect transfers), when `STRIPE_SECRET_KEY` is set.
     pub checkout: Option<checkout::Checkout>,
 }
 
@@ -103,7 +105,7 @@ pub fn service_with(billing: Billing, start_meter: bool) -> Arc<dyn Service> {
 pub async fn service(core: &Core) -> anyhow::Result<Arc<dyn Service>> {
     let settings = BillingSettings::from_env(&core.settings)?;
     if settings.stripe.secret_key.is_none() {
-        tracing::warn!("STRIPE_SECRET_KEY is not set: Stripe top-ups are off");
+        tracing::warn!("STRIPE_SECRET_KEY is not set: Stripe top-ups and payout execution are off");
     }
     let billing = Billing::new(core, settings, Arc::new(SystemClock))?;
     Ok(service_with(billing, true))

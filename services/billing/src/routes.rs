@@ -12,10 +12,12 @@
 //! | `GET /v1/creator/earnings` | creator | by day and by room |
 //! | `GET`/`POST /v1/creator/payouts` | creator | list / request `{amount}` |
 //! | `GET /v1/admin/payouts` | operator | open requests |
-//! | `POST /v1/admin/payouts/{id}/execute` | operator | execute after the holding period |
+//! | `POST /v1/admin/payouts/{id}/execute` | operator | Stripe Connect transfer, then ledger; after the holding period |
+//! | `PUT /v1/admin/creators/{id}/payout-account` | operator | set a creator's `{stripe_account_id}` (`acct_...`) |
 //! | `POST /v1/admin/wallets/{user_id}/unfreeze` | operator | unfreeze a non-negative wallet |
 //! | `GET /v1/admin/ledger-check` | operator | [`crate::ledger_check`] |
 
+use crate::connect::ConnectedAccountId;
 use crate::error::BillingError;
 use crate::ledger::{self, AccountKind};
 use crate::signature;
@@ -49,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, billing: &Billing) {
         .route("/v1/creator/payouts", web::post().to(request_payout))
         .route("/v1/admin/payouts", web::get().to(open_payouts))
         .route("/v1/admin/payouts/{payout_id}/execute", web::post().to(execute_payout))
+        .route("/v1/admin/creators/{creator_id}/payout-account", web::put().to(set_payout_account))
         .route("/v1/admin/wallets/{user_id}/unfreeze", web::post().to(unfreeze))
         .route("/v1/admin/ledger-check", web::get().to(ledger_check));
     if billing.settings.dev_topups {
@@ -59,6 +62,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, billing: &Billing) {
 #[derive(Deserialize)]
 struct AmountBody {
     amount: i64,
+}
+
+#[derive(Deserialize)]
+struct PayoutAccountBody {
+    stripe_account_id: String,
 }
 
 #[derive(Deserialize)]
@@ -186,6 +194,17 @@ async fn execute_payout(
 ) -> Result<HttpResponse, BillingError> {
     user.require(Role::Operator)?;
     Ok(HttpResponse::Ok().json(b.execute_payout(path.into_inner(), user.user_id).await?))
+}
+
+async fn set_payout_account(
+    b: web::Data<Billing>,
+    user: AuthUser,
+    path: web::Path<UserId>,
+    body: web::Json<PayoutAccountBody>,
+) -> Result<HttpResponse, BillingError> {
+    user.require(Role::Operator)?;
+    let account = ConnectedAccountId::parse(body.stripe_account_id.trim()).map_err(BillingError::Validation)?;
+    Ok(HttpResponse::Ok().json(b.set_payout_account(path.into_inner(), &account, user.user_id).await?))
 }
 
 async fn unfreeze(

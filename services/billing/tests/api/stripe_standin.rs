@@ -1,6 +1,9 @@
-//! A local stand-in for the part of Stripe's API billing calls (`POST /v1/checkout/sessions`),
-//! speaking its documented contract: bearer secret key, form-encoded body, Checkout Session
-//! object in the response. It records each request's form fields for assertions.
+//! A local stand-in for the part of Stripe's API billing calls (`POST /v1/checkout/sessions`,
+//! `POST /v1/transfers`), speaking its documented contract: bearer secret key, form-encoded
+//! body, the Checkout Session / Transfer object in the response, `{"error": {...}}` bodies on
+//! failure. It records each request's form fields for assertions. Transfers honour
+//! `Idempotency-Key` as Stripe does for completed requests (the same key replays the first
+//! result instead of creating another transfer), and can be told to fail.
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::json;
@@ -9,9 +12,24 @@ use std::sync::{Arc, Mutex};
 
 pub const SECRET_KEY: &str = "sk_test_standin";
 
+/// How the next transfer requests fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferFailure {
+    /// Answer 500 without creating anything (nothing stored under the idempotency key).
+    Before,
+    /// Create the transfer, then answer 500 as if the response were lost on the way back.
+    AfterCreate,
+}
+
 #[derive(Clone, Default)]
 pub struct Recorded {
     pub sessions: Arc<Mutex<Vec<HashMap<String, String>>>>,
+    /// Every `POST /v1/transfers` received (form fields plus `idempotency_key`).
+    pub transfer_requests: Arc<Mutex<Vec<HashMap<String, String>>>>,
+    /// Transfers actually created: the response body per idempotency key, in creation order.
+    pub transfers: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+    /// Failures to inject into the next transfer requests, first first.
+    pub fail_transfers: Arc<Mutex<Vec<TransferFailure>>>,
 }
 
 pub struct StripeStandIn {
@@ -27,7 +45,10 @@ impl StripeStandIn {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let server = HttpServer::new(move || {
-            App::new().app_data(data.clone()).route("/v1/checkout/sessions", web::post().to(create_session))
+            App::new()
+                .app_data(data.clone())
+                .route("/v1/checkout/sessions", web::post().to(create_session))
+                .route("/v1/transfers", web::post().to(create_transfer))
         })
         .workers(1)
         .disable_signals()
@@ -44,6 +65,22 @@ impl StripeStandIn {
     }
 }
 
+impl StripeStandIn {
+    /// Make the next transfer request fail this way.
+    pub fn fail_next_transfer(&self, how: TransferFailure) {
+        self.recorded.fail_transfers.lock().unwrap().push(how);
+    }
+
+    pub fn transfer_requests(&self) -> Vec<HashMap<String, String>> {
+        self.recorded.transfer_requests.lock().unwrap().clone()
+    }
+
+    /// Transfers created (idempotency key, Transfer object).
+    pub fn transfers(&self) -> Vec<(String, serde_json::Value)> {
+        self.recorded.transfers.lock().unwrap().clone()
+    }
+}
+
 impl Drop for StripeStandIn {
     fn drop(&mut self) {
         let handle = self.handle.clone();
@@ -56,10 +93,8 @@ async fn create_session(
     req: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok());
-    if auth != Some(&format!("Bearer {SECRET_KEY}")) {
-        return HttpResponse::Unauthorized()
-            .json(json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}}));
+    if let Some(refused) = unauthorized(&req) {
+        return refused;
     }
     let fields: HashMap<String, String> = form.into_inner().into_iter().collect();
     let id = format!("cs_test_{}", uuid::Uuid::new_v4().simple());
@@ -95,5 +130,92 @@ async fn create_session(
         fields.insert("idempotency_key".into(), key.into());
     }
     rec.sessions.lock().unwrap().push(fields);
+    HttpResponse::Ok().json(body)
+}
+
+fn unauthorized(req: &HttpRequest) -> Option<HttpResponse> {
+    let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+    (auth != Some(&format!("Bearer {SECRET_KEY}"))).then(|| {
+        HttpResponse::Unauthorized()
+            .json(json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}}))
+    })
+}
+
+/// `POST /v1/transfers`: the Transfer object of https://docs.stripe.com/api/transfers/object.
+async fn create_transfer(
+    rec: web::Data<Recorded>,
+    req: HttpRequest,
+    form: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    if let Some(refused) = unauthorized(&req) {
+        return refused;
+    }
+    let mut fields: HashMap<String, String> = form.into_inner().into_iter().collect();
+    let key = req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+    if let Some(key) = &key {
+        fields.insert("idempotency_key".into(), key.clone());
+    }
+    rec.transfer_requests.lock().unwrap().push(fields.clone());
+    let failure = {
+        let mut fail = rec.fail_transfers.lock().unwrap();
+        (!fail.is_empty()).then(|| fail.remove(0))
+    };
+    let server_error = || {
+        HttpResponse::InternalServerError()
+            .json(json!({"error": {"type": "api_error", "message": "An unknown error occurred"}}))
+    };
+    if failure == Some(TransferFailure::Before) {
+        return server_error();
+    }
+    let mut transfers = rec.transfers.lock().unwrap();
+    if let Some(key) = &key {
+        if let Some((_, body)) = transfers.iter().find(|(k, _)| k == key) {
+            let body = body.clone();
+            drop(transfers);
+            return if failure.is_some() {
+                server_error()
+            } else {
+                HttpResponse::Ok().insert_header(("idempotent-replayed", "true")).json(body)
+            };
+        }
+    }
+    let (Some(amount), Some(currency), Some(destination)) =
+        (fields.get("amount").and_then(|a| a.parse::<i64>().ok()), fields.get("currency"), fields.get("destination"))
+    else {
+        return HttpResponse::BadRequest().json(json!({"error": {
+            "type": "invalid_request_error", "message": "Missing required param: amount, currency or destination."
+        }}));
+    };
+    let id = format!("tr_{}", uuid::Uuid::new_v4().simple());
+    let metadata: serde_json::Map<String, serde_json::Value> = fields
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("metadata[").and_then(|k| k.strip_suffix(']')).map(|k| (k.to_string(), json!(v)))
+        })
+        .collect();
+    let body = json!({
+        "id": id,
+        "object": "transfer",
+        "amount": amount,
+        "amount_reversed": 0,
+        "balance_transaction": format!("txn_{}", uuid::Uuid::new_v4().simple()),
+        "created": chrono::Utc::now().timestamp(),
+        "currency": currency,
+        "description": fields.get("description"),
+        "destination": destination,
+        "destination_payment": format!("py_{}", uuid::Uuid::new_v4().simple()),
+        "livemode": false,
+        "metadata": metadata,
+        "reversals": {"object": "list", "data": [], "has_more": false, "total_count": 0, "url": format!("/v1/transfers/{id}/reversals")},
+        "reversed": false,
+        "source_transaction": null,
+        "source_type": "card",
+        "transfer_group": fields.get("transfer_group"),
+    });
+    transfers.push((key.unwrap_or_default(), body.clone()));
+    drop(transfers);
+    if failure == Some(TransferFailure::AfterCreate) {
+        return server_error();
+    }
     HttpResponse::Ok().json(body)
 }
