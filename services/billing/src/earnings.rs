@@ -71,11 +71,12 @@ pub struct Earnings {
 }
 
 /// A payout request.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Payout {
     /// Id.
     pub payout_id: Uuid,
     /// Creator.
+    #[schema(value_type = String, format = Uuid)]
     pub creator_id: UserId,
     /// Minor units.
     pub amount: i64,
@@ -102,9 +103,10 @@ pub struct Payout {
 }
 
 /// A creator's Stripe connected account, where payouts are transferred.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PayoutAccount {
     /// Creator.
+    #[schema(value_type = String, format = Uuid)]
     pub creator_id: UserId,
     /// `acct_...`.
     pub stripe_account_id: String,

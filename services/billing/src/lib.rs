@@ -16,7 +16,7 @@
 //! - [`tips`]: tips in broadcast and private rooms ([`Billing::tip`] is what signaling calls).
 //! - [`earnings`]: creator earnings by day and room, payout requests and their execution.
 //! - [`error`]: [`error::BillingError`], the one error type of this service.
-//! - [`routes`]: the HTTP handlers.
+//! - [`routes`]: the HTTP handlers and the OpenAPI document ([`openapi`]).
 
 pub mod checkout;
 pub mod clock;
@@ -34,6 +34,7 @@ pub mod tips;
 pub mod topups;
 
 pub use ledger::{ledger_check, LedgerReport};
+pub use routes::openapi;
 
 use clock::{Clock, SystemClock};
 use config::BillingSettings;

@@ -1,4 +1,4 @@
-//! HTTP handlers of the billing service.
+//! HTTP handlers of the billing service, and its OpenAPI document ([`crate::openapi`]).
 //!
 //! | route | who | what |
 //! |---|---|---|
@@ -18,16 +18,19 @@
 //! | `GET /v1/admin/ledger-check` | operator | [`crate::ledger_check`] |
 
 use crate::connect::ConnectedAccountId;
+use crate::earnings::{Payout, PayoutAccount};
 use crate::error::BillingError;
 use crate::ledger::{self, AccountKind};
 use crate::signature;
 use crate::tips::TipRequest;
 use crate::Billing;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tandem_shared::auth::AuthUser;
 use tandem_shared::ids::{Role, UserId};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
 
 /// Largest webhook body accepted.
 const WEBHOOK_LIMIT: usize = 512 * 1024;
@@ -59,21 +62,72 @@ pub fn configure(cfg: &mut web::ServiceConfig, billing: &Billing) {
     }
 }
 
-#[derive(Deserialize)]
+/// `{amount}` in minor units of the deployment currency.
+#[derive(Deserialize, ToSchema)]
 struct AmountBody {
     amount: i64,
 }
 
-#[derive(Deserialize)]
+/// A creator's Stripe connected account.
+#[derive(Deserialize, ToSchema)]
 struct PayoutAccountBody {
+    /// `acct_` followed by letters and digits.
     stripe_account_id: String,
 }
 
-#[derive(Deserialize)]
+/// A creator's per-minute price in minor units (0 = free).
+#[derive(Deserialize, ToSchema)]
 struct PriceBody {
     price_per_minute: i64,
 }
 
+/// The error body every endpoint answers with (documentation twin of `tandem_shared::error::ErrorBody`).
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDoc {
+    /// Stable machine-readable code, e.g. `insufficient_funds`.
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tandem API", description = "Tandem billing: wallets, Stripe top-ups, prices, tips, earnings, payouts."),
+    paths(
+        wallet, top_up, dev_top_up, stripe_webhook, my_pricing, set_pricing, creator_pricing, tip, earnings,
+        my_payouts, request_payout, open_payouts, execute_payout, set_payout_account, unfreeze, ledger_check,
+    ),
+    components(schemas(ErrorDoc, AmountBody, PriceBody, PayoutAccountBody, TipRequest, Payout, PayoutAccount)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "wallet", description = "Fans' prepaid wallets and Stripe Checkout top-ups"),
+        (name = "creator", description = "Prices, earnings and payout requests of creators"),
+        (name = "tips", description = "Tips in broadcast and private rooms"),
+        (name = "billing-admin", description = "Operator actions: payouts, wallets, ledger check"),
+        (name = "stripe", description = "Stripe webhooks"),
+    )
+)]
+struct BillingApi;
+
+/// Billing's OpenAPI 3 document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    BillingApi::openapi()
+}
+
+#[utoipa::path(get, path = "/v1/wallet", tag = "wallet", security(("bearer" = [])),
+    responses((status = 200, body = Object, description = "`{currency, balance, frozen, entries}` (50 latest entries)"), (status = 401, body = ErrorDoc)))]
 async fn wallet(b: web::Data<Billing>, user: AuthUser) -> Result<HttpResponse, BillingError> {
     let state = ledger::balance(&b.core.db, AccountKind::Wallet, user.user_id, b.currency()).await?;
     let entries = ledger::recent_entries(&b.core.db, AccountKind::Wallet, user.user_id, b.currency(), 50).await?;
@@ -85,6 +139,9 @@ async fn wallet(b: web::Data<Billing>, user: AuthUser) -> Result<HttpResponse, B
     })))
 }
 
+#[utoipa::path(post, path = "/v1/wallet/top-ups", tag = "wallet", request_body = AmountBody, security(("bearer" = [])),
+    responses((status = 201, body = Object, description = "`{session_id, url, amount, currency}`: send the fan to `url`"),
+        (status = 400, body = ErrorDoc), (status = 429, body = ErrorDoc, description = "limit_reached"), (status = 502, body = ErrorDoc), (status = 503, body = ErrorDoc, description = "not_configured")))]
 async fn top_up(
     b: web::Data<Billing>,
     user: AuthUser,
@@ -94,6 +151,9 @@ async fn top_up(
     Ok(HttpResponse::Created().json(session))
 }
 
+#[utoipa::path(post, path = "/v1/dev/wallet/top-ups", tag = "wallet", request_body = AmountBody, security(("bearer" = [])),
+    description = "Only mounted with `TANDEM_DEV_TOPUPS=1` (never in production).",
+    responses((status = 200, body = Object, description = "`{currency, balance, frozen}`"), (status = 400, body = ErrorDoc), (status = 429, body = ErrorDoc)))]
 async fn dev_top_up(
     b: web::Data<Billing>,
     user: AuthUser,
@@ -103,6 +163,9 @@ async fn dev_top_up(
     Ok(HttpResponse::Ok().json(json!({"currency": b.currency(), "balance": state.balance, "frozen": state.frozen})))
 }
 
+#[utoipa::path(post, path = "/v1/webhooks/stripe", tag = "stripe", request_body(content = Object, description = "A Stripe event, signed in `Stripe-Signature`"),
+    responses((status = 200, body = Object, description = "`{received, outcome: credited|debited|duplicate|ignored}`"),
+        (status = 400, body = ErrorDoc, description = "invalid_signature"), (status = 503, body = ErrorDoc)))]
 async fn stripe_webhook(
     b: web::Data<Billing>,
     req: HttpRequest,
@@ -122,11 +185,15 @@ async fn stripe_webhook(
     Ok(HttpResponse::Ok().json(json!({"received": true, "outcome": outcome})))
 }
 
+#[utoipa::path(get, path = "/v1/creator/pricing", tag = "creator", security(("bearer" = [])),
+    responses((status = 200, body = Object, description = "`{creator_id, price_per_minute, currency}`"), (status = 403, body = ErrorDoc)))]
 async fn my_pricing(b: web::Data<Billing>, user: AuthUser) -> Result<HttpResponse, BillingError> {
     user.require(Role::Creator)?;
     Ok(HttpResponse::Ok().json(b.price_of(user.user_id).await?))
 }
 
+#[utoipa::path(put, path = "/v1/creator/pricing", tag = "creator", request_body = PriceBody, security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 400, body = ErrorDoc, description = "outside the operator bounds"), (status = 403, body = ErrorDoc)))]
 async fn set_pricing(
     b: web::Data<Billing>,
     user: AuthUser,
@@ -136,6 +203,9 @@ async fn set_pricing(
     Ok(HttpResponse::Ok().json(b.set_price(user.user_id, body.price_per_minute).await?))
 }
 
+#[utoipa::path(get, path = "/v1/creators/{creator_id}/pricing", tag = "creator", security(("bearer" = [])),
+    params(("creator_id" = String, Path, description = "creator's user id")),
+    responses((status = 200, body = Object), (status = 404, body = ErrorDoc)))]
 async fn creator_pricing(
     b: web::Data<Billing>,
     _user: AuthUser,
@@ -152,6 +222,10 @@ async fn creator_pricing(
     Ok(HttpResponse::Ok().json(b.price_of(creator).await?))
 }
 
+#[utoipa::path(post, path = "/v1/tips", tag = "tips", request_body = TipRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retried tip apply once")),
+    responses((status = 201, body = Object, description = "the receipt"), (status = 400, body = ErrorDoc), (status = 402, body = ErrorDoc, description = "insufficient_funds"),
+        (status = 403, body = ErrorDoc, description = "wallet_frozen or not in the room"), (status = 409, body = ErrorDoc, description = "room_not_live")))]
 async fn tip(
     b: web::Data<Billing>,
     user: AuthUser,
@@ -163,16 +237,22 @@ async fn tip(
     Ok(HttpResponse::Created().json(receipt))
 }
 
+#[utoipa::path(get, path = "/v1/creator/earnings", tag = "creator", security(("bearer" = [])),
+    responses((status = 200, body = Object, description = "balance, pending payouts, available, by_day, by_room"), (status = 403, body = ErrorDoc)))]
 async fn earnings(b: web::Data<Billing>, user: AuthUser) -> Result<HttpResponse, BillingError> {
     user.require(Role::Creator)?;
     Ok(HttpResponse::Ok().json(b.earnings(user.user_id).await?))
 }
 
+#[utoipa::path(get, path = "/v1/creator/payouts", tag = "creator", security(("bearer" = [])),
+    responses((status = 200, body = Object, description = "`{payouts: [Payout]}`"), (status = 403, body = ErrorDoc)))]
 async fn my_payouts(b: web::Data<Billing>, user: AuthUser) -> Result<HttpResponse, BillingError> {
     user.require(Role::Creator)?;
     Ok(HttpResponse::Ok().json(json!({"payouts": b.payouts(Some(user.user_id)).await?})))
 }
 
+#[utoipa::path(post, path = "/v1/creator/payouts", tag = "creator", request_body = AmountBody, security(("bearer" = [])),
+    responses((status = 201, body = Payout), (status = 400, body = ErrorDoc), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc, description = "insufficient_earnings")))]
 async fn request_payout(
     b: web::Data<Billing>,
     user: AuthUser,
@@ -182,11 +262,19 @@ async fn request_payout(
     Ok(HttpResponse::Created().json(b.request_payout(user.user_id, body.amount).await?))
 }
 
+#[utoipa::path(get, path = "/v1/admin/payouts", tag = "billing-admin", security(("bearer" = [])),
+    responses((status = 200, body = Object, description = "`{payouts: [Payout]}` still requested"), (status = 403, body = ErrorDoc)))]
 async fn open_payouts(b: web::Data<Billing>, user: AuthUser) -> Result<HttpResponse, BillingError> {
     user.require(Role::Operator)?;
     Ok(HttpResponse::Ok().json(json!({"payouts": b.payouts(None).await?})))
 }
 
+#[utoipa::path(post, path = "/v1/admin/payouts/{payout_id}/execute", tag = "billing-admin", security(("bearer" = [])),
+    description = "Transfers the payout to the creator's Stripe connected account, then records it in the ledger. Idempotent.",
+    params(("payout_id" = String, Path, description = "payout id")),
+    responses((status = 200, body = Payout), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc),
+        (status = 409, body = ErrorDoc, description = "payout_on_hold, payout_cancelled, no_payout_account, insufficient_earnings"),
+        (status = 502, body = ErrorDoc, description = "Stripe failed; the payout stays requested with `last_error`"), (status = 503, body = ErrorDoc, description = "not_configured")))]
 async fn execute_payout(
     b: web::Data<Billing>,
     user: AuthUser,
@@ -196,6 +284,9 @@ async fn execute_payout(
     Ok(HttpResponse::Ok().json(b.execute_payout(path.into_inner(), user.user_id).await?))
 }
 
+#[utoipa::path(put, path = "/v1/admin/creators/{creator_id}/payout-account", tag = "billing-admin", request_body = PayoutAccountBody, security(("bearer" = [])),
+    params(("creator_id" = String, Path, description = "creator's user id")),
+    responses((status = 200, body = PayoutAccount), (status = 400, body = ErrorDoc), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
 async fn set_payout_account(
     b: web::Data<Billing>,
     user: AuthUser,
@@ -207,6 +298,9 @@ async fn set_payout_account(
     Ok(HttpResponse::Ok().json(b.set_payout_account(path.into_inner(), &account, user.user_id).await?))
 }
 
+#[utoipa::path(post, path = "/v1/admin/wallets/{user_id}/unfreeze", tag = "billing-admin", security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "the fan's user id")),
+    responses((status = 200, body = Object, description = "`{balance, frozen}`"), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc, description = "wallet_negative")))]
 async fn unfreeze(
     b: web::Data<Billing>,
     user: AuthUser,
@@ -217,8 +311,29 @@ async fn unfreeze(
     Ok(HttpResponse::Ok().json(json!({"balance": state.balance, "frozen": state.frozen})))
 }
 
+#[utoipa::path(get, path = "/v1/admin/ledger-check", tag = "billing-admin", security(("bearer" = [])),
+    responses((status = 200, body = Object, description = "`{ok, report}`"), (status = 403, body = ErrorDoc)))]
 async fn ledger_check(b: web::Data<Billing>, user: AuthUser) -> Result<HttpResponse, BillingError> {
     user.require(Role::Operator)?;
     let report = crate::ledger_check(&b.core.db).await?;
     Ok(HttpResponse::Ok().json(json!({"ok": report.is_ok(), "report": report})))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_document_lists_the_billing_routes() {
+        let doc = serde_json::to_value(super::openapi()).expect("serializable");
+        for (path, method) in [
+            ("/v1/wallet", "get"),
+            ("/v1/wallet/top-ups", "post"),
+            ("/v1/tips", "post"),
+            ("/v1/admin/payouts/{payout_id}/execute", "post"),
+            ("/v1/admin/creators/{creator_id}/payout-account", "put"),
+        ] {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path} missing");
+        }
+        assert!(doc["components"]["schemas"]["TipRequest"]["properties"]["room_id"].is_object());
+        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    }
 }

@@ -18,9 +18,10 @@ use tandem_shared::ids::{RoomId, UserId};
 pub const MAX_NOTE_CHARS: usize = 280;
 
 /// A tip as requested.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct TipRequest {
     /// The room the tipper is in.
+    #[schema(value_type = String, format = Uuid)]
     pub room_id: RoomId,
     /// Minor units.
     pub amount: i64,

@@ -1,7 +1,8 @@
 //! One OpenAPI document for the whole platform, served at `/openapi.json` with a Swagger UI
 //! at `/docs/`.
 //!
-//! Each service describes its own routes (`tandem_auth::openapi`, `tandem_broker::openapi`);
+//! Each service describes its own routes (`tandem_auth::openapi`, `tandem_broker::openapi`,
+//! `tandem_billing::openapi`);
 //! this merges them. The broker's own copy of the docs is switched off in `tandem serve`, so
 //! the two never claim the same paths.
 
@@ -9,16 +10,17 @@ use std::sync::Arc;
 use tandem_shared::server::Service;
 use utoipa::openapi::{InfoBuilder, OpenApi};
 
-/// The merged document: auth and broker routes, schemas, tags and the `bearer` scheme.
+/// The merged document: auth, broker and billing routes, schemas, tags and the `bearer` scheme.
 pub fn openapi() -> OpenApi {
     let mut doc = tandem_auth::openapi();
     doc.merge(tandem_broker::openapi());
+    doc.merge(tandem_billing::openapi());
     doc.info = InfoBuilder::new()
         .title("Tandem API")
         .version(env!("CARGO_PKG_VERSION"))
         .description(Some(
-            "Tandem: accounts and tokens (auth), rooms, private sessions and presence (broker). \
-             Signaling is a WebSocket at `/v1/ws`; billing routes are listed in docs/billing.md.",
+            "Tandem: accounts and tokens (auth), rooms, private sessions and presence (broker), \
+             wallets, tips, earnings and payouts (billing). Signaling is a WebSocket at `/v1/ws`.",
         ))
         .build();
     doc

@@ -2,7 +2,7 @@ use crate::Node;
 use serde_json::Value;
 
 #[tokio::test]
-async fn one_document_describes_auth_and_broker_routes() {
+async fn one_document_describes_auth_broker_and_billing_routes() {
     let node = Node::start().await;
     let res = node.http.get(node.url("/openapi.json")).send().await.unwrap();
     assert_eq!(res.status(), 200);
@@ -15,6 +15,9 @@ async fn one_document_describes_auth_and_broker_routes() {
         ("/v1/rooms", "post"),
         ("/v1/rooms", "get"),
         ("/v1/private-requests/{id}/accept", "post"),
+        ("/v1/wallet", "get"),
+        ("/v1/tips", "post"),
+        ("/v1/admin/payouts/{payout_id}/execute", "post"),
     ] {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} is missing from /openapi.json");
     }
@@ -22,6 +25,7 @@ async fn one_document_describes_auth_and_broker_routes() {
     let schemas = &doc["components"]["schemas"];
     assert!(schemas["TokenResponse"].is_object() && schemas["ErrorDoc"].is_object());
     assert!(schemas["PublishEndpoint"].is_object());
+    assert!(schemas["TipRequest"].is_object() && schemas["Payout"].is_object());
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
 }
 
