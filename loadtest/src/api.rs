@@ -100,15 +100,47 @@ pub fn error_code(e: &anyhow::Error) -> String {
 pub struct Session {
     /// Bearer token.
     pub access_token: String,
+    /// Single-use token that renews the access token.
+    pub refresh_token: String,
     /// User id.
     pub user_id: String,
+    /// When the access token was issued (it lives 15 minutes).
+    pub issued: std::time::Instant,
 }
+
+/// Renew access tokens older than this before using them, as real clients do.
+pub const RENEW_AFTER: Duration = Duration::from_secs(10 * 60);
 
 fn session_of(v: &Value) -> anyhow::Result<Session> {
     Ok(Session {
         access_token: v["access_token"].as_str().context("no access_token in reply")?.to_string(),
+        refresh_token: v["refresh_token"].as_str().context("no refresh_token in reply")?.to_string(),
         user_id: v["user"]["user_id"].as_str().context("no user.user_id in reply")?.to_string(),
+        issued: std::time::Instant::now(),
     })
+}
+
+/// Renew `session`'s access token through `POST /v1/auth/refresh` when it is older than
+/// [`RENEW_AFTER`] (refresh tokens rotate: the new one replaces the old).
+///
+/// # Errors
+/// The refresh was refused or failed.
+pub async fn renew_if_old(http: &reqwest::Client, target: &str, session: &mut Session) -> anyhow::Result<()> {
+    if session.issued.elapsed() < RENEW_AFTER {
+        return Ok(());
+    }
+    let v = call(
+        http,
+        "POST",
+        &format!("{target}/v1/auth/refresh"),
+        None,
+        Some(json!({"refresh_token": session.refresh_token})),
+    )
+    .await?;
+    session.access_token = v["access_token"].as_str().context("no access_token in reply")?.to_string();
+    session.refresh_token = v["refresh_token"].as_str().context("no refresh_token in reply")?.to_string();
+    session.issued = std::time::Instant::now();
+    Ok(())
 }
 
 /// `POST /v1/auth/login`.

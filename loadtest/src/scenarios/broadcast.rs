@@ -100,7 +100,7 @@ async fn host(
 ) -> anyhow::Result<()> {
     let (target, _) = ctx.target(2 * r).clone();
     let (_, http) = ctx.source(2 * r).clone();
-    let (session, ws) = ctx.sign_in_and_connect(&pair.creator, 2 * r).await?;
+    let (mut session, ws) = ctx.sign_in_and_connect(&pair.creator, 2 * r).await?;
     let opened = ctx
         .timed(
             "room_open",
@@ -121,6 +121,7 @@ async fn host(
         }
     };
     let res = host_loop(ctx, r, &room_id, &ws, &rooms, hold_until).await;
+    let _ = ctx.timed("token_refresh", crate::api::renew_if_old(&http, &target, &mut session)).await;
     let _ =
         crate::api::call(&http, "POST", &format!("{target}/v1/rooms/{room_id}/end"), Some(&session.access_token), None)
             .await;

@@ -44,7 +44,7 @@ pub async fn run(ctx: Arc<Ctx>, pairs: Vec<(usize, Pair)>) -> anyhow::Result<()>
     let start = Instant::now();
     let end = start + ctx.args.duration;
     let mut tasks = Vec::new();
-    for (k, (c, f, ct, ft, ch, fh)) in signed.into_iter().enumerate() {
+    for (k, (mut c, mut f, ct, ft, ch, fh)) in signed.into_iter().enumerate() {
         let ctx = ctx.clone();
         tasks.push(tokio::spawn(async move {
             // Stagger pairs evenly over one interval.
@@ -52,6 +52,14 @@ pub async fn run(ctx: Arc<Ctx>, pairs: Vec<(usize, Pair)>) -> anyhow::Result<()>
             while next < end {
                 tokio::time::sleep_until(next.into()).await;
                 next += per_pair_interval;
+                let renewed = async {
+                    crate::api::renew_if_old(&ch, &ct, &mut c).await?;
+                    crate::api::renew_if_old(&fh, &ft, &mut f).await
+                };
+                if ctx.timed("token_refresh", renewed).await.is_err() {
+                    ctx.rec.count("sessions_failed", 1);
+                    continue;
+                }
                 ctx.rec.gauge_add("sessions", 1);
                 let r = one(&ctx, &c, &f, &ct, &ft, &ch, &fh).await;
                 ctx.rec.gauge_add("sessions", -1);

@@ -51,7 +51,7 @@ pub async fn run(ctx: Arc<Ctx>, pairs: Vec<(usize, Pair)>) -> anyhow::Result<()>
 async fn session(ctx: &Ctx, i: usize, pair: &Pair, hold_until: Instant) -> anyhow::Result<()> {
     // Creator and fan sit on different nodes when there are several targets.
     let (ci, fi) = (2 * i, 2 * i + 1);
-    let (creator, mut cws) = ctx.sign_in_and_connect(&pair.creator, ci).await?;
+    let (mut creator, mut cws) = ctx.sign_in_and_connect(&pair.creator, ci).await?;
     let fan_result = ctx.sign_in_and_connect(&pair.fan, fi).await;
     let (fan, mut fws) = match fan_result {
         Ok(v) => v,
@@ -60,7 +60,7 @@ async fn session(ctx: &Ctx, i: usize, pair: &Pair, hold_until: Instant) -> anyho
             return Err(e);
         }
     };
-    let result = run_session(ctx, ci, fi, &creator, &fan, &mut cws, &mut fws, hold_until).await;
+    let result = run_session(ctx, ci, fi, &mut creator, &fan, &mut cws, &mut fws, hold_until).await;
     ctx.disconnect(&cws);
     ctx.disconnect(&fws);
     result
@@ -71,7 +71,7 @@ async fn run_session(
     ctx: &Ctx,
     ci: usize,
     fi: usize,
-    creator: &crate::api::Session,
+    creator: &mut crate::api::Session,
     fan: &crate::api::Session,
     cws: &mut crate::signal::SignalClient,
     fws: &mut crate::signal::SignalClient,
@@ -163,7 +163,9 @@ async fn run_session(
 
     let result = hold(ctx, &room_id, creator, fan, cws, fws, hold_until).await;
 
-    // End (idempotent), whatever happened during the hold.
+    // End (idempotent), whatever happened during the hold; a long hold outlives the access
+    // token, so renew it first like a real client.
+    ctx.timed("token_refresh", crate::api::renew_if_old(chttp, ctarget, creator)).await?;
     let end = ctx
         .timed(
             "room_end",

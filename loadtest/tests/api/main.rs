@@ -149,3 +149,26 @@ async fn a_target_that_is_down_is_a_clear_error() {
     let err = format!("{:#}", run(Scenario::Private, a).await.unwrap_err());
     assert!(err.contains("not reachable"), "{err}");
 }
+
+#[tokio::test]
+async fn old_access_tokens_are_renewed_with_the_refresh_token() {
+    let app = app().await;
+    seed(&app, 1).await;
+    let target = app.server.url("");
+    let http = reqwest::Client::new();
+    let email = "t_c0@loadtest.invalid";
+    let mut s =
+        tandem_loadtest::api::login(&http, &target, email, tandem_loadtest::accounts::SEED_PASSWORD).await.unwrap();
+    let (access, refresh) = (s.access_token.clone(), s.refresh_token.clone());
+    // Fresh tokens are left alone.
+    tandem_loadtest::api::renew_if_old(&http, &target, &mut s).await.unwrap();
+    assert_eq!(s.access_token, access);
+    // An old one is renewed and the refresh token rotates.
+    s.issued = std::time::Instant::now().checked_sub(Duration::from_secs(11 * 60)).unwrap();
+    tandem_loadtest::api::renew_if_old(&http, &target, &mut s).await.unwrap();
+    assert_ne!(s.refresh_token, refresh);
+    let me = tandem_loadtest::api::call(&http, "GET", &format!("{target}/v1/me"), Some(&s.access_token), None)
+        .await
+        .unwrap();
+    assert_eq!(me["email"], email);
+}

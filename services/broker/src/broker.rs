@@ -30,6 +30,24 @@ pub struct Broker {
     pub media_key: MediaKey,
     relay: Arc<RelayProvider>,
     livepeer: Option<Arc<LivepeerProvider>>,
+    /// Live rooms recently read by [`Broker::heartbeat`], so that thousands of participants
+    /// heartbeating every few seconds do not each cost a PostgreSQL read. Entries live
+    /// [`LIVE_CACHE_TTL`]; this node drops a room's entry when it ends it. A heartbeat another
+    /// node's stale entry records after the end is harmless: the host's lock refresh compares
+    /// the room id, and the reaper trims heartbeat members older than ten minutes.
+    live_cache: Arc<std::sync::Mutex<std::collections::HashMap<RoomId, LiveRoom>>>,
+}
+
+/// How long [`Broker::heartbeat`] trusts a cached live room.
+const LIVE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a heartbeat needs to know about a live room.
+#[derive(Clone, Copy)]
+struct LiveRoom {
+    host_id: UserId,
+    guest_id: Option<UserId>,
+    private: bool,
+    read_at: std::time::Instant,
 }
 
 impl Broker {
@@ -42,7 +60,7 @@ impl Broker {
         let relay =
             Arc::new(RelayProvider::new(&core.settings.public_url, media_key.clone(), settings.media_token_ttl));
         let livepeer = settings.livepeer.clone().map(LivepeerProvider::new).transpose()?.map(Arc::new);
-        Ok(Self { core, settings: Arc::new(settings), media_key, relay, livepeer })
+        Ok(Self { core, settings: Arc::new(settings), media_key, relay, livepeer, live_cache: Arc::default() })
     }
 
     /// The provider of a media mode (`None` for p2p, which has no streams).
@@ -156,6 +174,7 @@ impl Broker {
     /// Database errors on the conditional update (teardown errors are logged and retried by the
     /// reaper's sweep).
     pub async fn end_room(&self, room_id: RoomId, reason: &str) -> Result<bool, BrokerError> {
+        self.live_cache.lock().unwrap_or_else(|e| e.into_inner()).remove(&room_id);
         let Some(room) = store::mark_ended(&self.core.db, room_id, reason).await? else {
             return Ok(false);
         };
@@ -269,15 +288,39 @@ impl Broker {
     /// # Errors
     /// 404 unknown room or not a participant; 409 `room_ended`.
     pub async fn heartbeat(&self, room_id: RoomId, user: UserId) -> Result<(), BrokerError> {
-        let room = store::room(&self.core.db, room_id).await?.ok_or(BrokerError::NotFound("room"))?;
-        if !room.is_participant(user) {
+        let cached = {
+            let cache = self.live_cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.get(&room_id).copied().filter(|r| r.read_at.elapsed() < LIVE_CACHE_TTL)
+        };
+        let room = match cached {
+            Some(r) => r,
+            None => {
+                let row = store::room(&self.core.db, room_id).await?.ok_or(BrokerError::NotFound("room"))?;
+                if row.status != crate::domain::RoomStatus::Live {
+                    if !row.is_participant(user) {
+                        return Err(BrokerError::NotFound("room"));
+                    }
+                    return Err(BrokerError::conflict("room_ended", "the room has ended"));
+                }
+                let live = LiveRoom {
+                    host_id: row.host_id,
+                    guest_id: row.guest_id,
+                    private: row.kind == RoomKind::Private,
+                    read_at: std::time::Instant::now(),
+                };
+                let mut cache = self.live_cache.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.len() > 100_000 {
+                    cache.retain(|_, r| r.read_at.elapsed() < LIVE_CACHE_TTL);
+                }
+                cache.insert(room_id, live);
+                live
+            }
+        };
+        if room.host_id != user && room.guest_id != Some(user) {
             return Err(BrokerError::NotFound("room"));
         }
-        if room.status != crate::domain::RoomStatus::Live {
-            return Err(BrokerError::conflict("room_ended", "the room has ended"));
-        }
         record_heartbeat(&self.core.redis, room_id, user).await?;
-        if room.kind == RoomKind::Private && room.host_id == user {
+        if room.private && room.host_id == user {
             presence::refresh_lock(&self.core.redis, user, room_id, self.settings.lock_ttl).await?;
         }
         Ok(())
