@@ -8,7 +8,8 @@ use actix_web::{HttpResponse, HttpResponseBuilder};
 use serde::{Deserialize, Serialize};
 
 /// The body of every error response.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = ErrorDoc)]
 pub struct ErrorBody {
     /// Stable machine-readable code, e.g. `invalid_credentials`.
     pub code: String,

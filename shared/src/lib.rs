@@ -14,6 +14,7 @@
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
 //! - [`redis`]: the Redis connection manager and per-deployment key prefix.
 //! - [`health`], [`metrics`]: `/healthz`, `/readyz` and `/metrics` on every service.
+//! - [`openapi`]: what every service's OpenAPI document shares (the bearer scheme).
 //! - [`server`]: the [`server::Core`] context and the actix-web app every binary serves.
 //! - [`telemetry`]: tracing subscriber set-up.
 //! - `testing` (feature `test-support`): per-test databases and Redis prefixes.
@@ -30,6 +31,7 @@ pub mod jwt;
 pub mod live;
 pub mod media_token;
 pub mod metrics;
+pub mod openapi;
 pub mod redis;
 pub mod server;
 pub mod slot_release;

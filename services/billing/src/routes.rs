@@ -25,12 +25,13 @@ use crate::signature;
 use crate::tips::TipRequest;
 use crate::Billing;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use tandem_shared::auth::AuthUser;
+use tandem_shared::error::ErrorBody as ErrorDoc;
 use tandem_shared::ids::{Role, UserId};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use tandem_shared::openapi::BearerAuth;
+use utoipa::{OpenApi, ToSchema};
 
 /// Largest webhook body accepted.
 const WEBHOOK_LIMIT: usize = 512 * 1024;
@@ -79,27 +80,6 @@ struct PayoutAccountBody {
 #[derive(Deserialize, ToSchema)]
 struct PriceBody {
     price_per_minute: i64,
-}
-
-/// The error body every endpoint answers with (documentation twin of `tandem_shared::error::ErrorBody`).
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDoc {
-    /// Stable machine-readable code, e.g. `insufficient_funds`.
-    pub code: String,
-    /// Human-readable explanation.
-    pub message: String,
-}
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
-        );
-    }
 }
 
 #[derive(OpenApi)]

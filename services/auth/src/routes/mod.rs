@@ -9,8 +9,9 @@ mod signup;
 
 use actix_web::web;
 use serde::Serialize;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use tandem_shared::error::ErrorBody as ErrorDoc;
+use tandem_shared::openapi::BearerAuth;
+use utoipa::{OpenApi, ToSchema};
 
 pub use login::client_address;
 
@@ -40,28 +41,6 @@ pub struct TokenResponse {
     /// The signed-in user (signup and login).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<crate::users::User>,
-}
-
-/// The error body every endpoint answers with (documentation twin of `tandem_shared::error::ErrorBody`).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDoc {
-    /// Stable machine-readable code, e.g. `email_taken`.
-    pub code: String,
-    /// Human-readable explanation.
-    pub message: String,
-}
-
-/// Declares the `bearer` security scheme (an access token in `Authorization: Bearer`).
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
-        );
-    }
 }
 
 #[derive(OpenApi)]

@@ -5,9 +5,9 @@ pub mod rooms;
 pub mod webhooks;
 
 use actix_web::web;
-use serde::Serialize;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use tandem_shared::error::ErrorBody as ErrorDoc;
+use tandem_shared::openapi::BearerAuth;
+use utoipa::OpenApi;
 
 /// Mount the broker routes (not the docs; see [`configure_docs`]).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -33,27 +33,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Serve `doc` at `/openapi.json` with a Swagger UI at `/docs/`.
 pub fn configure_docs(cfg: &mut web::ServiceConfig, doc: utoipa::openapi::OpenApi) {
     cfg.service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc));
-}
-
-/// The error body every endpoint answers with (documentation twin of `tandem_shared::error::ErrorBody`).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDoc {
-    /// Stable machine-readable code, e.g. `creator_busy`.
-    pub code: String,
-    /// Human-readable explanation.
-    pub message: String,
-}
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
-        );
-    }
 }
 
 #[derive(OpenApi)]
