@@ -31,6 +31,9 @@ pub enum AuthApiError {
         /// Seconds until another attempt is allowed.
         retry_after: u64,
     },
+    /// Every database connection is busy: try again shortly (503 `overloaded`, `Retry-After`).
+    #[error("the service is busy; try again shortly")]
+    Overloaded,
     /// Anything unexpected (500 `internal`); details go to the log only.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -48,6 +51,9 @@ impl std::fmt::Debug for AuthApiError {
 
 impl From<sqlx::Error> for AuthApiError {
     fn from(e: sqlx::Error) -> Self {
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            return AuthApiError::Overloaded;
+        }
         AuthApiError::Internal(anyhow::Error::new(e).context("database error"))
     }
 }
@@ -67,6 +73,7 @@ impl ResponseError for AuthApiError {
             }
             AuthApiError::EmailTaken | AuthApiError::HandleTaken => StatusCode::CONFLICT,
             AuthApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AuthApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             AuthApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -80,17 +87,38 @@ impl ResponseError for AuthApiError {
             AuthApiError::EmailTaken => "email_taken",
             AuthApiError::HandleTaken => "handle_taken",
             AuthApiError::Throttled { .. } => "too_many_attempts",
+            AuthApiError::Overloaded => "overloaded",
             AuthApiError::Internal(e) => {
                 tracing::error!(error.cause_chain = ?e, "auth request failed");
                 "internal"
             }
         };
         let mut res = error_response(self.status_code(), code, self.to_string());
-        if let AuthApiError::Throttled { retry_after } = self {
-            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&retry_after.to_string()) {
+        let retry_after = match self {
+            AuthApiError::Throttled { retry_after } => Some(*retry_after),
+            AuthApiError::Overloaded => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&secs.to_string()) {
                 res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
             }
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_timeout_is_a_retryable_503_not_a_500() {
+        let e = AuthApiError::from(sqlx::Error::PoolTimedOut);
+        assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        let res = e.error_response();
+        assert_eq!(res.headers().get(actix_web::http::header::RETRY_AFTER).unwrap(), "1");
+        let other = AuthApiError::from(sqlx::Error::RowNotFound);
+        assert_eq!(other.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

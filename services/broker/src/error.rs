@@ -39,6 +39,9 @@ pub enum BrokerError {
     /// Webhook or internal-report signature refused (401 `invalid_signature`).
     #[error("{0}")]
     Signature(&'static str),
+    /// Every database connection is busy: try again shortly (503 `overloaded`, `Retry-After`).
+    #[error("the service is busy; try again shortly")]
+    Overloaded,
     /// Anything unexpected (500 `internal`); details go to the log only.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -63,6 +66,9 @@ impl std::fmt::Debug for BrokerError {
 
 impl From<sqlx::Error> for BrokerError {
     fn from(e: sqlx::Error) -> Self {
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            return BrokerError::Overloaded;
+        }
         BrokerError::Internal(anyhow::Error::new(e).context("database error"))
     }
 }
@@ -86,6 +92,7 @@ impl ResponseError for BrokerError {
             BrokerError::Provider(ProviderError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             BrokerError::Provider(ProviderError::Rejected(_)) => StatusCode::BAD_GATEWAY,
             BrokerError::Signature(_) => StatusCode::UNAUTHORIZED,
+            BrokerError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             BrokerError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -119,11 +126,31 @@ impl ResponseError for BrokerError {
                 }
             }
             BrokerError::Signature(m) => ("invalid_signature", (*m).into()),
+            BrokerError::Overloaded => {
+                let mut res = error_response(self.status_code(), "overloaded", self.to_string());
+                res.headers_mut().insert(
+                    actix_web::http::header::RETRY_AFTER,
+                    actix_web::http::header::HeaderValue::from_static("1"),
+                );
+                return res;
+            }
             BrokerError::Internal(e) => {
                 tracing::error!(error.cause_chain = ?e, "broker request failed");
                 ("internal", "internal error".into())
             }
         };
         error_response(self.status_code(), code, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_timeout_is_a_retryable_503_not_a_500() {
+        let e = BrokerError::from(sqlx::Error::PoolTimedOut);
+        assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.error_response().headers().get(actix_web::http::header::RETRY_AFTER).unwrap(), "1");
     }
 }
