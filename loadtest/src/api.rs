@@ -35,11 +35,32 @@ pub async fn check_ready(http: &reqwest::Client, target: &str) -> anyhow::Result
     Ok(())
 }
 
-/// Send a JSON request and decode the JSON reply; non-2xx becomes an [`ApiError`].
+/// Send a JSON request and decode the JSON reply; non-2xx becomes an [`ApiError`]. A 503
+/// `overloaded` (the server did nothing) is retried after its `Retry-After`, as clients do.
 ///
 /// # Errors
 /// Transport failure or an error status.
 pub async fn call(
+    http: &reqwest::Client,
+    method: &'static str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    let mut attempt = 0;
+    loop {
+        match call_once(http, method, url, token, body.clone()).await {
+            Err(e) if attempt < 5 && e.downcast_ref::<ApiError>().is_some_and(|a| a.code == "overloaded") => {
+                attempt += 1;
+                let jitter = rand::random::<u64>() % 500;
+                tokio::time::sleep(Duration::from_millis(1000 + jitter)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn call_once(
     http: &reqwest::Client,
     method: &'static str,
     url: &str,

@@ -45,7 +45,8 @@ impl Ctx {
         self.t0 + Duration::from_secs_f64(i as f64 / self.args.ramp.max(0.1))
     }
 
-    /// When the hold ends for everyone: ramp-up of all sessions, then the duration.
+    /// When the last session's ramp-up is over plus the duration: the hold of a session that
+    /// started first (sessions hold for `hold_until(total) - t0` each).
     pub fn hold_until(&self, sessions: usize) -> Instant {
         self.t0 + Duration::from_secs_f64(sessions as f64 / self.args.ramp.max(0.1)) + self.args.duration
     }

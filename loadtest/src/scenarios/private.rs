@@ -25,12 +25,16 @@ pub fn fake_sdp(kind: &str) -> String {
 /// # Errors
 /// Never for a session failure (those are counted).
 pub async fn run(ctx: Arc<Ctx>, pairs: Vec<(usize, Pair)>) -> anyhow::Result<()> {
-    let hold_until = ctx.hold_until(ctx.total);
+    // Every session holds equally long and they end in the order, and at the rate, they
+    // started: all of them are held together for `duration` after the ramp, and the ends do not
+    // arrive as one burst (10,000 simultaneous ends exhausted the servers' database pools).
+    let hold_for = ctx.hold_until(ctx.total).saturating_duration_since(ctx.t0);
     let mut tasks = Vec::with_capacity(pairs.len());
     for (i, pair) in pairs {
         let ctx = ctx.clone();
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(ctx.start_at(i).into()).await;
+            let hold_until = ctx.start_at(i) + hold_for;
             match session(&ctx, i, &pair, hold_until).await {
                 Ok(()) => ctx.rec.count("sessions_completed", 1),
                 Err(e) => {
