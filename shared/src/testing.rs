@@ -56,6 +56,25 @@ impl TestCore {
         Self { core, database_url, db_name }
     }
 
+    /// Insert a user with `role` (no usable password) and issue an access token for it.
+    ///
+    /// # Panics
+    /// The insert fails.
+    pub async fn user(&self, role: crate::ids::Role) -> TestUser {
+        let id = crate::ids::UserId::new();
+        let handle = format!("u{}", &id.to_string().replace('-', "")[..20]);
+        sqlx::query("insert into users (user_id, email, handle, role, password_hash) values ($1, $2, $3, $4, 'x')")
+            .bind(id)
+            .bind(format!("{handle}@example.com"))
+            .bind(&handle)
+            .bind(role.as_str())
+            .execute(&self.core.db)
+            .await
+            .expect("user inserted");
+        let (token, _) = self.core.tokens.issue(id, role).expect("token issued");
+        TestUser { id, handle, token }
+    }
+
     /// Settings for a test node: port 0, one worker, this test's database and prefix.
     pub fn settings(database_url: &str, prefix: &str) -> CoreSettings {
         CoreSettings {
@@ -87,6 +106,16 @@ impl TestCore {
         tokio::spawn(server);
         TestServer { addr, handle }
     }
+}
+
+/// A user made by [`TestCore::user`].
+pub struct TestUser {
+    /// Id.
+    pub id: crate::ids::UserId,
+    /// Handle (`u` + 20 hex digits).
+    pub handle: String,
+    /// A valid access token.
+    pub token: String,
 }
 
 /// A running test server.

@@ -72,18 +72,8 @@ impl TestApp {
     }
 
     pub async fn user(&self, role: Role) -> User {
-        let id = UserId::new();
-        let handle = format!("u{}", &id.to_string().replace('-', "")[..20]);
-        sqlx::query("insert into users (user_id, email, handle, role, password_hash) values ($1, $2, $3, $4, 'x')")
-            .bind(id)
-            .bind(format!("{handle}@example.com"))
-            .bind(&handle)
-            .bind(role.as_str())
-            .execute(&self.t.core.db)
-            .await
-            .expect("user inserted");
-        let (token, _) = self.t.core.tokens.issue(id, role).expect("token issued");
-        User { id, token, handle }
+        let u = self.t.user(role).await;
+        User { id: u.id, token: u.token, handle: u.handle }
     }
 
     pub async fn creator_online(&self) -> User {

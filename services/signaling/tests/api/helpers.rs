@@ -71,18 +71,8 @@ impl Cluster {
 
     /// Insert a user and issue an access token.
     pub async fn user(&self, role: Role) -> (UserId, String) {
-        let id = UserId::new();
-        let handle = format!("u{}", &id.to_string().replace('-', "")[..12]);
-        sqlx::query("insert into users (user_id, email, handle, role, password_hash) values ($1, $2, $3, $4, 'x')")
-            .bind(id)
-            .bind(format!("{handle}@example.com"))
-            .bind(&handle)
-            .bind(role.as_str())
-            .execute(&self.t.core.db)
-            .await
-            .expect("insert user");
-        let (token, _) = self.t.core.tokens.issue(id, role).expect("issue token");
-        (id, token)
+        let u = self.t.user(role).await;
+        (u.id, u.token)
     }
 
     /// Insert a live room.
