@@ -1,11 +1,17 @@
-//! Late-bound hooks between services that must not depend on each other's crates.
+//! The contracts between services, and the [`Hooks`] of a process that hold them.
 //!
-//! The broker asks a [`PaymentGate`] (implemented by billing) before and at the start of a paid
-//! private session; billing's meter and signaling end rooms through [`RoomControl`]
-//! (implemented by the broker). The binary that mounts the services wires them into
-//! [`Hooks`]; a hook that is not set means the feature is off (no billing, for instance).
+//! The broker asks a [`PaymentGate`] (owned by billing) before and at the start of a paid
+//! private session; billing's meter and signaling reach rooms through [`RoomControl`] (owned by
+//! the broker); everyone learns a user's role and handle from the [`UserDirectory`] (owned by
+//! auth). Each contract has two implementations: the owner's in-process one, and a remote one
+//! over internal HTTP ([`crate::contracts`]). `tandem serve` installs the in-process ones; a
+//! per-service binary installs remote ones for what it does not own
+//! ([`crate::contracts::install_remote`]) and refuses to start without them. Only tests run a
+//! service with a hook missing.
 
-use crate::ids::{RoomId, UserId};
+use crate::ids::{Role, RoomId, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock};
 
 /// Why billing refused to let a session start or continue.
@@ -50,8 +56,15 @@ pub trait PaymentGate: Send + Sync + 'static {
     /// Before a private request is recorded: the creator's price, refused if the fan cannot
     /// cover the first minute. `Ok(None)` when the creator charges nothing.
     async fn quote_private(&self, fan: UserId, creator: UserId) -> Result<Option<PriceQuote>, PaymentRefusal>;
-    /// When the creator accepts: charge the first minute (idempotent per room).
-    async fn start_private(&self, room: RoomId, fan: UserId, creator: UserId) -> Result<(), PaymentRefusal>;
+    /// When the creator accepts: open the session (minutes count from `started_at`, the room's
+    /// creation) and charge the first minute. Idempotent per room.
+    async fn start_private(
+        &self,
+        room: RoomId,
+        fan: UserId,
+        creator: UserId,
+        started_at: DateTime<Utc>,
+    ) -> Result<(), PaymentRefusal>;
     /// When a private room ends, whatever the reason (idempotent).
     async fn end_private(&self, room: RoomId) -> anyhow::Result<()>;
     /// A tip from `from` to the host of `room`: move the money, then announce it to the room
@@ -70,9 +83,58 @@ pub trait PaymentGate: Send + Sync + 'static {
     }
 }
 
+/// Broadcast or private, as other services see a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    /// One host, many viewers, an optional guest on stage.
+    Broadcast,
+    /// A paid 1-to-1 session: host and guest.
+    Private,
+}
+
+/// What other services may know of a room (the broker owns it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSummary {
+    /// The room.
+    pub room_id: RoomId,
+    /// Broadcast or private.
+    pub kind: RoomKind,
+    /// Still live.
+    pub live: bool,
+    /// The creator hosting it.
+    pub host_id: UserId,
+    /// The fan of a private room.
+    pub guest_id: Option<UserId>,
+    /// When it opened.
+    pub created_at: DateTime<Utc>,
+    /// When it ended, if it has.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// What other services may know of a user (auth owns accounts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    /// The user.
+    pub user_id: UserId,
+    /// Their role.
+    pub role: Role,
+    /// Public handle.
+    pub handle: String,
+}
+
+/// Accounts, as other services see them.
+#[async_trait::async_trait]
+pub trait UserDirectory: Send + Sync + 'static {
+    /// The user, or `None` when there is no such account.
+    async fn user(&self, user: UserId) -> anyhow::Result<Option<UserSummary>>;
+}
+
 /// Room lifecycle, as billing and signaling see it.
 #[async_trait::async_trait]
 pub trait RoomControl: Send + Sync + 'static {
+    /// The room, or `None` when there is no such room.
+    async fn room(&self, room: RoomId) -> anyhow::Result<Option<RoomSummary>>;
     /// End a live room with `reason` (idempotent): releases both slots, frees locks, tells members.
     /// Returns true when this call ended it, false when it had already ended.
     async fn end_room(&self, room: RoomId, reason: &str) -> anyhow::Result<bool>;
@@ -97,6 +159,7 @@ pub trait RoomControl: Send + Sync + 'static {
 struct Inner {
     payment: OnceLock<Arc<dyn PaymentGate>>,
     rooms: OnceLock<Arc<dyn RoomControl>>,
+    users: OnceLock<Arc<dyn UserDirectory>>,
 }
 
 /// The hooks of one process, set once at start-up.
@@ -110,7 +173,7 @@ impl Hooks {
     pub fn set_payment(&self, gate: Arc<dyn PaymentGate>) {
         let _ = self.inner.payment.set(gate);
     }
-    /// The payment gate, if billing runs in this deployment.
+    /// The payment gate, if installed.
     pub fn payment(&self) -> Option<Arc<dyn PaymentGate>> {
         self.inner.payment.get().cloned()
     }
@@ -118,8 +181,16 @@ impl Hooks {
     pub fn set_rooms(&self, rooms: Arc<dyn RoomControl>) {
         let _ = self.inner.rooms.set(rooms);
     }
-    /// Room control, if the broker runs in this process.
+    /// Room control, if installed.
     pub fn rooms(&self) -> Option<Arc<dyn RoomControl>> {
         self.inner.rooms.get().cloned()
+    }
+    /// Install the user directory; later calls are ignored.
+    pub fn set_users(&self, users: Arc<dyn UserDirectory>) {
+        let _ = self.inner.users.set(users);
+    }
+    /// The user directory, if installed.
+    pub fn users(&self) -> Option<Arc<dyn UserDirectory>> {
+        self.inner.users.get().cloned()
     }
 }

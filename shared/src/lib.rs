@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //! - [`config`]: settings read from the environment, with documented defaults.
-//! - [`hooks`]: late-bound hooks between services (payment gate, room control).
+//! - [`hooks`]: the contracts between services (payment gate, room control, user directory).
+//! - [`contracts`]: their remote implementations and internal routes (internal HTTP).
+//! - [`service_auth`]: service tokens that authenticate internal calls.
 //! - [`ids`]: typed identifiers and the [`ids::Role`] of a user.
 //! - [`error`]: the JSON error body `{code, message}` every service answers with.
 //! - [`events`]: events published on Redis for signaling to deliver to users and rooms.
@@ -21,6 +23,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod contracts;
 pub mod db;
 pub mod error;
 pub mod events;
@@ -34,6 +37,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod redis;
 pub mod server;
+pub mod service_auth;
 pub mod slot_release;
 pub mod telemetry;
 #[cfg(feature = "test-support")]

@@ -39,6 +39,8 @@ pub struct Core {
     pub shutdown: CancellationToken,
     /// Hooks between services, wired by the binary.
     pub hooks: crate::hooks::Hooks,
+    /// Signs and verifies service tokens of internal calls.
+    pub service_key: crate::service_auth::ServiceKey,
 }
 
 impl Core {
@@ -50,10 +52,13 @@ impl Core {
         let db = crate::db::connect_and_migrate(&settings.database_url, settings.db_max_connections).await?;
         let redis = RedisHandle::connect(&settings.redis_url, &settings.redis_prefix).await?;
         let key = KeyPair::load_or_generate(&settings)?;
-        Ok(Self::from_parts(settings, db, redis, key))
+        let service_key = crate::service_auth::ServiceKey::load_or_generate(&settings)?;
+        let mut core = Self::from_parts(settings, db, redis, key);
+        core.service_key = service_key;
+        Ok(core)
     }
 
-    /// Assemble a core from already-connected parts (tests use this).
+    /// Assemble a core from already-connected parts (tests use this), with a random service key.
     pub fn from_parts(settings: CoreSettings, db: PgPool, redis: RedisHandle, key: KeyPair) -> Self {
         let tokens = Tokens::new(key, &settings.jwt_issuer, &settings.jwt_audience);
         Self {
@@ -65,6 +70,7 @@ impl Core {
             draining: Arc::new(AtomicBool::new(false)),
             shutdown: CancellationToken::new(),
             hooks: crate::hooks::Hooks::default(),
+            service_key: crate::service_auth::ServiceKey::generate(),
         }
     }
 }

@@ -165,3 +165,108 @@ impl Drop for TestCore {
         let _ = cleanup.join();
     }
 }
+
+/// A broker stand-in for tests of services that use [`crate::hooks::RoomControl`] without
+/// running the broker: rooms live in memory; `end_room`, `heartbeat` and stage calls are
+/// recorded, and every call fails while [`StandInRooms::fail`] is set.
+#[derive(Default)]
+pub struct StandInRooms {
+    rooms: std::sync::Mutex<std::collections::HashMap<crate::ids::RoomId, crate::hooks::RoomSummary>>,
+    calls: std::sync::Mutex<Vec<RoomCall>>,
+    /// While true, every call fails as if the broker were down.
+    pub fail: std::sync::atomic::AtomicBool,
+}
+
+/// A call a [`StandInRooms`] received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomCall {
+    /// `end_room(room, reason)` (whether or not it ended it).
+    End(crate::ids::RoomId, String),
+    /// `heartbeat(room, user)`.
+    Heartbeat(crate::ids::RoomId, crate::ids::UserId),
+    /// `set_stage(room, user)`.
+    SetStage(crate::ids::RoomId, Option<crate::ids::UserId>),
+    /// `leave_stage(room, user)`.
+    LeaveStage(crate::ids::RoomId, crate::ids::UserId),
+}
+
+impl StandInRooms {
+    /// Open a live room.
+    pub fn open(
+        &self,
+        kind: crate::hooks::RoomKind,
+        host: crate::ids::UserId,
+        guest: Option<crate::ids::UserId>,
+        created_at: chrono::DateTime<chrono::Utc>,
+    ) -> crate::ids::RoomId {
+        let room_id = crate::ids::RoomId::new();
+        let summary = crate::hooks::RoomSummary {
+            room_id,
+            kind,
+            live: true,
+            host_id: host,
+            guest_id: guest,
+            created_at,
+            ended_at: None,
+        };
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner()).insert(room_id, summary);
+        room_id
+    }
+
+    /// End a room now, as the broker would record it; true if it was live.
+    pub fn end(&self, room: crate::ids::RoomId) -> bool {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        match rooms.get_mut(&room) {
+            Some(r) if r.live => {
+                r.live = false;
+                r.ended_at = Some(chrono::Utc::now());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The room as it stands.
+    pub fn get(&self, room: crate::ids::RoomId) -> Option<crate::hooks::RoomSummary> {
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner()).get(&room).cloned()
+    }
+
+    /// Every call so far, oldest first.
+    pub fn calls(&self) -> Vec<RoomCall> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            anyhow::bail!("the broker stand-in is down");
+        }
+        Ok(())
+    }
+
+    fn record(&self, call: RoomCall) -> anyhow::Result<()> {
+        self.check()?;
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).push(call);
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::hooks::RoomControl for StandInRooms {
+    async fn room(&self, room: crate::ids::RoomId) -> anyhow::Result<Option<crate::hooks::RoomSummary>> {
+        self.check()?;
+        Ok(self.get(room))
+    }
+    async fn end_room(&self, room: crate::ids::RoomId, reason: &str) -> anyhow::Result<bool> {
+        self.record(RoomCall::End(room, reason.to_string()))?;
+        Ok(self.end(room))
+    }
+    async fn heartbeat(&self, room: crate::ids::RoomId, user: crate::ids::UserId) -> anyhow::Result<()> {
+        self.record(RoomCall::Heartbeat(room, user))
+    }
+    async fn set_stage(&self, room: crate::ids::RoomId, user: Option<crate::ids::UserId>) -> anyhow::Result<()> {
+        self.record(RoomCall::SetStage(room, user))
+    }
+    async fn leave_stage(&self, room: crate::ids::RoomId, user: crate::ids::UserId) -> anyhow::Result<()> {
+        self.record(RoomCall::LeaveStage(room, user))
+    }
+}

@@ -1,6 +1,7 @@
 //! Tandem auth service: accounts, passwords, access tokens and refresh-token families.
 //!
 //! # Layout
+//! - [`directory`]: [`directory::Directory`], the user directory other services call.
 //! - [`domain`]: validated input values (`Email`, `Handle`, `Password`).
 //! - [`password`]: argon2id hashing, off the async threads.
 //! - [`refresh`]: opaque refresh tokens, stored hashed, rotated on use, families revoked on reuse.
@@ -10,6 +11,7 @@
 //! - [`routes`]: the HTTP handlers under `/v1/auth`, `/v1/me` and `/.well-known/jwks.json`, and
 //!   their OpenAPI document ([`openapi`]).
 
+pub mod directory;
 pub mod domain;
 pub mod error;
 pub mod password;
@@ -19,12 +21,17 @@ pub mod throttle;
 pub mod users;
 
 use std::sync::Arc;
+use tandem_shared::hooks::UserDirectory;
 use tandem_shared::server::{Core, Service};
+use tandem_shared::service_auth::ServiceKey;
 
 pub use routes::openapi;
 
-/// The auth service's routes.
-pub struct AuthService;
+/// The auth service's routes, and the internal user directory.
+pub struct AuthService {
+    key: ServiceKey,
+    directory: Arc<dyn UserDirectory>,
+}
 
 impl Service for AuthService {
     fn name(&self) -> &'static str {
@@ -33,16 +40,19 @@ impl Service for AuthService {
 
     fn configure(&self, cfg: &mut actix_web::web::ServiceConfig) {
         routes::configure(cfg);
+        tandem_shared::contracts::users::configure(cfg, &self.key, self.directory.clone());
     }
 }
 
-/// Build the auth service for `core`.
+/// Build the auth service for `core` and install its user directory into `core.hooks`.
 ///
 /// # Errors
-/// None today; kept fallible like every service constructor.
+/// The process cannot sign access tokens.
 pub async fn service(core: &Core) -> anyhow::Result<Arc<dyn Service>> {
     if !core.tokens.can_sign() {
         anyhow::bail!("the auth service needs the private signing key (TANDEM_JWT_PRIVATE_KEY)");
     }
-    Ok(Arc::new(AuthService))
+    let directory: Arc<dyn UserDirectory> = Arc::new(directory::Directory::new(core.db.clone()));
+    core.hooks.set_users(directory.clone());
+    Ok(Arc::new(AuthService { key: core.service_key.clone(), directory }))
 }

@@ -54,6 +54,9 @@ pub enum BillingError {
     /// Anything unexpected (500 `internal`); details go to the log only.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+    /// Another service this needs cannot be reached (503 `unavailable`).
+    #[error("{0} is temporarily unavailable; try again shortly")]
+    Unavailable(&'static str),
 }
 
 impl BillingError {
@@ -102,7 +105,7 @@ impl ResponseError for BillingError {
             BillingError::InsufficientFunds { .. } => StatusCode::PAYMENT_REQUIRED,
             BillingError::Conflict { .. } => StatusCode::CONFLICT,
             BillingError::Limit(_) => StatusCode::TOO_MANY_REQUESTS,
-            BillingError::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+            BillingError::NotConfigured(_) | BillingError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             BillingError::Provider(_) => StatusCode::BAD_GATEWAY,
             BillingError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -120,6 +123,7 @@ impl ResponseError for BillingError {
             BillingError::Limit(_) => "limit_reached",
             BillingError::InvalidSignature => "invalid_signature",
             BillingError::NotConfigured(_) => "not_configured",
+            BillingError::Unavailable(_) => "unavailable",
             BillingError::Provider(e) => {
                 tracing::error!(error.cause_chain = ?e, "payment provider call failed");
                 "payment_provider_error"

@@ -4,6 +4,7 @@ use crate::error::BillingError;
 use crate::ledger::{self, AccountKind};
 use crate::meter::Refusal;
 use crate::Billing;
+use chrono::{DateTime, Utc};
 use tandem_shared::hooks::{PaymentGate, PaymentRefusal, PriceQuote};
 use tandem_shared::ids::{RoomId, UserId};
 
@@ -43,9 +44,15 @@ impl PaymentGate for BillingGate {
         Ok(Some(PriceQuote { price_per_minute: price, currency: b.currency() }))
     }
 
-    async fn start_private(&self, room: RoomId, fan: UserId, creator: UserId) -> Result<(), PaymentRefusal> {
+    async fn start_private(
+        &self,
+        room: RoomId,
+        fan: UserId,
+        creator: UserId,
+        started_at: DateTime<Utc>,
+    ) -> Result<(), PaymentRefusal> {
         let b = &self.billing;
-        b.open_session(room, fan, creator).await.map_err(unavailable)?;
+        b.open_session(room, fan, creator, started_at).await.map_err(unavailable)?;
         let out = b.settle(room, true).await.map_err(unavailable)?;
         match out.refusal {
             None => Ok(()),

@@ -38,7 +38,10 @@ pub use routes::openapi;
 
 use clock::{Clock, SystemClock};
 use config::BillingSettings;
+use error::BillingError;
 use std::sync::Arc;
+use tandem_shared::hooks::{PaymentGate, RoomSummary, UserSummary};
+use tandem_shared::ids::{RoomId, UserId};
 use tandem_shared::server::{Core, Service};
 
 /// The billing service's shared state (cheap to clone).
@@ -69,6 +72,30 @@ impl Billing {
     pub fn currency(&self) -> &'static str {
         self.settings.currency
     }
+
+    /// A room as the broker (its owner) describes it.
+    ///
+    /// # Errors
+    /// 503 when room control is not installed or the broker cannot be reached.
+    pub async fn room(&self, room: RoomId) -> Result<Option<RoomSummary>, BillingError> {
+        let rooms = self.core.hooks.rooms().ok_or(BillingError::Unavailable("room control"))?;
+        rooms.room(room).await.map_err(|e| {
+            tracing::error!(%room, error.cause_chain = ?e, "room control unavailable");
+            BillingError::Unavailable("room control")
+        })
+    }
+
+    /// A user as auth (its owner) describes them.
+    ///
+    /// # Errors
+    /// 503 when the directory is not installed or cannot be reached.
+    pub async fn user(&self, user: UserId) -> Result<Option<UserSummary>, BillingError> {
+        let users = self.core.hooks.users().ok_or(BillingError::Unavailable("the user directory"))?;
+        users.user(user).await.map_err(|e| {
+            tracing::error!(%user, error.cause_chain = ?e, "user directory unavailable");
+            BillingError::Unavailable("the user directory")
+        })
+    }
 }
 
 /// The billing service's routes.
@@ -82,6 +109,8 @@ impl Service for BillingService {
     }
 
     fn configure(&self, cfg: &mut actix_web::web::ServiceConfig) {
+        let gate: Arc<dyn PaymentGate> = Arc::new(gate::BillingGate::new(self.billing.clone()));
+        tandem_shared::contracts::payment::configure(cfg, &self.billing.core.service_key, gate);
         routes::configure(cfg, &self.billing);
     }
 }

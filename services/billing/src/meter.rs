@@ -1,7 +1,7 @@
 //! Per-started-minute charging of private sessions.
 //!
 //! Minute `k` of a private room starts at `started_at + k` minutes (`started_at` is the room's
-//! `created_at`); it is charged when it starts, by one ledger transaction keyed
+//! creation, given by the broker at start); it is charged when it starts, by one ledger transaction keyed
 //! `private:<room>:<k>`. Minute 0 is charged when the creator accepts ([`Billing::settle`] from
 //! the payment gate); later minutes by the meter's tick; any minute that started before the
 //! room ended but was not charged yet, when the room ends.
@@ -10,6 +10,13 @@
 //! its row lock (`FOR UPDATE SKIP LOCKED` in the tick, so meters share the work), and even
 //! without the lock the idempotency key would make a second charge of a minute a no-op. No
 //! state lives in process memory, so a restarted meter simply continues from the database.
+//!
+//! Whether a room is still live, and when it ended, comes from the broker (it owns rooms)
+//! through [`tandem_shared::hooks::RoomControl::room`], asked before each settlement: so a room
+//! whose end billing was not told about is settled to its real end at its next due minute, and
+//! a settlement that cannot reach the broker charges nothing and is retried by the next tick.
+//! A room the broker opened without billing's confirmation is started again by the broker's
+//! reaper (`start_private` is idempotent), never adopted here.
 //!
 //! When the wallet cannot cover the minute that just started, the session records
 //! `end_requested = funds_exhausted` and the meter asks the broker (through
@@ -64,8 +71,6 @@ pub struct TickReport {
     pub charged: i64,
     /// Rooms this tick asked the broker to end.
     pub ended: usize,
-    /// Live private rooms that had no billing session yet and got one.
-    pub adopted: usize,
 }
 
 /// Minutes of a session started at `start` that have started by `now` (at least minute 0).
@@ -85,14 +90,15 @@ impl Billing {
     /// and the configured split are fixed for its whole duration.
     ///
     /// # Errors
-    /// 404 no such room; database errors.
-    pub async fn open_session(&self, room: RoomId, fan: UserId, creator: UserId) -> Result<(), BillingError> {
+    /// Database errors.
+    pub async fn open_session(
+        &self,
+        room: RoomId,
+        fan: UserId,
+        creator: UserId,
+        started: DateTime<Utc>,
+    ) -> Result<(), BillingError> {
         let price = self.price_of(creator).await?.price_per_minute;
-        let started: Option<DateTime<Utc>> = sqlx::query_scalar("select created_at from rooms where room_id = $1")
-            .bind(room)
-            .fetch_optional(&self.core.db)
-            .await?;
-        let started = started.ok_or(BillingError::NotFound("room"))?;
         sqlx::query(
             "insert into private_sessions
                  (room_id, fan_id, creator_id, price_per_minute, currency, creator_share_bps, started_at, next_minute_at)
@@ -114,15 +120,18 @@ impl Billing {
     /// if the room has ended. `wait` waits for another meter's lock instead of skipping.
     ///
     /// # Errors
-    /// 404 no session (with `wait`); database errors (nothing is committed then).
+    /// 404 no session (with `wait`); 503 the broker cannot say whether the room is live;
+    /// database errors (nothing is committed then).
     pub async fn settle(&self, room: RoomId, wait: bool) -> Result<SettleOutcome, BillingError> {
+        // Ask the room's owner first, outside the transaction (no lock held across a call).
+        let summary = self.room(room).await?;
         let now = self.clock.now();
         let mut tx = self.core.db.begin().await?;
-        let lock = if wait { "for update of s" } else { "for update of s skip locked" };
+        let lock = if wait { "for update" } else { "for update skip locked" };
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "select s.fan_id, s.creator_id, s.price_per_minute, s.creator_share_bps, s.started_at, s.minutes_charged,
-                    s.low_balance_warned, s.end_requested, s.ended_at, r.status, r.ended_at as room_ended_at
-             from private_sessions s join rooms r on r.room_id = s.room_id where s.room_id = $1 {lock}"
+            "select fan_id, creator_id, price_per_minute, creator_share_bps, started_at, minutes_charged,
+                    low_balance_warned, end_requested, ended_at
+             from private_sessions where room_id = $1 {lock}"
         )))
         .bind(room)
         .fetch_optional(&mut *tx)
@@ -144,10 +153,11 @@ impl Billing {
         let price: i64 = row.get("price_per_minute");
         let bps = u16::try_from(row.get::<i32, _>("creator_share_bps")).unwrap_or(0);
         let started: DateTime<Utc> = row.get("started_at");
-        let live = row.get::<String, _>("status") == "live";
+        // A room the broker does not know (never written, or gone) counts as ended now.
+        let live = summary.as_ref().is_some_and(|r| r.live);
+        let room_ended_at: Option<DateTime<Utc>> = summary.as_ref().and_then(|r| r.ended_at);
         let mut end_requested: Option<String> = row.get("end_requested");
         let mut warned: bool = row.get("low_balance_warned");
-        let room_ended_at: Option<DateTime<Utc>> = row.get("room_ended_at");
         let due = if live {
             minutes_started(started, now)
         } else {
@@ -252,32 +262,18 @@ impl Billing {
         }
     }
 
-    /// One pass of the meter: settle every session with a minute due (or whose room ended, or
-    /// that waits to be ended), and adopt live private rooms that have no session yet.
+    /// One pass of the meter: settle every open session with a minute due or that waits for
+    /// its room to end.
     ///
     /// # Errors
     /// The queries listing work failed (errors of single sessions are logged and retried).
     pub async fn meter_tick(&self) -> anyhow::Result<TickReport> {
         let now = self.clock.now();
         let mut report = TickReport::default();
-        let orphans: Vec<(RoomId, UserId, UserId)> = sqlx::query_as(
-            "select r.room_id, r.guest_id, r.host_id from rooms r
-             where r.kind = 'private' and r.status = 'live' and r.guest_id is not null
-               and not exists (select 1 from private_sessions s where s.room_id = r.room_id)
-             order by r.created_at limit 200",
-        )
-        .fetch_all(&self.core.db)
-        .await?;
-        for (room, fan, creator) in orphans {
-            match self.open_session(room, fan, creator).await {
-                Ok(()) => report.adopted += 1,
-                Err(e) => tracing::warn!(%room, error.cause_chain = ?e, "failed to open a billing session"),
-            }
-        }
         let due: Vec<RoomId> = sqlx::query_scalar(
-            "select s.room_id from private_sessions s join rooms r on r.room_id = s.room_id
-             where s.ended_at is null and (r.status <> 'live' or s.next_minute_at <= $1 or s.end_requested is not null)
-             order by s.next_minute_at limit 1000",
+            "select room_id from private_sessions
+             where ended_at is null and (next_minute_at <= $1 or end_requested is not null)
+             order by next_minute_at limit 1000",
         )
         .bind(now)
         .fetch_all(&self.core.db)

@@ -192,11 +192,8 @@ async fn creator_pricing(
     path: web::Path<UserId>,
 ) -> Result<HttpResponse, BillingError> {
     let creator = path.into_inner();
-    let role: Option<String> = sqlx::query_scalar("select role from users where user_id = $1")
-        .bind(creator)
-        .fetch_optional(&b.core.db)
-        .await?;
-    if role.as_deref() != Some("creator") {
+    let role = b.user(creator).await?.map(|u| u.role);
+    if role != Some(Role::Creator) {
         return Err(BillingError::NotFound("creator"));
     }
     Ok(HttpResponse::Ok().json(b.price_of(creator).await?))

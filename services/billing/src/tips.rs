@@ -10,8 +10,8 @@ use crate::ledger::{self, AccountKind, Posted, TxKind};
 use crate::Billing;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row;
 use tandem_shared::events::{publish, room_channel, user_channel, BusEvent};
+use tandem_shared::hooks::RoomKind;
 use tandem_shared::ids::{RoomId, UserId};
 
 /// Longest note, in characters.
@@ -78,19 +78,15 @@ impl Billing {
                 return Err(BillingError::Validation("Idempotency-Key must be 1-200 characters".into()));
             }
         }
-        let room = sqlx::query("select kind, status, host_id, guest_id from rooms where room_id = $1")
-            .bind(req.room_id)
-            .fetch_optional(&self.core.db)
-            .await?
-            .ok_or(BillingError::NotFound("room"))?;
-        let creator: UserId = room.get("host_id");
-        if room.get::<String, _>("status") != "live" {
+        let room = self.room(req.room_id).await?.ok_or(BillingError::NotFound("room"))?;
+        let creator: UserId = room.host_id;
+        if !room.live {
             return Err(BillingError::conflict("room_not_live", "the room has ended"));
         }
         if creator == from {
             return Err(BillingError::Validation("you cannot tip yourself".into()));
         }
-        if room.get::<String, _>("kind") == "private" && room.get::<Option<UserId>, _>("guest_id") != Some(from) {
+        if room.kind == RoomKind::Private && room.guest_id != Some(from) {
             return Err(BillingError::Forbidden("only the fan of a private session can tip in it"));
         }
         let key = match idempotency_key {
@@ -126,12 +122,7 @@ impl Billing {
 
     async fn announce_tip(&self, from: UserId, creator: UserId, req: &TipRequest, note: Option<&str>) {
         let redis = &self.core.redis;
-        let handle: Option<String> = sqlx::query_scalar("select handle from users where user_id = $1")
-            .bind(from)
-            .fetch_optional(&self.core.db)
-            .await
-            .ok()
-            .flatten();
+        let handle: Option<String> = self.user(from).await.ok().flatten().map(|u| u.handle);
         let data = json!({
             "room_id": req.room_id,
             "from_user_id": from,

@@ -32,6 +32,7 @@ async fn main() {
     settings.db_max_connections = 20;
     let db = tandem_shared::db::connect_and_migrate(&t.database_url, 20).await.expect("pool");
     let core = Core::from_parts(settings, db, t.core.redis.clone(), KeyPair::generate());
+    core.hooks.set_users(Arc::new(tandem_auth::directory::Directory::new(core.db.clone())));
     let svc =
         tandem_broker::build(&core, BrokerSettings::relay_defaults(), MediaKey::generate(), false).expect("broker");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -12,6 +12,7 @@ use redis::AsyncCommands;
 use std::sync::Arc;
 use tandem_shared::error::violated_constraint;
 use tandem_shared::events::{publish, room_channel, user_channel, BusEvent};
+use tandem_shared::hooks::{RoomKind as SharedRoomKind, RoomSummary, UserSummary};
 use tandem_shared::ids::{RoomId, SlotId, UserId};
 use tandem_shared::live::{heartbeat_member, heartbeats_key, record_heartbeat};
 use tandem_shared::media_token::MediaKey;
@@ -134,6 +135,18 @@ impl Broker {
         }
     }
 
+    /// A user's role and handle from the user directory (auth owns accounts).
+    ///
+    /// # Errors
+    /// 503 when the directory is not installed or cannot be reached.
+    pub async fn user(&self, user: UserId) -> Result<Option<UserSummary>, BrokerError> {
+        let users = self.core.hooks.users().ok_or(BrokerError::Unavailable("the user directory"))?;
+        users.user(user).await.map_err(|e| {
+            tracing::error!(%user, error.cause_chain = ?e, "user directory unavailable");
+            BrokerError::Unavailable("the user directory")
+        })
+    }
+
     /// Open a broadcast for `host`.
     ///
     /// # Errors
@@ -143,11 +156,12 @@ impl Broker {
         if store::live_room_of_host(&self.core.db, host).await?.is_some() {
             return Err(BrokerError::conflict("already_live", "you already host a live room; end it first"));
         }
+        let handle = self.user(host).await?.map(|u| u.handle).unwrap_or_default();
         let room_id = RoomId::new();
         let slots = self.create_slots(room_id, RoomKind::Broadcast, media, host).await?;
         let mut tx = self.core.db.begin().await?;
         let inserted =
-            store::insert_room(&mut tx, room_id, RoomKind::Broadcast, media, host, None, title, &slots).await;
+            store::insert_room(&mut tx, room_id, RoomKind::Broadcast, media, host, None, title, &handle, &slots).await;
         let room = match inserted {
             Ok(room) => room,
             Err(e) => {
@@ -355,7 +369,7 @@ impl Broker {
         if room.status != RoomStatus::Live {
             return Err(BrokerError::conflict("room_ended", "the room has ended"));
         }
-        if user == room.host_id || store::user(&self.core.db, user).await?.is_none() {
+        if user == room.host_id || self.user(user).await?.is_none() {
             return Err(BrokerError::Validation("user_id must be another existing user".into()));
         }
         presence::set_stage(&self.core.redis, room.room_id, user, self.settings.media_token_ttl).await?;
@@ -387,6 +401,21 @@ impl tandem_shared::hooks::RoomControl for Broker {
 
     /// Viewers and members of ended rooms are ignored (only hosts and private guests keep a room
     /// alive); only database or Redis failures are errors.
+    async fn room(&self, room: RoomId) -> anyhow::Result<Option<RoomSummary>> {
+        Ok(store::room(&self.core.db, room).await?.map(|r| RoomSummary {
+            room_id: r.room_id,
+            kind: match r.kind {
+                RoomKind::Private => SharedRoomKind::Private,
+                RoomKind::Broadcast => SharedRoomKind::Broadcast,
+            },
+            live: r.status == RoomStatus::Live,
+            host_id: r.host_id,
+            guest_id: r.guest_id,
+            created_at: r.created_at,
+            ended_at: r.ended_at,
+        }))
+    }
+
     async fn heartbeat(&self, room: RoomId, user: UserId) -> anyhow::Result<()> {
         match Broker::heartbeat(self, room, user).await {
             Ok(()) | Err(BrokerError::NotFound(_)) | Err(BrokerError::Conflict { .. }) => Ok(()),

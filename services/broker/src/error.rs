@@ -39,6 +39,9 @@ pub enum BrokerError {
     /// Webhook or internal-report signature refused (401 `invalid_signature`).
     #[error("{0}")]
     Signature(&'static str),
+    /// Another service this needs cannot be reached (503 `unavailable`, `Retry-After`).
+    #[error("{0} is temporarily unavailable; try again shortly")]
+    Unavailable(&'static str),
     /// Every database connection is busy: try again shortly (503 `overloaded`, `Retry-After`).
     #[error("the service is busy; try again shortly")]
     Overloaded,
@@ -92,7 +95,7 @@ impl ResponseError for BrokerError {
             BrokerError::Provider(ProviderError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             BrokerError::Provider(ProviderError::Rejected(_)) => StatusCode::BAD_GATEWAY,
             BrokerError::Signature(_) => StatusCode::UNAUTHORIZED,
-            BrokerError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            BrokerError::Overloaded | BrokerError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             BrokerError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -126,8 +129,9 @@ impl ResponseError for BrokerError {
                 }
             }
             BrokerError::Signature(m) => ("invalid_signature", (*m).into()),
-            BrokerError::Overloaded => {
-                let mut res = error_response(self.status_code(), "overloaded", self.to_string());
+            BrokerError::Overloaded | BrokerError::Unavailable(_) => {
+                let code = if matches!(self, BrokerError::Overloaded) { "overloaded" } else { "unavailable" };
+                let mut res = error_response(self.status_code(), code, self.to_string());
                 res.headers_mut().insert(
                     actix_web::http::header::RETRY_AFTER,
                     actix_web::http::header::HeaderValue::from_static("1"),

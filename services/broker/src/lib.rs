@@ -61,6 +61,8 @@ impl Service for BrokerService {
 
     fn configure(&self, cfg: &mut actix_web::web::ServiceConfig) {
         cfg.app_data(actix_web::web::Data::new(self.broker.clone()));
+        let control: Arc<dyn RoomControl> = Arc::new(self.broker.clone());
+        tandem_shared::contracts::rooms::configure(cfg, &self.broker.core.service_key, control);
         routes::configure(cfg);
         if self.serve_docs {
             routes::configure_docs(cfg, openapi());
@@ -90,19 +92,6 @@ pub fn build(core: &Core, settings: BrokerSettings, key: MediaKey, serve_docs: b
     core.hooks.set_rooms(Arc::new(broker.clone()));
     reaper::spawn(broker.clone());
     Ok(BrokerService { broker, serve_docs })
-}
-
-/// The broker's [`RoomControl`] alone (no routes, no reaper), configured from the broker's
-/// environment like [`service`]: for another service's standalone binary, e.g. `tandem-billing`,
-/// so that it ends rooms exactly as the broker would (releasing slots and provider streams,
-/// settling billing, telling members). The caller installs it with `core.hooks.set_rooms`.
-///
-/// # Errors
-/// Invalid broker settings or media key.
-pub fn room_control(core: &Core) -> anyhow::Result<Arc<dyn RoomControl>> {
-    let settings = BrokerSettings::from_env()?;
-    let key = MediaKey::load_or_generate(&core.settings)?;
-    Ok(Arc::new(Broker::new(core.clone(), settings, key)?))
 }
 
 /// Record that a slot started (`true`) or stopped publishing: for an in-process relay.

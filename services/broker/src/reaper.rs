@@ -105,6 +105,7 @@ pub async fn reconcile_streams(broker: &Broker) -> anyhow::Result<usize> {
 /// Database or Redis errors (the next tick tries again).
 pub async fn run_once(broker: &Broker) -> anyhow::Result<()> {
     broker.expire_requests().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    broker.resume_billing_starts().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let grace = broker.settings.heartbeat_grace;
     let redis = &broker.core.redis;
     let now_ms = chrono::Utc::now().timestamp_millis();

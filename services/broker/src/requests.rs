@@ -7,7 +7,8 @@ use crate::presence::{self, Availability};
 use crate::store::{self, RequestRow, RoomRow};
 use tandem_shared::error::violated_constraint;
 use tandem_shared::events::{publish, user_channel, BusEvent};
-use tandem_shared::hooks::PriceQuote;
+use tandem_shared::hooks::{PaymentRefusal, PriceQuote};
+use tandem_shared::ids::Role;
 use tandem_shared::ids::{RequestId, RoomId, UserId};
 use tandem_shared::live::record_heartbeat;
 
@@ -32,7 +33,7 @@ impl Broker {
     ) -> Result<(RequestRow, Option<PriceQuote>), BrokerError> {
         let media = media.unwrap_or(self.settings.private_media);
         self.check_media(RoomKind::Private, media)?;
-        let is_creator = matches!(store::user(&self.core.db, creator).await?, Some((role, _)) if role == "creator");
+        let is_creator = matches!(self.user(creator).await?, Some(u) if u.role == Role::Creator);
         if !is_creator || creator == fan {
             return Err(BrokerError::NotFound("creator"));
         }
@@ -61,7 +62,7 @@ impl Broker {
             }
             Err(e) => return Err(e.into()),
         };
-        let fan_handle = store::user(&self.core.db, fan).await?.map(|(_, h)| h).unwrap_or_default();
+        let fan_handle = self.user(fan).await?.map(|u| u.handle).unwrap_or_default();
         let event = BusEvent::PrivateRequest {
             request_id: req.request_id,
             fan_id: fan,
@@ -107,6 +108,7 @@ impl Broker {
             return Err(NOT_PENDING);
         }
         let (creator, fan, media) = (req.creator_id, req.fan_id, req.media);
+        let host_handle = self.user(creator).await?.map(|u| u.handle).unwrap_or_default();
         let slots = match self.create_slots(room_id, RoomKind::Private, media, creator).await {
             Ok(s) => s,
             Err(e) => {
@@ -122,8 +124,18 @@ impl Broker {
         }
         let written = async {
             let mut tx = self.core.db.begin().await?;
-            let room =
-                store::insert_room(&mut tx, room_id, RoomKind::Private, media, creator, Some(fan), "", &slots).await?;
+            let room = store::insert_room(
+                &mut tx,
+                room_id,
+                RoomKind::Private,
+                media,
+                creator,
+                Some(fan),
+                "",
+                &host_handle,
+                &slots,
+            )
+            .await?;
             let req = store::set_request_room(&mut tx, req.request_id, room_id).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>((req, room))
@@ -146,16 +158,62 @@ impl Broker {
         };
         record_heartbeat(&self.core.redis, room_id, creator).await?;
         record_heartbeat(&self.core.redis, room_id, fan).await?;
-        if let Some(gate) = self.core.hooks.payment() {
-            if let Err(refusal) = gate.start_private(room_id, fan, creator).await {
-                self.end_room(room_id, end_reason::PAYMENT_REFUSED).await?;
-                return Err(refusal.into());
-            }
-        }
+        self.start_billing(&room, true).await?;
         self.notify(fan, &BusEvent::PrivateAccepted { request_id: req.request_id, room_id }).await;
         metrics::counter!("broker_rooms_opened_total", "kind" => "private", "media" => media.as_str()).increment(1);
         tracing::info!(%room_id, %creator, %fan, %media, "private room opened");
         Ok((req, room))
+    }
+
+    /// Start billing for a private room (the first minute is charged) and record that it did;
+    /// a refusal ends the room with `payment_refused`, and so does billing being unreachable
+    /// `at_accept` (later, the reaper just tries again). Without billing in the deployment the
+    /// session is free.
+    ///
+    /// # Errors
+    /// 402 billing refused (the room is ended); 503 billing unreachable (the reaper retries).
+    pub(crate) async fn start_billing(&self, room: &RoomRow, at_accept: bool) -> Result<(), BrokerError> {
+        let Some(gate) = self.core.hooks.payment() else {
+            store::mark_billing_started(&self.core.db, room.room_id).await?;
+            return Ok(());
+        };
+        let Some(fan) = room.guest_id else { return Ok(()) };
+        match gate.start_private(room.room_id, fan, room.host_id, room.created_at).await {
+            Ok(()) => {
+                store::mark_billing_started(&self.core.db, room.room_id).await?;
+                Ok(())
+            }
+            Err(PaymentRefusal::Unavailable(e)) if !at_accept => {
+                Err(BrokerError::Payment(PaymentRefusal::Unavailable(e)))
+            }
+            Err(PaymentRefusal::Unavailable(e)) => {
+                tracing::error!(room_id = %room.room_id, error.cause_chain = ?e, "billing unreachable at the start of a private room");
+                self.end_room(room.room_id, end_reason::PAYMENT_REFUSED).await?;
+                Err(BrokerError::Payment(PaymentRefusal::Unavailable(e)))
+            }
+            Err(refusal) => {
+                self.end_room(room.room_id, end_reason::PAYMENT_REFUSED).await?;
+                Err(refusal.into())
+            }
+        }
+    }
+
+    /// Confirm billing for live private rooms whose start was never confirmed (the broker
+    /// stopped between writing the room and billing's answer). Returns how many were started.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn resume_billing_starts(&self) -> Result<usize, BrokerError> {
+        let mut started = 0;
+        for room in store::private_rooms_without_billing(&self.core.db, 15.0).await? {
+            match self.start_billing(&room, false).await {
+                Ok(()) => started += 1,
+                Err(e) => {
+                    tracing::warn!(room_id = %room.room_id, error = ?e, "a private room's billing start was refused")
+                }
+            }
+        }
+        Ok(started)
     }
 
     /// The creator declines a pending request.

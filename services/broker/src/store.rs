@@ -126,10 +126,12 @@ pub async fn insert_room(
     host_id: UserId,
     guest_id: Option<UserId>,
     title: &str,
+    host_handle: &str,
     slots: &[NewSlot],
 ) -> Result<RoomRow, sqlx::Error> {
     let room: RoomRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "insert into rooms (room_id, kind, media, host_id, guest_id, title) values ($1, $2, $3, $4, $5, $6) returning {ROOM_COLS}"
+        "insert into rooms (room_id, kind, media, host_id, guest_id, title, host_handle)
+         values ($1, $2, $3, $4, $5, $6, $7) returning {ROOM_COLS}"
     )))
     .bind(room_id)
     .bind(kind.as_str())
@@ -137,6 +139,7 @@ pub async fn insert_room(
     .bind(host_id)
     .bind(guest_id)
     .bind(title)
+    .bind(host_handle)
     .fetch_one(&mut **tx)
     .await?;
     for slot in slots {
@@ -308,8 +311,8 @@ pub struct ListedRoom {
 /// Database errors.
 pub async fn live_broadcasts(db: &PgPool, limit: i64) -> Result<Vec<ListedRoom>, sqlx::Error> {
     sqlx::query_as(
-        "select r.room_id, r.media, r.host_id, u.handle as host_handle, r.title, r.created_at
-         from rooms r join users u on u.user_id = r.host_id
+        "select r.room_id, r.media, r.host_id, r.host_handle, r.title, r.created_at
+         from rooms r
          where r.status = 'live' and r.kind = 'broadcast' order by r.created_at desc limit $1",
     )
     .bind(limit)
@@ -355,14 +358,6 @@ pub async fn publishing_slots(db: &PgPool, media: MediaMode) -> Result<Vec<SlotR
     .bind(media.as_str())
     .fetch_all(db)
     .await
-}
-
-/// A user's role and handle.
-///
-/// # Errors
-/// Database errors.
-pub async fn user(db: &PgPool, user: UserId) -> Result<Option<(String, String)>, sqlx::Error> {
-    sqlx::query_as("select role, handle from users where user_id = $1").bind(user).fetch_optional(db).await
 }
 
 /// Insert a pending request.
@@ -480,6 +475,32 @@ pub async fn expire_due_requests(db: &PgPool) -> Result<Vec<RequestRow>, sqlx::E
            and status = 'pending'
          returning {REQUEST_COLS}"
     )))
+    .fetch_all(db)
+    .await
+}
+
+/// Record that billing confirmed the start of a private room.
+///
+/// # Errors
+/// Database errors.
+pub async fn mark_billing_started(db: &PgPool, room_id: RoomId) -> Result<(), sqlx::Error> {
+    sqlx::query("update rooms set billing_started_at = now() where room_id = $1 and billing_started_at is null")
+        .bind(room_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Live private rooms opened more than `secs` ago whose billing start was never confirmed.
+///
+/// # Errors
+/// Database errors.
+pub async fn private_rooms_without_billing(db: &PgPool, secs: f64) -> Result<Vec<RoomRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {ROOM_COLS} from rooms where kind = 'private' and status = 'live' and billing_started_at is null
+           and created_at < now() - make_interval(secs => $1) limit 200"
+    )))
+    .bind(secs)
     .fetch_all(db)
     .await
 }

@@ -92,7 +92,7 @@ pub async fn service(core: &Core) -> anyhow::Result<Arc<dyn Service>> {
 pub fn service_with(core: &Core, settings: SignalingSettings) -> anyhow::Result<Arc<SignalingService>> {
     settings.validate()?;
     let hub = Arc::new(hub::Hub::new(settings.queue_len));
-    let rooms = Arc::new(rooms::RoomDirectory::new(core.db.clone()));
+    let rooms = Arc::new(rooms::RoomDirectory::new(core.hooks.clone()));
     let bus = bus::Bus::start(core.redis.clone(), hub.clone(), rooms.clone(), core.shutdown.clone());
     let log = roomlog::RoomLog::new(core.redis.clone(), settings.backlog_len, settings.resume_window);
     tracing::info!(node_id = %settings.node_id, "signaling node starting");

@@ -1,8 +1,9 @@
-//! Rooms as signaling sees them: read from the broker's `rooms` table, cached briefly.
+//! Rooms as signaling sees them: asked of the broker (room control), cached briefly.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tandem_shared::hooks::{Hooks, RoomKind as SharedRoomKind};
 use tandem_shared::ids::{RoomId, UserId};
 
 use crate::protocol::{ErrorCode, MemberRole, Refusal};
@@ -64,45 +65,35 @@ impl RoomInfo {
 
 /// Room lookups with a short per-node cache (hot broadcasts are joined by many at once).
 pub struct RoomDirectory {
-    db: sqlx::PgPool,
+    hooks: Hooks,
     cache: Mutex<HashMap<RoomId, (Arc<RoomInfo>, Instant)>>,
 }
 
-#[derive(sqlx::FromRow)]
-struct RoomRow {
-    room_id: RoomId,
-    kind: String,
-    status: String,
-    host_id: UserId,
-    guest_id: Option<UserId>,
-}
-
 impl RoomDirectory {
-    /// A directory over `db`.
-    pub fn new(db: sqlx::PgPool) -> Self {
-        Self { db, cache: Mutex::new(HashMap::new()) }
+    /// A directory asking the room control installed in `hooks`.
+    pub fn new(hooks: Hooks) -> Self {
+        Self { hooks, cache: Mutex::new(HashMap::new()) }
     }
 
-    /// The room, from cache or Postgres; `None` if it does not exist.
+    /// The room, from cache or the broker; `None` if it does not exist.
     ///
     /// # Errors
-    /// Postgres unreachable.
-    pub async fn get(&self, room: RoomId) -> Result<Option<Arc<RoomInfo>>, sqlx::Error> {
+    /// No room control is installed, or the broker cannot be reached.
+    pub async fn get(&self, room: RoomId) -> anyhow::Result<Option<Arc<RoomInfo>>> {
         if let Some(hit) = self.cached(room) {
             return Ok(Some(hit));
         }
-        let row: Option<RoomRow> =
-            sqlx::query_as("select room_id, kind, status, host_id, guest_id from rooms where room_id = $1")
-                .bind(room)
-                .fetch_optional(&self.db)
-                .await?;
-        let Some(row) = row else { return Ok(None) };
+        let control = self.hooks.rooms().ok_or_else(|| anyhow::anyhow!("no room control is installed"))?;
+        let Some(summary) = control.room(room).await? else { return Ok(None) };
         let info = Arc::new(RoomInfo {
-            room_id: row.room_id,
-            kind: if row.kind == "private" { RoomKind::Private } else { RoomKind::Broadcast },
-            live: row.status == "live",
-            host_id: row.host_id,
-            guest_id: row.guest_id,
+            room_id: summary.room_id,
+            kind: match summary.kind {
+                SharedRoomKind::Private => RoomKind::Private,
+                SharedRoomKind::Broadcast => RoomKind::Broadcast,
+            },
+            live: summary.live,
+            host_id: summary.host_id,
+            guest_id: summary.guest_id,
         });
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_MAX {

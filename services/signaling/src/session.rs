@@ -465,12 +465,14 @@ impl Conn {
             return Err(Refusal::new(ErrorCode::TooLarge, format!("chat messages are at most {max} characters")));
         }
         if self.handle.is_none() {
-            let handle: Option<String> = sqlx::query_scalar("select handle from users where user_id = $1")
-                .bind(self.user)
-                .fetch_optional(&self.node.core.db)
-                .await
-                .map_err(unavailable("failed to look up a handle"))?;
-            self.handle = Some(handle.unwrap_or_default());
+            let users = self
+                .node
+                .core
+                .hooks
+                .users()
+                .ok_or_else(|| Refusal::new(ErrorCode::Unavailable, "the user directory is not available"))?;
+            let user = users.user(self.user).await.map_err(unavailable("failed to look up a handle"))?;
+            self.handle = Some(user.map(|u| u.handle).unwrap_or_default());
         }
         let handle = self.handle.as_deref().unwrap_or_default();
         let at = chrono::Utc::now().timestamp_millis();

@@ -5,12 +5,10 @@
 //! them separately for scale-out. The merged OpenAPI document of every HTTP route is at
 //! `/openapi.json`, with a Swagger UI at `/docs/`.
 
-mod api_docs;
-mod web_app;
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
+use tandem::{api_docs, web_app};
 use tandem_shared::config::CoreSettings;
 use tandem_shared::server::{bind, build_server, run_until_stopped, Core, Service};
 

@@ -1,15 +1,15 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tandem_billing::clock::ManualClock;
 use tandem_billing::config::BillingSettings;
 use tandem_billing::Billing;
-use tandem_shared::hooks::RoomControl;
+use tandem_shared::hooks::{RoomControl, RoomKind, RoomSummary};
 use tandem_shared::ids::{Role, RoomId, UserId};
 use tandem_shared::redis::RedisHandle;
 use tandem_shared::server::Core;
-use tandem_shared::testing::{TestCore, TestServer};
+use tandem_shared::testing::{RoomCall, StandInRooms, TestCore, TestServer};
 
 pub const WEBHOOK_SECRET: &str = "whsec_test_standin_secret";
 
@@ -60,6 +60,7 @@ impl TestApp {
         let billing = Billing::new(&t.core, settings(&t.core, stripe_base), Arc::new(clock.clone())).expect("billing");
         let svc = tandem_billing::service_with(billing.clone(), false);
         let rooms = RecordingRooms::install(&t.core);
+        t.core.hooks.set_users(Arc::new(tandem_auth::directory::Directory::new(t.core.db.clone())));
         let server = TestCore::spawn(&t.core, vec![svc]);
         Self { t, billing, server, http: reqwest::Client::new(), clock, rooms }
     }
@@ -71,6 +72,7 @@ impl TestApp {
             Billing::new(&core, settings(&core, None), Arc::new(self.clock.clone())).expect("billing on node 2");
         let _ = tandem_billing::service_with(billing.clone(), false);
         RecordingRooms::install_shared(&core, self.rooms.clone());
+        core.hooks.set_users(Arc::new(tandem_auth::directory::Directory::new(core.db.clone())));
         (core, billing)
     }
 
@@ -98,19 +100,13 @@ impl TestApp {
     }
 
     pub async fn room(&self, kind: &str, host: UserId, guest: Option<UserId>, created_at: DateTime<Utc>) -> RoomId {
-        let id = RoomId::new();
-        sqlx::query(
-            "insert into rooms (room_id, kind, status, media, host_id, guest_id, created_at) values ($1, $2, 'live', 'relay', $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(kind)
-        .bind(host)
-        .bind(guest)
-        .bind(created_at)
-        .execute(self.db())
-        .await
-        .expect("insert room");
-        id
+        let kind = if kind == "private" { RoomKind::Private } else { RoomKind::Broadcast };
+        self.rooms.stand_in.open(kind, host, guest, created_at)
+    }
+
+    /// When the stand-in broker opened `room`.
+    pub fn started(&self, room: RoomId) -> DateTime<Utc> {
+        self.rooms.stand_in.get(room).expect("a stand-in room").created_at
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
@@ -145,10 +141,10 @@ pub async fn second_core(t: &TestCore) -> Core {
     Core::from_parts(TestCore::settings(&t.database_url, &prefix), pool, redis, tandem_shared::jwt::KeyPair::generate())
 }
 
-/// A broker stand-in: records `end_room` calls and ends the room like the broker does
-/// (marks the row ended, then settles billing through the payment gate).
+/// A broker stand-in: rooms in memory ([`StandInRooms`]); `end_room` ends the room like the
+/// broker does (records the end, then settles billing through the payment gate).
 pub struct RecordingRooms {
-    pub calls: Mutex<Vec<(RoomId, String)>>,
+    pub stand_in: StandInRooms,
 }
 
 struct Installed {
@@ -158,7 +154,7 @@ struct Installed {
 
 impl RecordingRooms {
     fn install(core: &Core) -> Arc<Self> {
-        let rooms = Arc::new(Self { calls: Mutex::new(Vec::new()) });
+        let rooms = Arc::new(Self { stand_in: StandInRooms::default() });
         Self::install_shared(core, rooms.clone());
         rooms
     }
@@ -167,24 +163,27 @@ impl RecordingRooms {
         core.hooks.set_rooms(Arc::new(Installed { inner: rooms, core: core.clone() }));
     }
 
+    /// The `end_room` calls: room and reason.
     pub fn calls(&self) -> Vec<(RoomId, String)> {
-        self.calls.lock().unwrap().clone()
+        self.stand_in
+            .calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                RoomCall::End(room, reason) => Some((room, reason)),
+                _ => None,
+            })
+            .collect()
     }
 }
 
 #[async_trait::async_trait]
 impl RoomControl for Installed {
+    async fn room(&self, room: RoomId) -> anyhow::Result<Option<RoomSummary>> {
+        self.inner.stand_in.room(room).await
+    }
+
     async fn end_room(&self, room: RoomId, reason: &str) -> anyhow::Result<bool> {
-        self.inner.calls.lock().unwrap().push((room, reason.to_string()));
-        let ended = sqlx::query(
-            "update rooms set status = 'ended', ended_at = now(), end_reason = $2 where room_id = $1 and status = 'live'",
-        )
-        .bind(room)
-        .bind(reason)
-        .execute(&self.core.db)
-        .await?
-        .rows_affected()
-            == 1;
+        let ended = self.inner.stand_in.end_room(room, reason).await?;
         if ended {
             if let Some(gate) = self.core.hooks.payment() {
                 gate.end_private(room).await?;

@@ -40,8 +40,8 @@ async fn two_meters_and_a_restart_charge_each_started_minute_exactly_once() {
     let quote = gate.quote_private(fan, creator).await.expect("fan covers a minute").expect("paid creator");
     assert_eq!((quote.price_per_minute, quote.currency), (100, "usd"));
     let room = app.room("private", creator, Some(fan), app.clock.now_ts()).await;
-    gate.start_private(room, fan, creator).await.expect("first minute charged");
-    gate.start_private(room, fan, creator).await.expect("a repeated start is a no-op");
+    gate.start_private(room, fan, creator, app.started(room)).await.expect("first minute charged");
+    gate.start_private(room, fan, creator, app.started(room)).await.expect("a repeated start is a no-op");
     assert_eq!(app.balance(&fan_token).await, 900);
 
     let (_node_b, mut meter_b) = app.node().await;
@@ -107,7 +107,7 @@ async fn funds_exhaustion_warns_then_ends_the_room() {
     let mut fan_events = subscribe(user_channel(&app.t.core.redis, fan)).await;
     let gate = app.t.core.hooks.payment().unwrap();
     let room = app.room("private", creator, Some(fan), app.clock.now_ts()).await;
-    gate.start_private(room, fan, creator).await.unwrap();
+    gate.start_private(room, fan, creator, app.started(room)).await.unwrap();
 
     // 150 left at price 100: one minute of credit left.
     let warning = next_event(&mut fan_events).await;
@@ -124,13 +124,7 @@ async fn funds_exhaustion_warns_then_ends_the_room() {
     let tick = app.billing.meter_tick().await.unwrap();
     assert_eq!((tick.charged, tick.ended), (0, 1));
     assert_eq!(app.rooms.calls(), vec![(room, "funds_exhausted".to_string())]);
-    let (status, reason): (String, Option<String>) =
-        sqlx::query_as("select status, end_reason from rooms where room_id = $1")
-            .bind(room)
-            .fetch_one(app.db())
-            .await
-            .unwrap();
-    assert_eq!((status.as_str(), reason.as_deref()), ("ended", Some("funds_exhausted")));
+    assert!(!app.rooms.stand_in.get(room).unwrap().live, "the broker ended the room");
     assert_eq!(app.balance(&fan_token).await, 50);
     assert_eq!(minute_keys(&app, room).await.len(), 2);
 
@@ -158,23 +152,58 @@ async fn a_fan_who_cannot_cover_the_first_minute_is_refused_up_front() {
         other => panic!("expected insufficient funds, got {other:?}"),
     }
     let room = app.room("private", creator, Some(fan), app.clock.now_ts()).await;
-    assert!(matches!(gate.start_private(room, fan, creator).await, Err(PaymentRefusal::InsufficientFunds { .. })));
+    assert!(matches!(
+        gate.start_private(room, fan, creator, app.started(room)).await,
+        Err(PaymentRefusal::InsufficientFunds { .. })
+    ));
     assert_eq!(app.balance(&fan_token).await, 200);
     gate.end_private(room).await.unwrap();
     app.assert_ledger_ok().await;
 }
 
 #[tokio::test]
-async fn a_live_private_room_without_a_session_is_adopted_by_the_meter() {
+async fn a_room_whose_end_billing_missed_is_settled_to_its_real_end() {
     let app = TestApp::spawn().await;
     let (fan, fan_token) = app.user(Role::Fan).await;
     let (creator, creator_token) = app.user(Role::Creator).await;
     set_price(&app, &creator_token, 100).await;
     app.dev_top_up(&fan_token, 1_000).await;
-    // The broker wrote the room but crashed before calling start_private.
-    let room = app.room("private", creator, Some(fan), app.clock.now_ts() - Duration::seconds(61)).await;
+    let gate = app.t.core.hooks.payment().unwrap();
+    let room = app.room("private", creator, Some(fan), app.clock.now_ts()).await;
+    gate.start_private(room, fan, creator, app.started(room)).await.unwrap();
+    // The broker ends the room but its end_private never reaches billing.
+    assert!(app.rooms.stand_in.end(room));
+    app.clock.advance(Duration::seconds(61));
     let tick = app.billing.meter_tick().await.unwrap();
-    assert_eq!((tick.adopted, tick.charged), (1, 2));
-    assert_eq!(minute_keys(&app, room).await.len(), 2);
+    assert_eq!((tick.settled, tick.charged), (1, 0), "no minute is charged after the real end");
+    assert_eq!(minute_keys(&app, room).await.len(), 1);
+    let closed: bool = sqlx::query_scalar("select ended_at is not null from private_sessions where room_id = $1")
+        .bind(room)
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    assert!(closed, "the session is closed");
+    assert_eq!(app.balance(&fan_token).await, 900);
+    app.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn a_settlement_that_cannot_reach_the_broker_charges_nothing_and_is_retried() {
+    let app = TestApp::spawn().await;
+    let (fan, fan_token) = app.user(Role::Fan).await;
+    let (creator, creator_token) = app.user(Role::Creator).await;
+    set_price(&app, &creator_token, 100).await;
+    app.dev_top_up(&fan_token, 1_000).await;
+    let gate = app.t.core.hooks.payment().unwrap();
+    let room = app.room("private", creator, Some(fan), app.clock.now_ts()).await;
+    gate.start_private(room, fan, creator, app.started(room)).await.unwrap();
+    app.clock.advance(Duration::seconds(61));
+    app.rooms.stand_in.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let tick = app.billing.meter_tick().await.unwrap();
+    assert_eq!(tick.charged, 0, "nothing is charged while the room's state is unknown");
+    app.rooms.stand_in.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    let tick = app.billing.meter_tick().await.unwrap();
+    assert_eq!(tick.charged, 1, "the minute is charged once the broker answers");
+    assert_eq!(app.balance(&fan_token).await, 800);
     app.assert_ledger_ok().await;
 }

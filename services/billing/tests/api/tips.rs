@@ -98,11 +98,7 @@ async fn tips_are_announced_to_the_room_and_the_note_only_to_the_creator() {
     assert_eq!(code_of(res).await, (400, "invalid_input".into()));
     let res = app.post("/v1/tips", &fan, json!({"room_id": uuid::Uuid::new_v4(), "amount": 10})).await;
     assert_eq!(code_of(res).await, (404, "not_found".into()));
-    sqlx::query("update rooms set status = 'ended', ended_at = now(), end_reason = 'host_ended' where room_id = $1")
-        .bind(room)
-        .execute(app.db())
-        .await
-        .unwrap();
+    assert!(app.rooms.stand_in.end(room));
     let res = app.post("/v1/tips", &fan, json!({"room_id": room, "amount": 10})).await;
     assert_eq!(code_of(res).await, (409, "room_not_live".into()));
     app.assert_ledger_ok().await;

@@ -48,6 +48,7 @@ impl TestApp {
 
     pub async fn spawn_with(settings: BrokerSettings) -> Self {
         let t = TestCore::new().await;
+        t.core.hooks.set_users(Arc::new(tandem_auth::directory::Directory::new(t.core.db.clone())));
         let key = MediaKey::generate();
         let svc = tandem_broker::build(&t.core, settings, key.clone(), true).expect("broker builds");
         let broker = svc.broker().clone();
@@ -62,6 +63,7 @@ impl TestApp {
         let db = tandem_shared::db::connect_and_migrate(&self.t.database_url, 5).await.expect("second pool");
         let redis = RedisHandle::connect(&core_settings.redis_url, &prefix).await.expect("second redis");
         let core = Core::from_parts(core_settings, db, redis, KeyPair::generate());
+        core.hooks.set_users(Arc::new(tandem_auth::directory::Directory::new(core.db.clone())));
         let svc = tandem_broker::build(&core, settings, self.key.clone(), false).expect("second broker builds");
         let broker = svc.broker().clone();
         (core, broker)

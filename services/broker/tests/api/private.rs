@@ -260,7 +260,13 @@ impl PaymentGate for Gate {
         }
         Ok(Some(PriceQuote { price_per_minute: 199, currency: "usd" }))
     }
-    async fn start_private(&self, _room: RoomId, _fan: UserId, _creator: UserId) -> Result<(), PaymentRefusal> {
+    async fn start_private(
+        &self,
+        _room: RoomId,
+        _fan: UserId,
+        _creator: UserId,
+        _started_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), PaymentRefusal> {
         self.started.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }

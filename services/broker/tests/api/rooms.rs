@@ -1,7 +1,12 @@
 use crate::helpers::{code_of, slot, TestApp};
 use serde_json::{json, Value};
+use std::sync::Arc;
+use tandem_shared::contracts::rooms::RemoteRoomControl;
+use tandem_shared::contracts::InternalClient;
+use tandem_shared::hooks::{RoomControl, RoomKind};
 use tandem_shared::ids::{Role, RoomId, SlotId};
 use tandem_shared::media_token::MediaGrant;
+use tandem_shared::service_auth::ServiceName;
 
 #[tokio::test]
 async fn creator_opens_a_broadcast_with_both_relay_slots() {
@@ -212,16 +217,38 @@ async fn ending_a_relay_room_tells_relays_its_slots_are_released() {
     }
 }
 
+/// The broker's room control as another service in this process sees it.
+fn in_process(app: &TestApp) -> Arc<dyn RoomControl> {
+    app.t.core.hooks.rooms().expect("the broker installs room control")
+}
+
+/// The broker's room control as another process sees it: internal HTTP, as signaling.
+fn remote(app: &TestApp) -> Arc<dyn RoomControl> {
+    let client =
+        InternalClient::new(&app.url(""), app.t.core.service_key.clone(), ServiceName::Signaling, ServiceName::Broker)
+            .unwrap();
+    Arc::new(RemoteRoomControl::new(client))
+}
+
 #[tokio::test]
-async fn room_control_hands_the_guest_slot_to_whoever_accepts_the_stage() {
+async fn room_control_hands_the_guest_slot_to_whoever_accepts_the_stage_in_process() {
     let app = TestApp::spawn().await;
-    let rooms = app.t.core.hooks.rooms().expect("the broker installs room control");
+    stage_contract(&app, in_process(&app)).await;
+}
+
+#[tokio::test]
+async fn room_control_hands_the_guest_slot_to_whoever_accepts_the_stage_remote() {
+    let app = TestApp::spawn().await;
+    stage_contract(&app, remote(&app)).await;
+}
+
+async fn stage_contract(app: &TestApp, rooms: Arc<dyn RoomControl>) {
     let creator = app.user(Role::Creator).await;
     let (fan, other) = (app.user(Role::Fan).await, app.user(Role::Fan).await);
     let room = app.open_room(&creator).await;
     let id: RoomId = room["id"].as_str().unwrap().parse().unwrap();
     let role_of = |user: &crate::helpers::User| {
-        let (app, token) = (&app, user.token.clone());
+        let (app, token) = (app, user.token.clone());
         async move {
             let seen: Value = app
                 .http
@@ -257,25 +284,34 @@ async fn room_control_hands_the_guest_slot_to_whoever_accepts_the_stage() {
 }
 
 #[tokio::test]
-async fn another_process_ends_rooms_through_the_brokers_room_control() {
+async fn room_control_describes_and_ends_rooms_exactly_once_in_process() {
     let app = TestApp::spawn().await;
+    end_contract(&app, in_process(&app)).await;
+}
+
+#[tokio::test]
+async fn room_control_describes_and_ends_rooms_exactly_once_remote() {
+    let app = TestApp::spawn().await;
+    end_contract(&app, remote(&app)).await;
+}
+
+async fn end_contract(app: &TestApp, rooms: Arc<dyn RoomControl>) {
     let events = app.events().await;
     let creator = app.user(Role::Creator).await;
     let room = app.open_room(&creator).await;
     let id: RoomId = room["id"].as_str().unwrap().parse().unwrap();
 
-    // A process without the broker's routes (standalone billing): its own Core, same database and Redis.
-    let prefix = app.t.core.redis.prefix().to_string();
-    let settings = tandem_shared::testing::TestCore::settings(&app.t.database_url, &prefix);
-    let db = tandem_shared::db::connect(&app.t.database_url, 2).await.unwrap();
-    let redis = tandem_shared::redis::RedisHandle::connect(&settings.redis_url, &prefix).await.unwrap();
-    let core = tandem_shared::server::Core::from_parts(settings, db, redis, tandem_shared::jwt::KeyPair::generate());
-    let rooms = tandem_broker::room_control(&core).expect("room control from the environment");
-    assert!(core.hooks.rooms().is_none(), "the caller installs it");
+    let seen = rooms.room(id).await.unwrap().expect("the room is known");
+    assert_eq!((seen.kind, seen.live, seen.host_id, seen.guest_id), (RoomKind::Broadcast, true, creator.id, None));
+    assert!(seen.ended_at.is_none());
+    assert!(rooms.room(RoomId::new()).await.unwrap().is_none(), "an unknown room is None");
+    rooms.heartbeat(id, creator.id).await.unwrap();
 
     assert!(rooms.end_room(id, "funds_exhausted").await.unwrap());
     assert!(!rooms.end_room(id, "funds_exhausted").await.unwrap(), "exactly once");
     assert_eq!(app.room_row(&id.to_string()).await, Some(("ended".into(), Some("funds_exhausted".into()))));
+    let seen = rooms.room(id).await.unwrap().expect("the room is known");
+    assert!(!seen.live && seen.ended_at.is_some(), "the end is visible: {seen:?}");
     app.eventually(std::time::Duration::from_secs(5), || async {
         (!events.on(&format!("room:{id}")).is_empty()).then_some(())
     })
@@ -287,4 +323,33 @@ async fn another_process_ends_rooms_through_the_brokers_room_control() {
             .await
             .unwrap();
     assert_eq!(released, 2, "both slots are released");
+}
+
+#[tokio::test]
+async fn internal_routes_take_only_service_tokens_of_allowed_services() {
+    let app = TestApp::spawn().await;
+    let creator = app.user(Role::Creator).await;
+    let room = app.open_room(&creator).await;
+    let id = room["id"].as_str().unwrap().to_string();
+    let url = app.url(&format!("/internal/v1/rooms/{id}"));
+    let res = app.http.get(&url).send().await.unwrap();
+    assert_eq!(code_of(res).await, (401, "unauthenticated".into()), "no token");
+    let res = app.http.get(&url).bearer_auth(&creator.token).send().await.unwrap();
+    assert_eq!(code_of(res).await, (401, "unauthenticated".into()), "a user's access token is not a service token");
+    let forged = tandem_shared::service_auth::ServiceKey::generate().mint(ServiceName::Signaling).unwrap();
+    let res = app.http.get(&url).bearer_auth(forged).send().await.unwrap();
+    assert_eq!(code_of(res).await, (401, "unauthenticated".into()), "another secret");
+    // Billing may read a room but not move the stage.
+    let billing = app.t.core.service_key.mint(ServiceName::Billing).unwrap();
+    let res = app.http.get(&url).bearer_auth(&billing).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .http
+        .put(format!("{url}/stage"))
+        .bearer_auth(&billing)
+        .json(&json!({"user_id": creator.id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code_of(res).await, (403, "forbidden".into()));
 }

@@ -3,6 +3,7 @@ use serde_json::json;
 use tandem_shared::events::{publish, room_channel, BusEvent};
 use tandem_shared::ids::Role;
 use tandem_shared::ids::{RoomId, UserId};
+use tandem_shared::testing::RoomCall;
 
 #[tokio::test]
 async fn broadcast_chat_reaches_every_member_on_both_nodes_exactly_once() {
@@ -70,11 +71,7 @@ async fn room_ended_reaches_members_and_takes_them_out_of_the_room() {
     let mut k = Client::connect(&c.b.ws_url(&creator_token, "")).await;
     f.join(room).await;
     k.join(room).await;
-    sqlx::query("update rooms set status = 'ended', ended_at = now(), end_reason = 'host_ended' where room_id = $1")
-        .bind(room)
-        .execute(&c.t.core.db)
-        .await
-        .unwrap();
+    assert!(c.rooms.end(room));
     let ended = BusEvent::RoomEnded { room_id: room, reason: "host_ended".into() };
     publish(&c.a.core.redis, &room_channel(&c.a.core.redis, room), &ended).await.unwrap();
     for client in [&mut f, &mut k] {
@@ -103,15 +100,7 @@ async fn heartbeats_tips_and_the_stage_work_in_a_broadcast() {
     o.join(room).await;
 
     f.ok(json!({"type": "heartbeat"})).await;
-    let member = tandem_shared::live::heartbeat_member(room, fan);
-    let score: Option<f64> = redis::AsyncCommands::zscore(
-        &mut c.a.core.redis.conn.clone(),
-        tandem_shared::live::heartbeats_key(&c.a.core.redis),
-        member,
-    )
-    .await
-    .unwrap();
-    assert!(score.is_some(), "heartbeat recorded");
+    assert!(c.rooms.calls().contains(&RoomCall::Heartbeat(room, fan)), "the heartbeat reaches the broker");
 
     f.ok(json!({"type": "tip", "amount": 500})).await;
     let tip = h.event_of("tip").await;
@@ -152,7 +141,13 @@ impl tandem_shared::hooks::PaymentGate for TipGate {
     ) -> Result<Option<tandem_shared::hooks::PriceQuote>, tandem_shared::hooks::PaymentRefusal> {
         Ok(None)
     }
-    async fn start_private(&self, _: RoomId, _: UserId, _: UserId) -> Result<(), tandem_shared::hooks::PaymentRefusal> {
+    async fn start_private(
+        &self,
+        _: RoomId,
+        _: UserId,
+        _: UserId,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), tandem_shared::hooks::PaymentRefusal> {
         Ok(())
     }
     async fn end_private(&self, _: RoomId) -> anyhow::Result<()> {
@@ -196,51 +191,13 @@ async fn tips_are_charged_through_billing_when_it_runs() {
     assert_eq!(*gate.budget.lock().unwrap(), 200);
 }
 
-/// A stage call a [`StageRooms`] received: `set` or `leave`, room, user.
-type StageCall = (&'static str, RoomId, Option<UserId>);
-
-/// Room control that records stage changes (and can be told to fail them).
-#[derive(Default)]
-struct StageRooms {
-    calls: std::sync::Mutex<Vec<StageCall>>,
-    fail: std::sync::atomic::AtomicBool,
-}
-
-impl StageRooms {
-    fn calls(&self) -> Vec<StageCall> {
-        self.calls.lock().unwrap().clone()
-    }
-    fn record(&self, call: StageCall) -> anyhow::Result<()> {
-        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
-            anyhow::bail!("the broker is down");
-        }
-        self.calls.lock().unwrap().push(call);
-        Ok(())
-    }
-}
-
-#[async_trait::async_trait]
-impl tandem_shared::hooks::RoomControl for StageRooms {
-    async fn end_room(&self, _: RoomId, _: &str) -> anyhow::Result<bool> {
-        Ok(false)
-    }
-    async fn heartbeat(&self, _: RoomId, _: UserId) -> anyhow::Result<()> {
-        Ok(())
-    }
-    async fn set_stage(&self, room: RoomId, user: Option<UserId>) -> anyhow::Result<()> {
-        self.record(("set", room, user))
-    }
-    async fn leave_stage(&self, room: RoomId, user: UserId) -> anyhow::Result<()> {
-        self.record(("leave", room, Some(user)))
-    }
-}
-
 #[tokio::test]
 async fn stage_accept_and_leave_hand_the_guest_slot_over_through_room_control() {
     let c = Cluster::new().await;
-    let rooms = std::sync::Arc::new(StageRooms::default());
-    c.a.core.hooks.set_rooms(rooms.clone());
-    c.b.core.hooks.set_rooms(rooms.clone());
+    let rooms = c.rooms.clone();
+    let stage = || -> Vec<RoomCall> {
+        rooms.calls().into_iter().filter(|c| matches!(c, RoomCall::SetStage(..) | RoomCall::LeaveStage(..))).collect()
+    };
     let (host, host_token) = c.user(Role::Creator).await;
     let (fan, fan_token) = c.user(Role::Fan).await;
     let room = c.room("broadcast", host, None).await;
@@ -250,22 +207,22 @@ async fn stage_accept_and_leave_hand_the_guest_slot_over_through_room_control() 
     f.join(room).await;
 
     f.refused(json!({"type": "stage.accept"}), "not_invited").await;
-    assert!(rooms.calls().is_empty(), "nothing changes without an invitation");
+    assert!(stage().is_empty(), "nothing changes without an invitation");
     h.ok(json!({"type": "stage.invite", "user_id": fan})).await;
     f.event_of("stage.invite").await;
     f.ok(json!({"type": "stage.accept"})).await;
-    assert_eq!(rooms.calls(), [("set", room, Some(fan))], "the acceptance hands over the guest slot");
+    assert_eq!(stage(), [RoomCall::SetStage(room, Some(fan))], "the acceptance hands over the guest slot");
     h.event_of("stage.joined").await;
 
     // The host takes the fan off; then the fan leaves on their own.
     h.ok(json!({"type": "stage.leave", "user_id": fan})).await;
     f.ok(json!({"type": "stage.leave"})).await;
-    assert_eq!(rooms.calls()[1..], [("leave", room, Some(fan)), ("leave", room, Some(fan))]);
+    assert_eq!(stage()[1..], [RoomCall::LeaveStage(room, fan), RoomCall::LeaveStage(room, fan)]);
 
     // When the broker cannot be told, the acceptance is refused and nobody is announced.
     rooms.fail.store(true, std::sync::atomic::Ordering::SeqCst);
     h.ok(json!({"type": "stage.invite", "user_id": fan})).await;
     f.event_of("stage.invite").await;
     f.refused(json!({"type": "stage.accept"}), "unavailable").await;
-    assert_eq!(rooms.calls().len(), 3);
+    assert_eq!(stage().len(), 3);
 }

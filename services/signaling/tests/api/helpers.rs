@@ -6,10 +6,11 @@ use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
+use tandem_shared::hooks::RoomKind;
 use tandem_shared::ids::{Role, RoomId, UserId};
 use tandem_shared::redis::RedisHandle;
 use tandem_shared::server::Core;
-use tandem_shared::testing::{redis_url, TestCore, TestServer};
+use tandem_shared::testing::{redis_url, StandInRooms, TestCore, TestServer};
 use tandem_signaling::{service_with, SignalingService, SignalingSettings};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -35,6 +36,8 @@ impl Node {
 /// Two nodes sharing a database and Redis prefix (like two processes behind a load balancer).
 pub struct Cluster {
     pub t: TestCore,
+    /// The broker stand-in both nodes ask about rooms.
+    pub rooms: Arc<StandInRooms>,
     pub a: Node,
     pub b: Node,
 }
@@ -53,6 +56,11 @@ impl Cluster {
     /// Two nodes with the given settings.
     pub async fn with(sa: SignalingSettings, sb: SignalingSettings) -> Self {
         let t = TestCore::new().await;
+        let rooms = Arc::new(StandInRooms::default());
+        let users: Arc<dyn tandem_shared::hooks::UserDirectory> =
+            Arc::new(tandem_auth::directory::Directory::new(t.core.db.clone()));
+        t.core.hooks.set_rooms(rooms.clone());
+        t.core.hooks.set_users(users.clone());
         let svc_a = service_with(&t.core, sa).expect("node a builds");
         let server_a = TestCore::spawn(&t.core, vec![svc_a.clone()]);
         // Node B: its own pool, Redis connection, shutdown and hooks; same keys, DB and prefix.
@@ -62,11 +70,13 @@ impl Cluster {
         core_b.shutdown = t.core.shutdown.child_token();
         core_b.draining = Arc::new(AtomicBool::new(false));
         core_b.hooks = tandem_shared::hooks::Hooks::default();
+        core_b.hooks.set_rooms(rooms.clone());
+        core_b.hooks.set_users(users);
         let svc_b = service_with(&core_b, sb).expect("node b builds");
         let server_b = TestCore::spawn(&core_b, vec![svc_b.clone()]);
         let a = Node { core: t.core.clone(), server: server_a, service: svc_a };
         let b = Node { core: core_b, server: server_b, service: svc_b };
-        Self { t, a, b }
+        Self { t, rooms, a, b }
     }
 
     /// Insert a user and issue an access token.
@@ -77,18 +87,8 @@ impl Cluster {
 
     /// Insert a live room.
     pub async fn room(&self, kind: &str, host: UserId, guest: Option<UserId>) -> RoomId {
-        let id = RoomId::new();
-        let media = if kind == "private" { "p2p" } else { "relay" };
-        sqlx::query("insert into rooms (room_id, kind, media, host_id, guest_id) values ($1, $2, $3, $4, $5)")
-            .bind(id)
-            .bind(kind)
-            .bind(media)
-            .bind(host)
-            .bind(guest)
-            .execute(&self.t.core.db)
-            .await
-            .expect("insert room");
-        id
+        let kind = if kind == "private" { RoomKind::Private } else { RoomKind::Broadcast };
+        self.rooms.open(kind, host, guest, chrono::Utc::now())
     }
 }
 

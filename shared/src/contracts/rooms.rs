@@ -1,0 +1,178 @@
+//! The [`RoomControl`] contract over internal HTTP (`/internal/v1/rooms`, served by the broker).
+
+use super::client::{CallError, InternalClient};
+use super::{internal_error, LocalContract};
+use crate::hooks::{RoomControl, RoomSummary};
+use crate::ids::{RoomId, UserId};
+use crate::service_auth::{ServiceCaller, ServiceKey, ServiceName};
+use actix_web::{web, HttpResponse};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Room control of another process (the broker).
+pub struct RemoteRoomControl {
+    client: InternalClient,
+}
+
+impl RemoteRoomControl {
+    /// Room control calling `client` (whose target is the broker).
+    pub fn new(client: InternalClient) -> Self {
+        Self { client }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct EndBody {
+    reason: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Ended {
+    ended: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct UserBody {
+    user_id: UserId,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StageBody {
+    user_id: Option<UserId>,
+}
+
+#[async_trait::async_trait]
+impl RoomControl for RemoteRoomControl {
+    async fn room(&self, room: RoomId) -> anyhow::Result<Option<RoomSummary>> {
+        let path = format!("/internal/v1/rooms/{room}");
+        match self.client.call::<(), RoomSummary>(Method::GET, &path, None, None).await {
+            Ok(r) => Ok(Some(r)),
+            Err(CallError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn end_room(&self, room: RoomId, reason: &str) -> anyhow::Result<bool> {
+        let path = format!("/internal/v1/rooms/{room}/end");
+        let body = EndBody { reason: reason.to_string() };
+        let ended: Ended = self.client.call(Method::POST, &path, Some(&body), None).await?;
+        Ok(ended.ended)
+    }
+
+    async fn heartbeat(&self, room: RoomId, user: UserId) -> anyhow::Result<()> {
+        let path = format!("/internal/v1/rooms/{room}/heartbeat");
+        self.client.call::<_, serde_json::Value>(Method::POST, &path, Some(&UserBody { user_id: user }), None).await?;
+        Ok(())
+    }
+
+    async fn set_stage(&self, room: RoomId, user: Option<UserId>) -> anyhow::Result<()> {
+        let path = format!("/internal/v1/rooms/{room}/stage");
+        self.client.call::<_, serde_json::Value>(Method::PUT, &path, Some(&StageBody { user_id: user }), None).await?;
+        Ok(())
+    }
+
+    async fn leave_stage(&self, room: RoomId, user: UserId) -> anyhow::Result<()> {
+        let path = format!("/internal/v1/rooms/{room}/stage/leave");
+        self.client.call::<_, serde_json::Value>(Method::POST, &path, Some(&UserBody { user_id: user }), None).await?;
+        Ok(())
+    }
+}
+
+/// Serve `local` (the broker's own room control) at `/internal/v1/rooms`.
+pub fn configure(cfg: &mut web::ServiceConfig, key: &ServiceKey, local: Arc<dyn RoomControl>) {
+    cfg.service(
+        web::scope("/internal/v1/rooms")
+            .app_data(web::Data::new(key.clone()))
+            .app_data(web::Data::new(LocalContract(local)))
+            .route("/{room_id}", web::get().to(get_room))
+            .route("/{room_id}/end", web::post().to(end_room))
+            .route("/{room_id}/heartbeat", web::post().to(heartbeat))
+            .route("/{room_id}/stage", web::put().to(set_stage))
+            .route("/{room_id}/stage/leave", web::post().to(leave_stage)),
+    );
+}
+
+type Local = web::Data<LocalContract<dyn RoomControl>>;
+
+const READERS: &[ServiceName] = &[ServiceName::Billing, ServiceName::Signaling, ServiceName::Broker];
+const MEMBERS: &[ServiceName] = &[ServiceName::Signaling, ServiceName::Broker];
+
+async fn get_room(caller: ServiceCaller, local: Local, path: web::Path<RoomId>) -> HttpResponse {
+    if let Err(e) = caller.require(READERS) {
+        return actix_web::ResponseError::error_response(&e);
+    }
+    match local.0.room(path.into_inner()).await {
+        Ok(Some(r)) => HttpResponse::Ok().json(r),
+        Ok(None) => crate::error::error_response(actix_web::http::StatusCode::NOT_FOUND, "not_found", "no such room"),
+        Err(e) => internal_error("room lookup", &e),
+    }
+}
+
+async fn end_room(
+    caller: ServiceCaller,
+    local: Local,
+    path: web::Path<RoomId>,
+    body: web::Json<EndBody>,
+) -> HttpResponse {
+    if let Err(e) = caller.require(READERS) {
+        return actix_web::ResponseError::error_response(&e);
+    }
+    let reason = body.into_inner().reason;
+    if reason.is_empty() || reason.len() > 64 || !reason.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        return crate::error::error_response(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "invalid_value",
+            "reason must be 1-64 of a-z and _",
+        );
+    }
+    match local.0.end_room(path.into_inner(), &reason).await {
+        Ok(ended) => HttpResponse::Ok().json(Ended { ended }),
+        Err(e) => internal_error("end room", &e),
+    }
+}
+
+async fn heartbeat(
+    caller: ServiceCaller,
+    local: Local,
+    path: web::Path<RoomId>,
+    body: web::Json<UserBody>,
+) -> HttpResponse {
+    if let Err(e) = caller.require(MEMBERS) {
+        return actix_web::ResponseError::error_response(&e);
+    }
+    match local.0.heartbeat(path.into_inner(), body.user_id).await {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => internal_error("heartbeat", &e),
+    }
+}
+
+async fn set_stage(
+    caller: ServiceCaller,
+    local: Local,
+    path: web::Path<RoomId>,
+    body: web::Json<StageBody>,
+) -> HttpResponse {
+    if let Err(e) = caller.require(MEMBERS) {
+        return actix_web::ResponseError::error_response(&e);
+    }
+    match local.0.set_stage(path.into_inner(), body.user_id).await {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => internal_error("set stage", &e),
+    }
+}
+
+async fn leave_stage(
+    caller: ServiceCaller,
+    local: Local,
+    path: web::Path<RoomId>,
+    body: web::Json<UserBody>,
+) -> HttpResponse {
+    if let Err(e) = caller.require(MEMBERS) {
+        return actix_web::ResponseError::error_response(&e);
+    }
+    match local.0.leave_stage(path.into_inner(), body.user_id).await {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => internal_error("leave stage", &e),
+    }
+}
