@@ -2,6 +2,7 @@
 //! local port, against its own database and Redis prefix (from [`TestCore`]).
 
 mod docs;
+mod split;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
