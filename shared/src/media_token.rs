@@ -20,7 +20,7 @@
 //!
 //! # Slot state reports
 //! The relay tells the broker when a slot starts or stops publishing with
-//! `POST /v1/internal/slots/{slot_id}/state` and body `{"publishing": bool, "ts": <unix secs>}`,
+//! `POST /internal/v1/slots/{slot_id}/state` and body `{"publishing": bool, "ts": <unix secs>}`,
 //! signed with the same secret: header `X-Tandem-Signature: <hex>` where the hex is
 //! [`MediaKey::slot_state_signature`] (HMAC over `"slot-state|<slot_id>|<publishing>|<ts>"`).
 

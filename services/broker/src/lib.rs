@@ -95,7 +95,7 @@ pub fn build(core: &Core, settings: BrokerSettings, key: MediaKey, serve_docs: b
 }
 
 /// Record that a slot started (`true`) or stopped publishing: for an in-process relay.
-/// A relay in another process uses `POST /v1/internal/slots/{slot_id}/state` instead.
+/// A relay in another process uses `POST /internal/v1/slots/{slot_id}/state` instead.
 ///
 /// # Errors
 /// Database errors.

@@ -2,7 +2,7 @@
 //! whichever media provider serves it (the relay's counterpart of a Livepeer webhook).
 //!
 //! The contract is [`tandem_shared::media_token`]'s slot-state report: `POST
-//! {broker}/v1/internal/slots/{slot_id}/state` with `{"publishing": bool, "ts": unix_secs}`,
+//! {broker}/internal/v1/slots/{slot_id}/state` with `{"publishing": bool, "ts": unix_secs}`,
 //! signed in `X-Tandem-Signature`. It is behind a trait so tests (and a future in-process
 //! hook) can replace the HTTP call.
 
@@ -40,7 +40,7 @@ impl BrokerReporter {
         let sig = self.key.slot_state_signature(slot, publishing, ts);
         let res = self
             .client
-            .post(format!("{}/v1/internal/slots/{slot}/state", self.base_url))
+            .post(format!("{}/internal/v1/slots/{slot}/state", self.base_url))
             .header(SLOT_STATE_SIGNATURE_HEADER, sig)
             .json(&serde_json::json!({ "publishing": publishing, "ts": ts }))
             .send()

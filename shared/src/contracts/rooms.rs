@@ -9,16 +9,70 @@ use actix_web::{web, HttpResponse};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 
 /// Room control of another process (the broker).
+///
+/// Heartbeats are the one frequent call (every member, every 15 s): they are batched, up to
+/// [`BATCH_MAX`] per call and at most [`BATCH_WINDOW`] late, into `POST /internal/v1/heartbeats`.
 pub struct RemoteRoomControl {
     client: InternalClient,
+    beats: Option<mpsc::Sender<Beat>>,
 }
 
+/// Most heartbeats in one internal call.
+const BATCH_MAX: usize = 500;
+/// Longest a heartbeat waits for its batch.
+const BATCH_WINDOW: Duration = Duration::from_millis(50);
+
+type Beat = (UserBeat, oneshot::Sender<Result<(), String>>);
+
 impl RemoteRoomControl {
-    /// Room control calling `client` (whose target is the broker).
+    /// Room control calling `client` (whose target is the broker). Inside a Tokio runtime,
+    /// heartbeats are batched by a task of that runtime; outside one, each is its own call.
     pub fn new(client: InternalClient) -> Self {
-        Self { client }
+        let beats = tokio::runtime::Handle::try_current().ok().map(|rt| {
+            let (tx, rx) = mpsc::channel(BATCH_MAX * 8);
+            rt.spawn(batch_heartbeats(client.clone(), rx));
+            tx
+        });
+        Self { client, beats }
+    }
+}
+
+#[derive(Clone, Copy, Serialize, Deserialize)]
+struct UserBeat {
+    room_id: RoomId,
+    user_id: UserId,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Beats {
+    beats: Vec<UserBeat>,
+}
+
+/// Send waiting heartbeats in batches until every sender is gone.
+async fn batch_heartbeats(client: InternalClient, mut rx: mpsc::Receiver<Beat>) {
+    let mut batch: Vec<Beat> = Vec::with_capacity(BATCH_MAX);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
+        while batch.len() < BATCH_MAX {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(beat)) => batch.push(beat),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let body = Beats { beats: batch.iter().map(|(b, _)| *b).collect() };
+        let result = client
+            .call::<_, serde_json::Value>(Method::POST, "/internal/v1/heartbeats", Some(&body), None)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        for (_, done) in batch.drain(..) {
+            let _ = done.send(result.clone());
+        }
     }
 }
 
@@ -61,6 +115,17 @@ impl RoomControl for RemoteRoomControl {
     }
 
     async fn heartbeat(&self, room: RoomId, user: UserId) -> anyhow::Result<()> {
+        if let Some(beats) = &self.beats {
+            let (done, wait) = oneshot::channel();
+            beats
+                .send((UserBeat { room_id: room, user_id: user }, done))
+                .await
+                .map_err(|_| anyhow::anyhow!("the heartbeat batcher stopped"))?;
+            return wait
+                .await
+                .map_err(|_| anyhow::anyhow!("the heartbeat batcher stopped"))?
+                .map_err(anyhow::Error::msg);
+        }
         let path = format!("/internal/v1/rooms/{room}/heartbeat");
         self.client.call::<_, serde_json::Value>(Method::POST, &path, Some(&UserBody { user_id: user }), None).await?;
         Ok(())
@@ -81,6 +146,12 @@ impl RoomControl for RemoteRoomControl {
 
 /// Serve `local` (the broker's own room control) at `/internal/v1/rooms`.
 pub fn configure(cfg: &mut web::ServiceConfig, key: &ServiceKey, local: Arc<dyn RoomControl>) {
+    cfg.service(
+        web::resource("/internal/v1/heartbeats")
+            .app_data(web::Data::new(key.clone()))
+            .app_data(web::Data::new(LocalContract(local.clone())))
+            .route(web::post().to(heartbeats)),
+    );
     cfg.service(
         web::scope("/internal/v1/rooms")
             .app_data(web::Data::new(key.clone()))
@@ -144,6 +215,25 @@ async fn heartbeat(
     match local.0.heartbeat(path.into_inner(), body.user_id).await {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(e) => internal_error("heartbeat", &e),
+    }
+}
+
+async fn heartbeats(caller: ServiceCaller, local: Local, body: web::Json<Beats>) -> HttpResponse {
+    if let Err(e) = caller.require(MEMBERS) {
+        return actix_web::ResponseError::error_response(&e);
+    }
+    if body.beats.len() > BATCH_MAX {
+        return crate::error::error_response(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("at most {BATCH_MAX} heartbeats per call"),
+        );
+    }
+    let results =
+        futures_util::future::join_all(body.beats.iter().map(|b| local.0.heartbeat(b.room_id, b.user_id))).await;
+    match results.into_iter().find_map(Result::err) {
+        None => HttpResponse::NoContent().finish(),
+        Some(e) => internal_error("heartbeats", &e),
     }
 }
 

@@ -27,7 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/private-requests/{id}/decline", web::post().to(requests::decline))
         .route("/v1/private-requests/{id}/cancel", web::post().to(requests::cancel))
         .route("/v1/webhooks/livepeer", web::post().to(webhooks::livepeer))
-        .route("/v1/internal/slots/{slot_id}/state", web::post().to(webhooks::slot_state));
+        .route("/internal/v1/slots/{slot_id}/state", web::post().to(webhooks::slot_state));
 }
 
 /// Serve `doc` at `/openapi.json` with a Swagger UI at `/docs/`.
@@ -42,7 +42,7 @@ pub fn configure_docs(cfg: &mut web::ServiceConfig, doc: utoipa::openapi::OpenAp
         rooms::open, rooms::list, rooms::get, rooms::end, rooms::heartbeat, rooms::set_stage, rooms::clear_stage,
         requests::set_presence, requests::get_presence,
         requests::create, requests::list, requests::get, requests::accept, requests::decline, requests::cancel,
-        webhooks::livepeer, webhooks::slot_state,
+        webhooks::livepeer,
     ),
     components(schemas(ErrorDoc, crate::provider::PublishEndpoint, crate::provider::PlayEndpoint)),
     modifiers(&BearerAuth),
@@ -51,7 +51,6 @@ pub fn configure_docs(cfg: &mut web::ServiceConfig, doc: utoipa::openapi::OpenAp
         (name = "private", description = "Private 1-to-1 session requests"),
         (name = "presence", description = "Creator availability"),
         (name = "webhooks", description = "Stream provider callbacks"),
-        (name = "internal", description = "Service-to-service calls"),
     )
 )]
 struct BrokerApi;

@@ -68,7 +68,7 @@ pub async fn livepeer(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Body of `POST /v1/internal/slots/{slot_id}/state`.
+/// Body of `POST /internal/v1/slots/{slot_id}/state`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlotStateReport {
@@ -79,11 +79,9 @@ pub struct SlotStateReport {
 }
 
 /// The relay reports a slot starting or stopping to publish. Authorized by
-/// `X-Tandem-Signature` (see `tandem_shared::media_token`), not by a user token.
-#[utoipa::path(post, path = "/v1/internal/slots/{slot_id}/state", tag = "internal", request_body = SlotStateReport,
-    params(("slot_id" = String, Path, description = "slot id"),
-        ("X-Tandem-Signature" = String, Header, description = "hex HMAC-SHA256 of `slot-state|<slot_id>|<publishing>|<ts>`")),
-    responses((status = 204), (status = 401, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
+/// `X-Tandem-Signature`, a hex HMAC-SHA256 of `slot-state|<slot_id>|<publishing>|<ts>` with the
+/// media key (see `tandem_shared::media_token`), not by a user token. An internal route: never
+/// routed by nginx or the Ingress, so not in the public API document.
 pub async fn slot_state(
     broker: web::Data<Broker>,
     req: HttpRequest,

@@ -92,7 +92,7 @@ async fn relay_slot_state_reports_must_be_signed() {
     let room = app.open_room(&creator).await;
     let slot: SlotId = room["slots"][0]["slot_id"].as_str().unwrap().parse().unwrap();
     let ts = chrono::Utc::now().timestamp();
-    let path = app.url(&format!("/v1/internal/slots/{slot}/state"));
+    let path = app.url(&format!("/internal/v1/slots/{slot}/state"));
     let send = |sig: String, publishing: bool, ts: i64| {
         app.http.post(&path).header("X-Tandem-Signature", sig).json(&json!({"publishing": publishing, "ts": ts})).send()
     };
@@ -114,7 +114,7 @@ async fn relay_slot_state_reports_must_be_signed() {
     let unknown = SlotId::new();
     let res = app
         .http
-        .post(app.url(&format!("/v1/internal/slots/{unknown}/state")))
+        .post(app.url(&format!("/internal/v1/slots/{unknown}/state")))
         .header("X-Tandem-Signature", app.key.slot_state_signature(unknown, true, ts))
         .json(&json!({"publishing": true, "ts": ts}))
         .send()
