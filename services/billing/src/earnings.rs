@@ -240,11 +240,7 @@ impl Billing {
         account: &ConnectedAccountId,
         operator: UserId,
     ) -> Result<PayoutAccount, BillingError> {
-        let role: Option<String> = sqlx::query_scalar("select role from users where user_id = $1")
-            .bind(creator)
-            .fetch_optional(&self.core.db)
-            .await?;
-        if role.as_deref() != Some("creator") {
+        if self.user(creator).await?.map(|u| u.role) != Some(tandem_shared::ids::Role::Creator) {
             return Err(BillingError::NotFound("creator"));
         }
         let row = sqlx::query_as(

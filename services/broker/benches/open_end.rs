@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tandem_broker::BrokerSettings;
-use tandem_shared::ids::{Role, UserId};
+use tandem_shared::ids::Role;
 use tandem_shared::jwt::KeyPair;
 use tandem_shared::media_token::MediaKey;
 use tandem_shared::server::{build_server, Core};
@@ -43,17 +43,9 @@ async fn main() {
 
     // One creator per concurrent worker: a creator hosts one live room at a time.
     let mut tokens = Vec::with_capacity(concurrency);
-    for i in 0..concurrency {
-        let id = UserId::new();
-        sqlx::query(
-            "insert into users (user_id, email, handle, role, password_hash) values ($1, $2, $3, 'creator', 'x')",
-        )
-        .bind(id)
-        .bind(format!("bench{i}@example.com"))
-        .bind(format!("bench_{i}"))
-        .execute(&core.db)
-        .await
-        .expect("creator");
+    for _ in 0..concurrency {
+        // The user row is test support's (auth's table); the broker's node signs with its own key.
+        let id = t.user(Role::Creator).await.id;
         tokens.push(core.tokens.issue(id, Role::Creator).expect("token").0);
     }
 

@@ -4,7 +4,7 @@
 //! ```sh
 //! # two nodes on one database and Redis prefix, then:
 //! SIG_A=127.0.0.1:18081 SIG_B=127.0.0.1:18082 SIG_A_PID=<pid> SOCKETS=5000 OFFERS=2000 \
-//!   DATABASE_URL=... TANDEM_DATA_DIR=<the nodes' data dir> cargo run -p tandem-signaling --example sigbench
+//!   TANDEM_DATA_DIR=<the nodes' data dir> cargo run -p tandem-signaling --example sigbench
 //! ```
 
 use futures_util::{SinkExt, StreamExt};
@@ -54,7 +54,6 @@ async fn main() -> anyhow::Result<()> {
     let offers: usize = std::env::var("OFFERS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let settings = CoreSettings::from_env()?;
     let tokens = Tokens::new(KeyPair::load_or_generate(&settings)?, &settings.jwt_issuer, &settings.jwt_audience);
-    let db = tandem_shared::db::connect(&settings.database_url, 2).await?;
 
     // Memory per idle socket on node A.
     if let Ok(pid) = std::env::var("SIG_A_PID") {
@@ -76,27 +75,46 @@ async fn main() -> anyhow::Result<()> {
     if offers == 0 {
         return Ok(());
     }
-    // Relay latency: fan on A offers to the creator on B, one at a time.
-    let (creator, fan) = (UserId::new(), UserId::new());
-    for (u, role) in [(creator, "creator"), (fan, "fan")] {
-        let handle = format!("b{}", &u.to_string().replace('-', "")[..12]);
-        sqlx::query("insert into users (user_id, email, handle, role, password_hash) values ($1, $2, $3, $4, 'x')")
-            .bind(u)
-            .bind(format!("{handle}@example.com"))
-            .bind(&handle)
-            .bind(role)
-            .execute(&db)
-            .await?;
+    // Relay latency: fan on A offers to the creator on B, one at a time. The pair and its
+    // private room are made through the public API, as clients do (the nodes run `tandem serve`).
+    let http = reqwest::Client::new();
+    let base = format!("http://{a}");
+    let mut users = Vec::new();
+    for role in ["creator", "fan"] {
+        let handle = format!("b{}", &UserId::new().to_string().replace('-', "")[..12]);
+        let body = serde_json::json!({"email": format!("{handle}@example.com"), "password": "sigbench password", "handle": handle, "role": role});
+        let v: serde_json::Value =
+            http.post(format!("{base}/v1/auth/signup")).json(&body).send().await?.error_for_status()?.json().await?;
+        let id: UserId = v["user"]["user_id"].as_str().unwrap_or_default().parse()?;
+        users.push((id, v["access_token"].as_str().unwrap_or_default().to_string()));
     }
-    let room = RoomId::new();
-    sqlx::query("insert into rooms (room_id, kind, media, host_id, guest_id) values ($1, 'private', 'p2p', $2, $3)")
-        .bind(room)
-        .bind(creator)
-        .bind(fan)
-        .execute(&db)
+    let ((creator, creator_token), (_fan, fan_token)) = (users[0].clone(), users[1].clone());
+    http.put(format!("{base}/v1/presence"))
+        .bearer_auth(&creator_token)
+        .json(&serde_json::json!({"status": "online"}))
+        .send()
+        .await?
+        .error_for_status()?;
+    let req: serde_json::Value = http
+        .post(format!("{base}/v1/private-requests"))
+        .bearer_auth(&fan_token)
+        .json(&serde_json::json!({"creator_id": creator, "media": "p2p"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
         .await?;
-    let mut f = connect(&a, &tokens.issue(fan, Role::Fan)?.0).await;
-    let mut k = connect(&b, &tokens.issue(creator, Role::Creator)?.0).await;
+    let accepted: serde_json::Value = http
+        .post(format!("{base}/v1/private-requests/{}/accept", req["id"].as_str().unwrap_or_default()))
+        .bearer_auth(&creator_token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let room: RoomId = accepted["room"]["id"].as_str().unwrap_or_default().parse()?;
+    let mut f = connect(&a, &fan_token).await;
+    let mut k = connect(&b, &creator_token).await;
     for ws in [&mut f, &mut k] {
         ws.send(Message::text(serde_json::json!({"type":"join","request_id":"j","room_id":room}).to_string())).await?;
         until(ws, "ack").await;

@@ -85,18 +85,8 @@ impl TestApp {
     }
 
     pub async fn user(&self, role: Role) -> (UserId, String) {
-        let id = UserId::new();
-        let handle = format!("u{}", &id.0.simple().to_string()[..12]);
-        sqlx::query("insert into users (user_id, email, handle, role, password_hash) values ($1, $2, $3, $4, 'x')")
-            .bind(id)
-            .bind(format!("{handle}@example.com"))
-            .bind(&handle)
-            .bind(role.as_str())
-            .execute(self.db())
-            .await
-            .expect("insert user");
-        let (token, _) = self.t.core.tokens.issue(id, role).expect("token");
-        (id, token)
+        let u = self.t.user(role).await;
+        (u.id, u.token)
     }
 
     pub async fn room(&self, kind: &str, host: UserId, guest: Option<UserId>, created_at: DateTime<Utc>) -> RoomId {

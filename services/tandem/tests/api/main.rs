@@ -2,6 +2,7 @@
 //! local port, against its own database and Redis prefix (from [`TestCore`]).
 
 mod docs;
+mod ownership;
 mod split;
 
 use std::path::PathBuf;
