@@ -6,6 +6,12 @@
 #
 #   loadtest/run-multinode.sh [scenario] [tandem-loadtest options...]
 #   NODES=3 loadtest/run-multinode.sh private --pairs 1000 --duration 60s
+#   SPLIT=1 loadtest/run-multinode.sh private --pairs 1000 --duration 60s --price-per-minute 10
+#
+# SPLIT=1 runs the split topology instead (infra/local/run-split.sh: one process per service,
+# two signaling processes, nginx in front on 127.0.0.1:BASE_PORT, dev top-ups on), drives it
+# through nginx, and writes each process's CPU seconds and peak memory over the run to
+# OUT/split-processes.txt, then runs `tandem admin ledger-check`.
 #
 # Environment: NODES (default 3), BASE_PORT (default 8081), PROFILE (release|debug, default
 # release), DATABASE_URL (default a dedicated tandem_loadtest database), OUT (default
@@ -34,10 +40,10 @@ PAIRS=${PAIRS:-$pairs}
 
 infra/local/ensure-services.sh
 if [ "$PROFILE" = release ]; then
-  cargo build --release --locked --bin tandem --bin tandem-loadtest
+  cargo build --release --locked --bins
   bin=target/release
 else
-  cargo build --locked --bin tandem --bin tandem-loadtest
+  cargo build --locked --bins
   bin=target/debug
 fi
 mkdir -p "$OUT"
@@ -45,6 +51,47 @@ mkdir -p "$OUT"
 # Each node may hold only so many open files; raise the soft limit to the hard one.
 ulimit -n "$(ulimit -Hn)" || true
 echo "==> open-files limit per process: $(ulimit -n)"
+
+if [ "${SPLIT:-0}" = 1 ]; then
+  ulimit -n "$(ulimit -Hn)" || true
+  export TANDEM_DEV_TOPUPS=1 TANDEM_BIN_DIR=$bin TANDEM_ADDR=127.0.0.1:$BASE_PORT
+  export NGINX_WORKERS=${NGINX_WORKERS:-2} NGINX_WORKER_CONNECTIONS=${NGINX_WORKER_CONNECTIONS:-16000}
+  export NGINX_WORKER_FILES=${NGINX_WORKER_FILES:-19000}
+  infra/local/run-split.sh >"$OUT/run-split.log" 2>&1 &
+  split_pid=$!
+  trap 'kill -TERM $split_pid 2>/dev/null; wait $split_pid 2>/dev/null || true' EXIT
+  for _ in $(seq 1 240); do
+    grep -q 'split deployment ready' "$OUT/run-split.log" 2>/dev/null && break
+    kill -0 $split_pid 2>/dev/null || { cat "$OUT/run-split.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  grep -q 'split deployment ready' "$OUT/run-split.log" || { echo "the split topology did not start" >&2; exit 1; }
+  # name pid, from run-split.sh's table
+  mapfile -t procs < <(awk '$2 == "pid" {print $1" "$3}' "$OUT/run-split.log")
+  cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+  declare -A start_ticks
+  for p in "${procs[@]}"; do set -- $p; start_ticks[$1]=$(cpu_ticks "$2"); done
+  target=(--target "http://$TANDEM_ADDR")
+  accounts="$OUT/accounts-$PAIRS.jsonl"
+  [ -s "$accounts" ] || "$bin/tandem-loadtest" seed "${target[@]}" --pairs "$PAIRS" --accounts "$accounts" --concurrency 16
+  started=$SECONDS
+  "$bin/tandem-loadtest" "$scenario" "${target[@]}" --accounts "$accounts" --out "$OUT/$scenario" "${args[@]}"
+  elapsed=$((SECONDS - started))
+  hz=$(getconf CLK_TCK)
+  {
+    printf '%-12s %8s %14s %10s %12s\n' process pid cpu_seconds cores_avg peak_rss_mib
+    for p in "${procs[@]}"; do
+      set -- $p
+      ticks=$(( $(cpu_ticks "$2") - ${start_ticks[$1]} ))
+      hwm=$(awk '/VmHWM/ {print $2}' "/proc/$2/status" 2>/dev/null || echo 0)
+      awk -v n="$1" -v pid="$2" -v t="$ticks" -v hz="$hz" -v e="$elapsed" -v m="$hwm" \
+        'BEGIN { printf "%-12s %8s %14.1f %10.2f %12.1f\n", n, pid, t / hz, (e > 0 ? t / hz / e : 0), m / 1024 }'
+    done
+    echo "(over the ${elapsed}s of the $scenario run, seed excluded)"
+  } | tee "$OUT/split-processes.txt"
+  "$bin/tandem" admin ledger-check | tee "$OUT/ledger-check.txt"
+  exit 0
+fi
 
 pids=()
 cleanup() {

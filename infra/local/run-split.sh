@@ -20,7 +20,9 @@
 # Environment: TANDEM_ADDR, DATABASE_URL, REDIS_URL, TANDEM_REDIS_PREFIX, TANDEM_DATA_DIR (default
 # ./data) as for run.sh; SPLIT_BASE_PORT (default 18080; services use base+1 .. base+7);
 # TANDEM_DRAIN_SECS (default 2 here); TANDEM_BIN_DIR (prebuilt binaries: skip cargo build);
-# TANDEM_SERVICE_SECRET (else generated once into <data dir>/service-secret, mode 600).
+# TANDEM_SERVICE_SECRET (else generated once into <data dir>/service-secret, mode 600);
+# NGINX_WORKERS (1), NGINX_WORKER_CONNECTIONS (4096), NGINX_WORKER_FILES (8192) for load tests:
+# every WebSocket through nginx holds two connections (client and upstream).
 # Logs: <data dir>/split/logs/<process>.log.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -161,10 +163,11 @@ cat >"$NGINX_DIR/nginx.conf" <<CONF
 # written by infra/local/run-split.sh on each start; locations come from infra/routes.tsv
 $user_line
 daemon off;
-worker_processes 1;
+worker_processes ${NGINX_WORKERS:-1};
+worker_rlimit_nofile ${NGINX_WORKER_FILES:-8192};
 pid $NGINX_DIR/nginx.pid;
 error_log $LOG_DIR/nginx.log warn;
-events { worker_connections 4096; }
+events { worker_connections ${NGINX_WORKER_CONNECTIONS:-4096}; }
 http {
     access_log $LOG_DIR/nginx-access.log;
     client_body_temp_path $NGINX_DIR/tmp/body;
