@@ -3,6 +3,7 @@
 
 mod docs;
 mod ownership;
+mod routes;
 mod split;
 
 use std::path::PathBuf;
