@@ -56,14 +56,16 @@ pub trait PaymentGate: Send + Sync + 'static {
     /// Before a private request is recorded: the creator's price, refused if the fan cannot
     /// cover the first minute. `Ok(None)` when the creator charges nothing.
     async fn quote_private(&self, fan: UserId, creator: UserId) -> Result<Option<PriceQuote>, PaymentRefusal>;
-    /// When the creator accepts: open the session (minutes count from `started_at`, the room's
-    /// creation) and charge the first minute. Idempotent per room.
+    /// When the creator accepts: open the session at `price_per_minute` (the price the fan was
+    /// quoted, whatever the creator's price is now; 0 = free), minutes counted from `started_at`
+    /// (the room's creation), and charge the first minute. Idempotent per room.
     async fn start_private(
         &self,
         room: RoomId,
         fan: UserId,
         creator: UserId,
         started_at: DateTime<Utc>,
+        price_per_minute: i64,
     ) -> Result<(), PaymentRefusal>;
     /// When a private room ends, whatever the reason (idempotent).
     async fn end_private(&self, room: RoomId) -> anyhow::Result<()>;

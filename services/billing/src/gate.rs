@@ -50,9 +50,16 @@ impl PaymentGate for BillingGate {
         fan: UserId,
         creator: UserId,
         started_at: DateTime<Utc>,
+        price_per_minute: i64,
     ) -> Result<(), PaymentRefusal> {
+        if price_per_minute < 0 {
+            return Err(PaymentRefusal::Refused {
+                code: "invalid_value",
+                message: "a price cannot be negative".into(),
+            });
+        }
         let b = &self.billing;
-        b.open_session(room, fan, creator, started_at).await.map_err(unavailable)?;
+        b.open_session(room, fan, creator, started_at, price_per_minute).await.map_err(unavailable)?;
         let out = b.settle(room, true).await.map_err(unavailable)?;
         match out.refusal {
             None => Ok(()),

@@ -86,8 +86,9 @@ pub fn minutes_before_end(start: DateTime<Utc>, end: DateTime<Utc>) -> i32 {
 }
 
 impl Billing {
-    /// Create the billing session of a private room (idempotent): the creator's current price
-    /// and the configured split are fixed for its whole duration.
+    /// Create the billing session of a private room (idempotent) at `price` per minute, the
+    /// price the fan was quoted (not the creator's price now): it and the configured split are
+    /// fixed for the session's whole duration.
     ///
     /// # Errors
     /// Database errors.
@@ -97,8 +98,8 @@ impl Billing {
         fan: UserId,
         creator: UserId,
         started: DateTime<Utc>,
+        price: i64,
     ) -> Result<(), BillingError> {
-        let price = self.price_of(creator).await?.price_per_minute;
         sqlx::query(
             "insert into private_sessions
                  (room_id, fan_id, creator_id, price_per_minute, currency, creator_share_bps, started_at, next_minute_at)

@@ -161,7 +161,8 @@ impl Broker {
         let slots = self.create_slots(room_id, RoomKind::Broadcast, media, host).await?;
         let mut tx = self.core.db.begin().await?;
         let inserted =
-            store::insert_room(&mut tx, room_id, RoomKind::Broadcast, media, host, None, title, &handle, &slots).await;
+            store::insert_room(&mut tx, room_id, RoomKind::Broadcast, media, host, None, title, &handle, 0, &slots)
+                .await;
         let room = match inserted {
             Ok(room) => room,
             Err(e) => {

@@ -52,7 +52,8 @@ impl Broker {
             None => None,
         };
         let ttl = self.settings.request_ttl.as_secs_f64();
-        let req = match store::insert_request(&self.core.db, fan, creator, media, ttl).await {
+        let price = quote.map_or(0, |q| q.price_per_minute);
+        let req = match store::insert_request(&self.core.db, fan, creator, media, ttl, price).await {
             Ok(r) => r,
             Err(e) if violated_constraint(&e) == Some("private_requests_one_pending") => {
                 return Err(BrokerError::conflict(
@@ -133,6 +134,7 @@ impl Broker {
                 Some(fan),
                 "",
                 &host_handle,
+                req.price_per_minute,
                 &slots,
             )
             .await?;
@@ -178,7 +180,7 @@ impl Broker {
             return Ok(());
         };
         let Some(fan) = room.guest_id else { return Ok(()) };
-        match gate.start_private(room.room_id, fan, room.host_id, room.created_at).await {
+        match gate.start_private(room.room_id, fan, room.host_id, room.created_at, room.price_per_minute).await {
             Ok(()) => {
                 store::mark_billing_started(&self.core.db, room.room_id).await?;
                 Ok(())

@@ -31,6 +31,8 @@ pub struct RoomRow {
     pub ended_at: Option<DateTime<Utc>>,
     /// Why it ended.
     pub end_reason: Option<String>,
+    /// Private rooms: the price per minute the fan was quoted and agreed to (0 = free).
+    pub price_per_minute: i64,
 }
 
 impl RoomRow {
@@ -106,12 +108,16 @@ pub struct RequestRow {
     pub expires_at: DateTime<Utc>,
     /// Answered at.
     pub decided_at: Option<DateTime<Utc>>,
+    /// The price per minute the fan was quoted (minor units; 0 = free).
+    pub price_per_minute: i64,
 }
 
-const ROOM_COLS: &str = "room_id, kind, status, media, host_id, guest_id, title, created_at, ended_at, end_reason";
+const ROOM_COLS: &str =
+    "room_id, kind, status, media, host_id, guest_id, title, created_at, ended_at, end_reason, price_per_minute";
 const SLOT_COLS: &str =
     "slot_id, room_id, name, provider, provider_stream_id, playback_id, stream_key, state, released_at";
-const REQUEST_COLS: &str = "request_id, fan_id, creator_id, status, room_id, media, created_at, expires_at, decided_at";
+const REQUEST_COLS: &str =
+    "request_id, fan_id, creator_id, status, room_id, media, created_at, expires_at, decided_at, price_per_minute";
 
 /// Insert a live room and its two slots.
 ///
@@ -127,11 +133,12 @@ pub async fn insert_room(
     guest_id: Option<UserId>,
     title: &str,
     host_handle: &str,
+    price_per_minute: i64,
     slots: &[NewSlot],
 ) -> Result<RoomRow, sqlx::Error> {
     let room: RoomRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "insert into rooms (room_id, kind, media, host_id, guest_id, title, host_handle)
-         values ($1, $2, $3, $4, $5, $6, $7) returning {ROOM_COLS}"
+        "insert into rooms (room_id, kind, media, host_id, guest_id, title, host_handle, price_per_minute)
+         values ($1, $2, $3, $4, $5, $6, $7, $8) returning {ROOM_COLS}"
     )))
     .bind(room_id)
     .bind(kind.as_str())
@@ -140,6 +147,7 @@ pub async fn insert_room(
     .bind(guest_id)
     .bind(title)
     .bind(host_handle)
+    .bind(price_per_minute)
     .fetch_one(&mut **tx)
     .await?;
     for slot in slots {
@@ -370,16 +378,18 @@ pub async fn insert_request(
     creator: UserId,
     media: MediaMode,
     ttl_secs: f64,
+    price_per_minute: i64,
 ) -> Result<RequestRow, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "insert into private_requests (request_id, fan_id, creator_id, media, expires_at)
-         values ($1, $2, $3, $4, now() + make_interval(secs => $5)) returning {REQUEST_COLS}"
+        "insert into private_requests (request_id, fan_id, creator_id, media, expires_at, price_per_minute)
+         values ($1, $2, $3, $4, now() + make_interval(secs => $5), $6) returning {REQUEST_COLS}"
     )))
     .bind(RequestId::new())
     .bind(fan)
     .bind(creator)
     .bind(media.as_str())
     .bind(ttl_secs)
+    .bind(price_per_minute)
     .fetch_one(db)
     .await
 }

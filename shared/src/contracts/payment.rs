@@ -51,6 +51,7 @@ struct StartBody {
     fan_id: UserId,
     creator_id: UserId,
     started_at: DateTime<Utc>,
+    price_per_minute: i64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -98,9 +99,10 @@ impl PaymentGate for RemotePaymentGate {
         fan: UserId,
         creator: UserId,
         started_at: DateTime<Utc>,
+        price_per_minute: i64,
     ) -> Result<(), PaymentRefusal> {
         let path = format!("/internal/v1/payments/private/{room}/start");
-        let body = StartBody { fan_id: fan, creator_id: creator, started_at };
+        let body = StartBody { fan_id: fan, creator_id: creator, started_at, price_per_minute };
         self.client.call::<_, serde_json::Value>(Method::POST, &path, Some(&body), None).await.map_err(refusal)?;
         Ok(())
     }
@@ -186,7 +188,11 @@ async fn start(
     if let Err(r) = only(caller, &[ServiceName::Broker]) {
         return *r;
     }
-    match local.0.start_private(path.into_inner(), body.fan_id, body.creator_id, body.started_at).await {
+    match local
+        .0
+        .start_private(path.into_inner(), body.fan_id, body.creator_id, body.started_at, body.price_per_minute)
+        .await
+    {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(r) => refusal_response(r),
     }

@@ -51,11 +51,21 @@ async fn contract(app: &TestApp, gates: Gates) {
     let quote = g.quote_private(fan, creator).await.unwrap().expect("a paid creator is quoted");
     assert_eq!((quote.price_per_minute, quote.currency), (100, "usd"));
 
+    // The creator raises the price after the fan was quoted: the quoted price is charged.
+    let res = app
+        .http
+        .put(app.url("/v1/creator/pricing"))
+        .bearer_auth(&creator_token)
+        .json(&json!({"price_per_minute": 10_000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
     // Start charges the first minute once, however often it is called.
     let room = app.room("private", creator, Some(fan), app.clock.now_ts()).await;
-    g.start_private(room, fan, creator, app.started(room)).await.unwrap();
-    g.start_private(room, fan, creator, app.started(room)).await.unwrap();
-    assert_eq!(app.balance(&fan_token).await, 150);
+    g.start_private(room, fan, creator, app.started(room), quote.price_per_minute).await.unwrap();
+    g.start_private(room, fan, creator, app.started(room), quote.price_per_minute).await.unwrap();
+    assert_eq!(app.balance(&fan_token).await, 150, "charged the quoted 100, not 10,000");
 
     // A tip retried with the same key applies once; an unknown room and a broke wallet are refused.
     let s = &gates.signaling;
@@ -122,7 +132,7 @@ async fn only_the_broker_may_start_sessions_and_only_signaling_may_tip() {
     let (fan, _) = app.user(Role::Fan).await;
     let (creator, _) = app.user(Role::Creator).await;
     let as_signaling = remote(&app, ServiceName::Signaling);
-    let refused = as_signaling.start_private(RoomId::new(), fan, creator, chrono::Utc::now()).await.unwrap_err();
+    let refused = as_signaling.start_private(RoomId::new(), fan, creator, chrono::Utc::now(), 100).await.unwrap_err();
     assert!(matches!(refused, PaymentRefusal::Refused { code: "forbidden", .. }), "{refused:?}");
     let as_broker = remote(&app, ServiceName::Broker);
     let refused = as_broker.tip(RoomId::new(), fan, 10, None, None).await.unwrap_err();

@@ -40,8 +40,8 @@ async fn two_meters_and_a_restart_charge_each_started_minute_exactly_once() {
     let quote = gate.quote_private(fan, creator).await.expect("fan covers a minute").expect("paid creator");
     assert_eq!((quote.price_per_minute, quote.currency), (100, "usd"));
     let room = app.room("private", creator, Some(fan), app.clock.now_ts()).await;
-    gate.start_private(room, fan, creator, app.started(room)).await.expect("first minute charged");
-    gate.start_private(room, fan, creator, app.started(room)).await.expect("a repeated start is a no-op");
+    gate.start_private(room, fan, creator, app.started(room), 100).await.expect("first minute charged");
+    gate.start_private(room, fan, creator, app.started(room), 100).await.expect("a repeated start is a no-op");
     assert_eq!(app.balance(&fan_token).await, 900);
 
     let (_node_b, mut meter_b) = app.node().await;
@@ -107,7 +107,7 @@ async fn funds_exhaustion_warns_then_ends_the_room() {
     let mut fan_events = subscribe(user_channel(&app.t.core.redis, fan)).await;
     let gate = app.t.core.hooks.payment().unwrap();
     let room = app.room("private", creator, Some(fan), app.clock.now_ts()).await;
-    gate.start_private(room, fan, creator, app.started(room)).await.unwrap();
+    gate.start_private(room, fan, creator, app.started(room), 100).await.unwrap();
 
     // 150 left at price 100: one minute of credit left.
     let warning = next_event(&mut fan_events).await;
@@ -153,7 +153,7 @@ async fn a_fan_who_cannot_cover_the_first_minute_is_refused_up_front() {
     }
     let room = app.room("private", creator, Some(fan), app.clock.now_ts()).await;
     assert!(matches!(
-        gate.start_private(room, fan, creator, app.started(room)).await,
+        gate.start_private(room, fan, creator, app.started(room), 300).await,
         Err(PaymentRefusal::InsufficientFunds { .. })
     ));
     assert_eq!(app.balance(&fan_token).await, 200);
@@ -170,7 +170,7 @@ async fn a_room_whose_end_billing_missed_is_settled_to_its_real_end() {
     app.dev_top_up(&fan_token, 1_000).await;
     let gate = app.t.core.hooks.payment().unwrap();
     let room = app.room("private", creator, Some(fan), app.clock.now_ts()).await;
-    gate.start_private(room, fan, creator, app.started(room)).await.unwrap();
+    gate.start_private(room, fan, creator, app.started(room), 100).await.unwrap();
     // The broker ends the room but its end_private never reaches billing.
     assert!(app.rooms.stand_in.end(room));
     app.clock.advance(Duration::seconds(61));
@@ -196,7 +196,7 @@ async fn a_settlement_that_cannot_reach_the_broker_charges_nothing_and_is_retrie
     app.dev_top_up(&fan_token, 1_000).await;
     let gate = app.t.core.hooks.payment().unwrap();
     let room = app.room("private", creator, Some(fan), app.clock.now_ts()).await;
-    gate.start_private(room, fan, creator, app.started(room)).await.unwrap();
+    gate.start_private(room, fan, creator, app.started(room), 100).await.unwrap();
     app.clock.advance(Duration::seconds(61));
     app.rooms.stand_in.fail.store(true, std::sync::atomic::Ordering::SeqCst);
     let tick = app.billing.meter_tick().await.unwrap();

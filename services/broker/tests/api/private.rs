@@ -266,7 +266,9 @@ impl PaymentGate for Gate {
         _fan: UserId,
         _creator: UserId,
         _started_at: chrono::DateTime<chrono::Utc>,
+        price_per_minute: i64,
     ) -> Result<(), PaymentRefusal> {
+        assert_eq!(price_per_minute, 199, "the quoted price is what billing is asked to charge");
         self.started.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }

@@ -147,6 +147,7 @@ impl tandem_shared::hooks::PaymentGate for TipGate {
         _: UserId,
         _: UserId,
         _: chrono::DateTime<chrono::Utc>,
+        _: i64,
     ) -> Result<(), tandem_shared::hooks::PaymentRefusal> {
         Ok(())
     }

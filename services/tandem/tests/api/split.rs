@@ -248,10 +248,14 @@ async fn the_split_topology_behaves_like_tandem_serve() {
     let (st, req) = s.call(Method::POST, "broker", "/v1/private-requests", &ft, Some(ask.clone())).await;
     assert_eq!(st, 201, "{req}");
     let rid = req["id"].as_str().unwrap();
+    // The creator raises the price before accepting: the fan pays what they were quoted.
+    let raise = json!({"price_per_minute": 10_000});
+    let (st, v) = s.call(Method::PUT, "billing", "/v1/creator/pricing", &ct, Some(raise)).await;
+    assert_eq!(st, 200, "{v}");
     let (st, acc) = s.call(Method::POST, "broker", &format!("/v1/private-requests/{rid}/accept"), &ct, None).await;
     assert_eq!(st, 200, "{acc}");
     let room = acc["room"]["id"].as_str().unwrap().to_string();
-    assert_eq!(s.balance(&ft).await, 900, "the first minute is charged at accept");
+    assert_eq!(s.balance(&ft).await, 900, "the first minute is charged at accept, at the quoted price");
 
     // Both join over different signaling processes; heartbeats keep the creator's lock past its TTL.
     let mut fan_ws = Socket::connect(&s, "signaling-a", &ft).await;
