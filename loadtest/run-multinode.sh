@@ -75,7 +75,8 @@ if [ "${SPLIT:-0}" = 1 ]; then
   accounts="$OUT/accounts-$PAIRS.jsonl"
   [ -s "$accounts" ] || "$bin/tandem-loadtest" seed "${target[@]}" --pairs "$PAIRS" --accounts "$accounts" --concurrency 16
   started=$SECONDS
-  "$bin/tandem-loadtest" "$scenario" "${target[@]}" --accounts "$accounts" --out "$OUT/$scenario" "${args[@]}"
+  lt_rc=0
+  "$bin/tandem-loadtest" "$scenario" "${target[@]}" --accounts "$accounts" --out "$OUT/$scenario" "${args[@]}" || lt_rc=$?
   elapsed=$((SECONDS - started))
   hz=$(getconf CLK_TCK)
   {
@@ -90,7 +91,7 @@ if [ "${SPLIT:-0}" = 1 ]; then
     echo "(over the ${elapsed}s of the $scenario run, seed excluded)"
   } | tee "$OUT/split-processes.txt"
   "$bin/tandem" admin ledger-check | tee "$OUT/ledger-check.txt"
-  exit 0
+  exit "$lt_rc"
 fi
 
 pids=()

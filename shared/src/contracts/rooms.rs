@@ -9,13 +9,14 @@ use actix_web::{web, HttpResponse};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Room control of another process (the broker).
 ///
-/// Heartbeats are the one frequent call (every member, every 15 s): they are batched, up to
-/// [`BATCH_MAX`] per call and at most [`BATCH_WINDOW`] late, into `POST /internal/v1/heartbeats`.
+/// Heartbeats are the one frequent call (every member, every 15 s): one task sends them, up to
+/// [`BATCH_MAX`] per call, in `POST /internal/v1/heartbeats`. It never waits to fill a batch: a
+/// heartbeat is sent at once when no call is in flight, and those that arrive during a call go
+/// together in the next one, so batches grow only with load.
 pub struct RemoteRoomControl {
     client: InternalClient,
     beats: Option<mpsc::Sender<Beat>>,
@@ -23,8 +24,6 @@ pub struct RemoteRoomControl {
 
 /// Most heartbeats in one internal call.
 const BATCH_MAX: usize = 500;
-/// Longest a heartbeat waits for its batch.
-const BATCH_WINDOW: Duration = Duration::from_millis(50);
 
 type Beat = (UserBeat, oneshot::Sender<Result<(), String>>);
 
@@ -57,11 +56,10 @@ async fn batch_heartbeats(client: InternalClient, mut rx: mpsc::Receiver<Beat>) 
     let mut batch: Vec<Beat> = Vec::with_capacity(BATCH_MAX);
     while let Some(first) = rx.recv().await {
         batch.push(first);
-        let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
         while batch.len() < BATCH_MAX {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(beat)) => batch.push(beat),
-                Ok(None) | Err(_) => break,
+            match rx.try_recv() {
+                Ok(beat) => batch.push(beat),
+                Err(_) => break,
             }
         }
         let body = Beats { beats: batch.iter().map(|(b, _)| *b).collect() };
