@@ -31,6 +31,9 @@ export TANDEM_REDIS_PREFIX="e2e:${suffix}:"
 export TANDEM_WEB_DIR="$root/web"
 export TANDEM_RELAY_HOSTS="${TANDEM_RELAY_HOSTS:-127.0.0.1,0.0.0.0}"
 export TANDEM_DRAIN_SECS=1
+# Paid sessions in the tests: test credit, and payouts small enough for one session's earnings.
+export TANDEM_DEV_TOPUPS=1
+export TANDEM_PAYOUT_MIN=100
 
 "${CARGO_TARGET_DIR:-$root/target}/debug/tandem" serve >"$log" 2>&1 &
 server=$!

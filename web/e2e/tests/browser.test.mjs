@@ -1,6 +1,7 @@
 // Browser end-to-end tests: real headless Chromium (Debian's package) with a fake camera and
-// microphone against a running `tandem serve` at TANDEM_URL. Screenshots go to ../out/.
-import { test, before, after } from 'node:test';
+// microphone against a running `tandem serve` at TANDEM_URL (started by ../run.sh with dev
+// top-ups on). Screenshots of every page at desktop and phone widths go to ../out/.
+import { test, before, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,12 +18,15 @@ const ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--autoplay-policy=no-user-gesture-required',
 ];
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
 const run = Date.now().toString(36);
 const contexts = [];
 
 before(() => mkdirSync(OUT, { recursive: true }));
-after(async () => {
-  for (const { ctx, dir } of contexts) {
+// Each test's browsers close when it ends, so rooms it leaves behind do not load the next one.
+afterEach(async () => {
+  for (const { ctx, dir } of contexts.splice(0)) {
     await ctx.close().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
@@ -31,11 +35,21 @@ after(async () => {
 /** A person: their own browser profile (new empty --user-data-dir) and page. */
 async function person() {
   const dir = mkdtempSync(path.join(tmpdir(), 'tandem-e2e-'));
-  const ctx = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1100, height: 700 } });
+  const ctx = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: DESKTOP });
   contexts.push({ ctx, dir });
   const page = ctx.pages()[0] || await ctx.newPage();
   page.on('pageerror', (e) => console.error('[page error]', e.message));
   return page;
+}
+
+/** Screenshot `page` as `name`-desktop.png and `name`-phone.png, then back to desktop. */
+async function shots(page, name) {
+  await page.setViewportSize(DESKTOP);
+  await page.screenshot({ path: path.join(OUT, `${name}-desktop.png`), fullPage: true });
+  await page.setViewportSize(PHONE);
+  await page.waitForTimeout(100);
+  await page.screenshot({ path: path.join(OUT, `${name}-phone.png`), fullPage: true });
+  await page.setViewportSize(DESKTOP);
 }
 
 /** Sign up through the form; lands on the role's page. */
@@ -43,21 +57,22 @@ async function signup(page, role, name) {
   await page.goto(BASE + '/');
   const form = page.locator('#signup');
   const handle = `${name}_${run}`.slice(0, 30);
-  await form.locator('[name=email]').fill(`${handle}@example.test`);
-  await form.locator('[name=handle]').fill(handle);
-  await form.locator('[name=password]').fill('correct horse battery');
-  await form.locator('[name=role]').selectOption(role);
-  await form.locator('button').click();
+  await form.getByLabel('Email').fill(`${handle}@example.test`);
+  await form.getByLabel('Handle').fill(handle);
+  await form.getByLabel('Password').fill('correct horse battery');
+  await form.getByLabel('I am').selectOption(role);
+  await form.locator('button[type=submit]').click();
   await page.waitForURL(role === 'creator' ? /creator\.html/ : /fan\.html/, { timeout: 10000 });
+  await page.waitForSelector('#conn[data-state=open]', { timeout: 10000 });
   return handle;
 }
 
-async function stats(page) {
-  return page.evaluate(() => (window.tandemStats ? window.tandemStats() : { bytesReceived: 0, framesDecoded: 0 }));
-}
+const userId = (page) => page.evaluate(() => JSON.parse(localStorage.getItem('tandem.session')).user.user_id);
+const text = (page, sel) => page.locator(sel).innerText();
+const stats = (page) => page.evaluate(() => (window.tandem ? window.tandem.stats() : { bytesReceived: 0, framesDecoded: 0 }));
 
 /** Inbound video bytes and decoded frames rise over `rounds` samples `ms` apart. */
-async function assertVideoFlows(page, label, rounds = 3, ms = 1500) {
+async function assertVideoFlows(page, label, rounds = 2, ms = 1200) {
   const deadline = Date.now() + 20000;
   let first = await stats(page);
   while (first.framesDecoded === 0 && Date.now() < deadline) {
@@ -75,60 +90,198 @@ async function assertVideoFlows(page, label, rounds = 3, ms = 1500) {
   }
 }
 
+/** Within `ms`, two samples a second apart show inbound video bytes and frames rising. */
+async function waitVideoFlowing(page, label, ms = 25000) {
+  const deadline = Date.now() + ms;
+  let prev = await stats(page);
+  while (Date.now() < deadline) {
+    await page.waitForTimeout(1000);
+    const now = await stats(page);
+    if (now.bytesReceived > prev.bytesReceived && now.framesDecoded > prev.framesDecoded) return;
+    prev = now;
+  }
+  assert.fail(`${label}: video does not flow again within ${ms} ms`);
+}
+
+/** The page's remote <video> element is playing (not paused, has frames, time advancing). */
+async function assertVideoPlaying(page, selector, label) {
+  await page.waitForFunction((sel) => {
+    const v = document.querySelector(sel);
+    return v && !v.paused && v.readyState >= 2 && v.videoWidth > 0 && v.currentTime > 0.5;
+  }, selector, { timeout: 20000 }).catch(() => assert.fail(`${label}: ${selector} is not playing`));
+}
+
 async function goLive(creator, title) {
-  await creator.fill('#title', title);
+  await creator.getByLabel('Title').fill(title);
   await creator.click('#golive');
   await creator.waitForFunction(() => /^live/.test(document.getElementById('status').textContent), null, { timeout: 20000 });
 }
 
 async function watch(fan, title) {
-  const button = fan.locator('#rooms button', { hasText: title });
+  const button = fan.locator('#rooms button.watch', { hasText: title });
   await button.first().waitFor({ timeout: 15000 });
   await button.first().click();
 }
 
-test('a creator goes live, a fan watches, and sees the end within 2 s', async () => {
+test('broadcast: a fan watches and chats, the creator stages them and takes them off, the end shows within 2 s', async () => {
   const creator = await person();
   const fan = await person();
   await signup(creator, 'creator', 'cr');
-  await signup(fan, 'fan', 'fa');
+  const fanHandle = await signup(fan, 'fan', 'fa');
+  await shots(fan, 'fan-directory-empty');
   const title = `broadcast ${run}`;
   await goLive(creator, title);
   await watch(fan, title);
   await assertVideoFlows(fan, 'fan');
-  await creator.screenshot({ path: path.join(OUT, 'creator-live.png') });
-  await fan.screenshot({ path: path.join(OUT, 'fan-watching.png') });
+  await assertVideoPlaying(fan, '#player', 'fan');
+
+  // The fan says hello; the creator invites them on stage from the chat line.
+  await fan.getByLabel('Message').fill('hello from the fan');
+  await fan.getByRole('button', { name: 'Send' }).click();
+  const invite = creator.locator('#chat button.invite');
+  await invite.first().waitFor({ timeout: 10000 });
+  await invite.first().click();
+  await fan.locator('#stage-accept').click({ timeout: 10000 });
+  await fan.waitForSelector('body[data-onstage=true]', { timeout: 10000 });
+  await creator.locator('#stage-list li', { hasText: fanHandle }).waitFor({ timeout: 10000 });
+  await assertVideoFlows(creator, 'creator plays the stage guest', 1);
+  await shots(creator, 'creator-studio-stage');
+  await shots(fan, 'fan-watching-on-stage');
+  await creator.locator('#stage-list button.stage-off').click();
+  await fan.waitForFunction(() => !document.body.dataset.onstage, null, { timeout: 10000 });
+  await creator.locator('#stage-list li', { hasText: 'Nobody is on stage' }).waitFor({ timeout: 10000 });
 
   const clicked = Date.now();
   await creator.click('#end');
   await fan.waitForSelector('body[data-ended="true"]', { timeout: 2000 });
   const took = Date.now() - clicked;
   assert.ok(took <= 2000, `the fan saw the end after ${took} ms`);
-  await fan.screenshot({ path: path.join(OUT, 'fan-ended.png') });
+  assert.match(await text(fan, '#status'), /creator ended/);
 });
 
-for (const media of ['relay', 'p2p']) {
-  test(`a private session in ${media} mode: both sides see each other`, async () => {
-    const creator = await person();
-    const fan = await person();
-    await signup(creator, 'creator', `pc${media}`);
-    await signup(fan, 'fan', `pf${media}`);
-    await creator.check('#available');
-    const title = `private ${media} ${run}`;
-    await goLive(creator, title);
-    await watch(fan, title);
-    await fan.selectOption('#mode', media);
-    await fan.click('#private');
-    const accept = creator.locator('#requests button', { hasText: 'accept' });
-    await accept.first().waitFor({ timeout: 15000 });
-    await accept.first().click();
-    await creator.waitForURL(/private\.html/, { timeout: 15000 });
-    await fan.waitForURL(/private\.html/, { timeout: 15000 });
-    await assertVideoFlows(creator, `creator (${media})`);
-    await assertVideoFlows(fan, `fan (${media})`);
-    await creator.screenshot({ path: path.join(OUT, `private-${media}-creator.png`) });
-    await fan.screenshot({ path: path.join(OUT, `private-${media}-fan.png`) });
-    await creator.click('#hangup');
-    await fan.waitForSelector('body[data-ended="true"]', { timeout: 5000 });
-  });
-}
+test('paid private session: top-up, price confirmed, both see each other, tip, resume after a drop, funds run out, earnings and payout', async () => {
+  const creator = await person();
+  const fan = await person();
+  await signup(creator, 'creator', 'pc');
+  const fanHandle = await signup(fan, 'fan', 'pf');
+  await creator.goto(BASE + '/');
+  await shots(creator, 'index');
+  await creator.goto(BASE + '/creator.html');
+
+  // The creator sets $3.00 a minute and takes requests.
+  await creator.getByLabel(/Per minute/).fill('3.00');
+  await creator.getByRole('button', { name: 'Save price' }).click();
+  await creator.locator('#price-now', { hasText: '$3.00' }).waitFor({ timeout: 5000 });
+  await creator.getByLabel(/Take private requests/).check();
+
+  // The fan adds $5.00 of test credit.
+  await fan.goto(BASE + '/wallet.html');
+  await fan.locator('button.topup-dev[data-amount="500"]').click({ timeout: 10000 });
+  await fan.locator('#balance[data-amount="500"]').waitFor({ timeout: 5000 });
+  await fan.locator('#history td', { hasText: 'Test credit' }).waitFor();
+  await shots(fan, 'wallet');
+
+  // The creator goes live; the fan finds them, sees the price, asks and confirms it.
+  const title = `paid ${run}`;
+  await goLive(creator, title);
+  await fan.goto(BASE + '/fan.html');
+  const card = fan.locator('#rooms li.card', { hasText: title });
+  await card.waitFor({ timeout: 15000 });
+  assert.match(await card.innerText(), /\$3\.00 \/ min/);
+  assert.match(await card.innerText(), /available for private/);
+  await shots(fan, 'fan-directory');
+  await watch(fan, title);
+  await fan.locator('#price', { hasText: '$3.00 / min' }).waitFor({ timeout: 10000 });
+  await assertVideoFlows(fan, 'fan watches', 1);
+  await fan.click('#private');
+  const dialog = fan.getByRole('dialog');
+  await dialog.waitFor();
+  assert.match(await dialog.innerText(), /\$3\.00 \/ min/);
+  assert.match(await dialog.locator('#quote-balance').innerText(), /\$5\.00/);
+  await fan.screenshot({ path: path.join(OUT, 'fan-confirm-price-desktop.png') });
+  await dialog.getByRole('button', { name: /Send request/ }).click();
+
+  // The creator accepts, which ends the broadcast ("going private").
+  const accept = creator.locator('#requests li', { hasText: fanHandle }).locator('button.accept');
+  await accept.waitFor({ timeout: 15000 });
+  assert.match(await creator.locator('#requests li', { hasText: fanHandle }).innerText(), /\$3\.00 \/ min/);
+  await accept.click();
+  await creator.getByRole('dialog').getByRole('button', { name: /go private/ }).click();
+  await creator.waitForURL(/private\.html/, { timeout: 15000 });
+  await fan.waitForURL(/private\.html/, { timeout: 15000 });
+  await assertVideoFlows(creator, 'creator (private)');
+  await assertVideoFlows(fan, 'fan (private)');
+  await assertVideoPlaying(creator, '#remote', 'creator');
+  await assertVideoPlaying(fan, '#remote', 'fan');
+
+  // Minute 0 is charged at accept: the fan's page shows the cost, the balance and the warning.
+  await fan.locator('#cost[data-amount="300"]').waitFor({ timeout: 10000 });
+  await fan.locator('#balance[data-amount="200"]').waitFor({ timeout: 5000 });
+  await fan.locator('[data-key=lowbalance]').waitFor({ timeout: 5000 });
+  assert.match(await text(fan, '#elapsed'), /^0:\d\d$/);
+
+  // A $1.00 tip: the creator hears of it, the fan's balance drops.
+  await fan.locator('#tips button[data-amount="100"]').click();
+  await fan.locator('#balance[data-amount="100"]').waitFor({ timeout: 5000 });
+  await creator.locator('#chat li', { hasText: 'tipped $1.00' }).waitFor({ timeout: 5000 });
+
+  // The fan's socket drops (a non-normal close); the client comes back and resumes its place:
+  // welcome says resumed, the creator sees no member.left, and chat still flows both ways.
+  await fan.evaluate(() => window.tandem.sig.drop());
+  await fan.waitForFunction(() => window.tandem.sig.stats.resumes >= 1 && window.tandem.sig.state === 'open', null, { timeout: 15000 });
+  assert.equal(await fan.evaluate(() => window.tandem.sig.welcome.resumed), true);
+  await fan.locator('#activity li', { hasText: 'resumed' }).waitFor();
+  await fan.getByLabel('Message').fill('still here');
+  await fan.getByRole('button', { name: 'Send' }).click();
+  await creator.locator('#chat li', { hasText: 'still here' }).waitFor({ timeout: 5000 });
+  assert.equal(await creator.evaluate(() => document.body.dataset.memberLeft), undefined, 'the creator saw no member.left');
+
+  // The fan's publisher is torn down; it is re-established and the creator sees video again.
+  await fan.evaluate(() => window.tandem.restartMedia());
+  await waitVideoFlowing(creator, 'creator after the fan re-published');
+
+  await shots(fan, 'private-fan');
+  await shots(creator, 'private-creator');
+
+  // $1.00 left cannot pay minute 1: billing ends the room when it starts (60 s after the start).
+  await fan.waitForSelector('body[data-reason=funds_exhausted]', { timeout: 75000 });
+  await creator.waitForSelector('body[data-reason=funds_exhausted]', { timeout: 5000 });
+  assert.match(await text(fan, '#ended'), /balance ran out/i);
+  await shots(fan, 'private-fan-funds-exhausted');
+
+  // Earnings: 80% of $3.00 + 80% of $1.00 = $3.20, one paid minute and one tip in this room.
+  await creator.goto(BASE + '/earnings.html');
+  await creator.locator('#earned-balance[data-amount="320"]').waitFor({ timeout: 10000 });
+  const row = await creator.locator('#by-room tr').first().innerText();
+  assert.match(row, /\$4\.00\s+\$3\.20\s+1\s+1/);
+  assert.match(await text(creator, '#split'), /80%/);
+  await creator.getByLabel('Amount').fill('1.00');
+  await creator.getByRole('button', { name: 'Request payout' }).click();
+  await creator.locator('#payouts tr[data-status=requested]').waitFor({ timeout: 5000 });
+  await shots(creator, 'earnings');
+});
+
+test('private session in p2p mode from the creator profile: both see each other', async () => {
+  const creator = await person();
+  const fan = await person();
+  await signup(creator, 'creator', 'qc');
+  await signup(fan, 'fan', 'qf');
+  await creator.getByLabel(/Take private requests/).check();
+  await creator.waitForTimeout(300);
+  const id = await userId(creator);
+  await fan.goto(`${BASE}/profile.html?id=${id}`);
+  await fan.locator('#presence', { hasText: 'available' }).waitFor({ timeout: 10000 });
+  assert.match(await text(fan, '#price'), /free/);
+  await shots(fan, 'profile');
+  await fan.getByLabel('Media').selectOption('p2p');
+  await fan.click('#request');
+  await fan.getByRole('dialog').getByRole('button', { name: /Send request/ }).click();
+  await creator.locator('#requests button.accept').first().click({ timeout: 15000 });
+  await creator.waitForURL(/private\.html/, { timeout: 15000 });
+  await fan.waitForURL(/private\.html/, { timeout: 15000 });
+  await assertVideoFlows(creator, 'creator (p2p)');
+  await assertVideoFlows(fan, 'fan (p2p)');
+  await creator.click('#hangup');
+  await fan.waitForSelector('body[data-ended="true"]', { timeout: 10000 });
+  assert.match(await text(fan, '#ended'), /creator ended/);
+});

@@ -1,0 +1,155 @@
+// HTTP API client: the signed-in session, bearer calls with readable errors, and access-token
+// refresh before expiry. The session (access + refresh token, expiry, and the user's id, handle
+// and role) is the only thing the app keeps in localStorage.
+
+const KEY = 'tandem.session';
+// Refresh this long before the access token expires (tokens live 15 minutes).
+const REFRESH_MARGIN_MS = 60_000;
+
+/** An API refusal: `code` and `message` come from the server's `{code, message}` body. */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export function session() {
+  try {
+    return JSON.parse(localStorage.getItem(KEY) || 'null');
+  } catch (_) {
+    return null;
+  }
+}
+
+/** Keep a token response (signup, login or refresh); refresh responses carry no user. */
+export function saveTokens(body, user) {
+  const u = body.user || user;
+  localStorage.setItem(KEY, JSON.stringify({
+    access_token: body.access_token,
+    refresh_token: body.refresh_token,
+    expires_at: Date.now() + (body.expires_in || 900) * 1000,
+    user: u ? { user_id: u.user_id, handle: u.handle, role: u.role } : null,
+  }));
+  scheduleRefresh();
+}
+
+export function clearSession() {
+  localStorage.removeItem(KEY);
+}
+
+/** The session, or a redirect to the sign-in page. `role` restricts the page to one role. */
+export function requireLogin(role) {
+  const s = session();
+  if (!s || !s.user) {
+    location.replace('/');
+    throw new Error('not signed in');
+  }
+  if (role && s.user.role !== role) {
+    location.replace(s.user.role === 'creator' ? '/creator.html' : '/fan.html');
+    throw new Error('wrong role');
+  }
+  scheduleRefresh();
+  return s;
+}
+
+export async function logout() {
+  const s = session();
+  clearSession();
+  if (s) {
+    await fetch('/v1/auth/logout', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + s.access_token },
+      body: JSON.stringify({ refresh_token: s.refresh_token }),
+    }).catch(() => {});
+  }
+  location.href = '/';
+}
+
+// Refresh tokens are single use and a reused one signs the whole login out, so two tabs must
+// never present the same one: a refresh takes a cross-tab lock and, inside it, skips the call
+// when another tab has rotated the token meanwhile.
+let refreshing = null;
+export function refresh(force) {
+  if (refreshing) return refreshing;
+  const seen = session();
+  const run = async () => {
+    const now = session();
+    if (!now) return false;
+    if (seen && now.refresh_token !== seen.refresh_token) return true;   // another tab did it
+    if (!force && now.expires_at - Date.now() > REFRESH_MARGIN_MS) return true;
+    const res = await fetch('/v1/auth/refresh', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ refresh_token: now.refresh_token }),
+    }).catch(() => null);
+    if (!res) return false;                      // offline: the next call tries again
+    if (res.status === 401) {                    // revoked or reused: signed out everywhere
+      clearSession();
+      location.replace('/?signedout=1');
+      return false;
+    }
+    if (!res.ok) return false;
+    saveTokens(await res.json(), now.user);
+    return true;
+  };
+  const p = navigator.locks ? navigator.locks.request('tandem.refresh', run) : run();
+  refreshing = p.finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+let timer = null;
+function scheduleRefresh() {
+  clearTimeout(timer);
+  const s = session();
+  if (!s) return;
+  const wait = Math.max(0, s.expires_at - Date.now() - REFRESH_MARGIN_MS);
+  timer = setTimeout(() => refresh().finally(scheduleRefresh), wait);
+}
+
+/** A valid access token, refreshed first when it is about to expire. */
+export async function accessToken() {
+  let s = session();
+  if (s && s.expires_at - Date.now() <= REFRESH_MARGIN_MS) {
+    await refresh();
+    s = session();
+  }
+  return s && s.access_token;
+}
+
+/**
+ * Call the API. `body` is sent as JSON; `headers` are added. Resolves to the parsed body (or
+ * null); rejects with an ApiError carrying the server's code and message.
+ */
+export async function api(method, path, body, headers) {
+  const send = async (token) => {
+    const h = Object.assign({}, headers || {});
+    if (token) h.Authorization = 'Bearer ' + token;
+    if (body !== undefined) h['Content-Type'] = 'application/json';
+    try {
+      return await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (_) {
+      throw new ApiError(0, 'network_error', 'The server cannot be reached. Check your connection and try again.');
+    }
+  };
+  let res = await send(await accessToken());
+  if (res.status === 401 && session() && !path.startsWith('/v1/auth/')) {
+    if (await refresh(true)) res = await send(session().access_token);
+  }
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
+  if (!res.ok) {
+    const code = (data && data.code) || 'http_' + res.status;
+    const message = (data && data.message) || res.statusText || 'request failed';
+    throw new ApiError(res.status, code, message);
+  }
+  return data;
+}
+
+/** One line for the user from any error. */
+export function describe(err) {
+  if (err instanceof ApiError) return err.message + (err.code && err.status ? ` (${err.code})` : '');
+  return (err && err.message) || String(err);
+}
