@@ -39,11 +39,12 @@ done
 PAIRS=${PAIRS:-$pairs}
 
 infra/local/ensure-services.sh
+# SKIP_BUILD=1 uses the binaries already in target/<profile>.
 if [ "$PROFILE" = release ]; then
-  cargo build --release --locked --bins
+  [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release --locked --bins
   bin=target/release
 else
-  cargo build --locked --bins
+  [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --locked --bins
   bin=target/debug
 fi
 mkdir -p "$OUT"
@@ -68,7 +69,14 @@ if [ "${SPLIT:-0}" = 1 ]; then
   grep -q 'split deployment ready' "$OUT/run-split.log" || { echo "the split topology did not start" >&2; exit 1; }
   # name pid, from run-split.sh's table
   mapfile -t procs < <(awk '$2 == "pid" {print $1" "$3}' "$OUT/run-split.log")
-  cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+  # CPU ticks of a process and its children (nginx's workers are children of its master).
+  cpu_ticks() {
+    local total=0 p
+    for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
+      total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+  }
   declare -A start_ticks
   for p in "${procs[@]}"; do set -- $p; start_ticks[$1]=$(cpu_ticks "$2"); done
   target=(--target "http://$TANDEM_ADDR")

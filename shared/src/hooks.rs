@@ -9,7 +9,7 @@
 //! ([`crate::contracts::install_remote`]) and refuses to start without them. Only tests run a
 //! service with a hook missing.
 
-use crate::ids::{Role, RoomId, UserId};
+use crate::ids::{Role, RoomId, SlotId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock};
@@ -137,6 +137,10 @@ pub trait UserDirectory: Send + Sync + 'static {
 pub trait RoomControl: Send + Sync + 'static {
     /// The room, or `None` when there is no such room.
     async fn room(&self, room: RoomId) -> anyhow::Result<Option<RoomSummary>>;
+    /// Which of `slots` may no longer carry media: their room ended, the slot was released, or
+    /// no such slot exists. The broker answers from PostgreSQL, the truth, so a relay that
+    /// missed a release (Redis lost it, the message was dropped) still learns it.
+    async fn released_slots(&self, slots: &[SlotId]) -> anyhow::Result<Vec<SlotId>>;
     /// End a live room with `reason` (idempotent): releases both slots, frees locks, tells members.
     /// Returns true when this call ended it, false when it had already ended.
     async fn end_room(&self, room: RoomId, reason: &str) -> anyhow::Result<bool>;

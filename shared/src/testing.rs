@@ -173,6 +173,7 @@ impl Drop for TestCore {
 pub struct StandInRooms {
     rooms: std::sync::Mutex<std::collections::HashMap<crate::ids::RoomId, crate::hooks::RoomSummary>>,
     calls: std::sync::Mutex<Vec<RoomCall>>,
+    released: std::sync::Mutex<std::collections::HashSet<crate::ids::SlotId>>,
     /// While true, every call fails as if the broker were down.
     pub fail: std::sync::atomic::AtomicBool,
 }
@@ -226,6 +227,11 @@ impl StandInRooms {
         }
     }
 
+    /// Record that `slot` is released (as the broker's database would), without telling anyone.
+    pub fn release_slot(&self, slot: crate::ids::SlotId) {
+        self.released.lock().unwrap_or_else(|e| e.into_inner()).insert(slot);
+    }
+
     /// The room as it stands.
     pub fn get(&self, room: crate::ids::RoomId) -> Option<crate::hooks::RoomSummary> {
         self.rooms.lock().unwrap_or_else(|e| e.into_inner()).get(&room).cloned()
@@ -255,6 +261,11 @@ impl crate::hooks::RoomControl for StandInRooms {
     async fn room(&self, room: crate::ids::RoomId) -> anyhow::Result<Option<crate::hooks::RoomSummary>> {
         self.check()?;
         Ok(self.get(room))
+    }
+    async fn released_slots(&self, slots: &[crate::ids::SlotId]) -> anyhow::Result<Vec<crate::ids::SlotId>> {
+        self.check()?;
+        let released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(slots.iter().copied().filter(|s| released.contains(s)).collect())
     }
     async fn end_room(&self, room: crate::ids::RoomId, reason: &str) -> anyhow::Result<bool> {
         self.record(RoomCall::End(room, reason.to_string()))?;

@@ -417,6 +417,10 @@ impl tandem_shared::hooks::RoomControl for Broker {
         }))
     }
 
+    async fn released_slots(&self, slots: &[SlotId]) -> anyhow::Result<Vec<SlotId>> {
+        Ok(store::released_slots(&self.core.db, slots).await?)
+    }
+
     async fn heartbeat(&self, room: RoomId, user: UserId) -> anyhow::Result<()> {
         match Broker::heartbeat(self, room, user).await {
             Ok(()) | Err(BrokerError::NotFound(_)) | Err(BrokerError::Conflict { .. }) => Ok(()),

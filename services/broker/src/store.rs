@@ -514,3 +514,18 @@ pub async fn private_rooms_without_billing(db: &PgPool, secs: f64) -> Result<Vec
     .fetch_all(db)
     .await
 }
+
+/// Which of `slots` may no longer carry media: released, in an ended room, or unknown.
+///
+/// # Errors
+/// Database errors.
+pub async fn released_slots(db: &PgPool, slots: &[SlotId]) -> Result<Vec<SlotId>, sqlx::Error> {
+    let live: Vec<SlotId> = sqlx::query_scalar(
+        "select s.slot_id from room_slots s join rooms r on r.room_id = s.room_id
+         where s.slot_id = any($1) and s.released_at is null and r.status = 'live'",
+    )
+    .bind(slots.iter().map(|s| s.0).collect::<Vec<_>>())
+    .fetch_all(db)
+    .await?;
+    Ok(slots.iter().copied().filter(|s| !live.contains(s)).collect())
+}

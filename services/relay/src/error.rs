@@ -37,6 +37,9 @@ pub enum RelayError {
     /// The node is shutting down (503).
     #[error("the relay is shutting down")]
     Draining,
+    /// The broker cannot say whether the slot may carry media (503); refused, never let through.
+    #[error("the slot cannot be checked right now; try again shortly")]
+    Unavailable,
     /// Anything unexpected (500); details are logged only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -74,6 +77,7 @@ impl RelayError {
             RelayError::SlotReleased => "slot_released",
             RelayError::NoPorts => "no_media_ports",
             RelayError::Draining => "draining",
+            RelayError::Unavailable => "unavailable",
             RelayError::Internal(_) => "internal",
         }
     }
@@ -89,7 +93,7 @@ impl ResponseError for RelayError {
             RelayError::SlotBusy => StatusCode::CONFLICT,
             RelayError::NotPublishing | RelayError::UnknownSession => StatusCode::NOT_FOUND,
             RelayError::SlotReleased => StatusCode::GONE,
-            RelayError::NoPorts | RelayError::Draining => StatusCode::SERVICE_UNAVAILABLE,
+            RelayError::NoPorts | RelayError::Draining | RelayError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             RelayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

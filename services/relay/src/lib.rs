@@ -60,6 +60,12 @@ pub fn build(core: &Core, settings: RelaySettings, key: MediaKey, events: Arc<dy
     let sessions =
         Arc::new(Sessions::new(settings.clone(), forwarder.clone(), tokio::runtime::Handle::current(), events));
     release::spawn_listener(core.redis.clone(), forwarder.clone(), core.shutdown.clone());
+    release::spawn_revalidation(
+        core.hooks.clone(),
+        forwarder.clone(),
+        settings.revalidate_interval,
+        core.shutdown.clone(),
+    );
     let shutdown = core.shutdown.clone();
     tokio::spawn(async move {
         shutdown.cancelled().await;
@@ -71,6 +77,7 @@ pub fn build(core: &Core, settings: RelaySettings, key: MediaKey, events: Arc<dy
         settings,
         draining: core.draining.clone(),
         redis: core.redis.clone(),
+        hooks: core.hooks.clone(),
     });
     RelayService { state }
 }

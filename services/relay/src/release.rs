@@ -1,10 +1,17 @@
 //! Slot releases from the broker ([`tandem_shared::slot_release`]): when a room ends, the
 //! relay ends the publisher and players of its slots, and refuses new sessions on them while
 //! the tokens issued before the end are still valid.
+//!
+//! Nothing fails open: the Redis marker and message are the fast path, but a session starts
+//! only after the broker (PostgreSQL, through `RoomControl::released_slots`) confirms its slot
+//! may carry media, and every running slot is re-validated the same way every
+//! `TANDEM_RELAY_REVALIDATE_SECS`, so a release lost with Redis still ends the sessions.
 
+use crate::error::RelayError;
 use crate::forward::Forwarder;
 use futures_util::StreamExt;
 use std::time::Duration;
+use tandem_shared::hooks::Hooks;
 use tandem_shared::ids::SlotId;
 use tandem_shared::redis::RedisHandle;
 use tandem_shared::slot_release::{self, release_channel, SlotRelease};
@@ -22,6 +29,63 @@ pub async fn is_released(redis: &RedisHandle, slot: SlotId) -> bool {
             false
         }
     }
+}
+
+/// Whether the broker says `slot` may no longer carry media.
+///
+/// # Errors
+/// [`RelayError::Unavailable`] when no room control is installed or the broker cannot answer.
+pub async fn released_by_broker(hooks: &Hooks, slot: SlotId) -> Result<bool, RelayError> {
+    let Some(rooms) = hooks.rooms() else {
+        tracing::error!("no room control is installed: the relay cannot check slots");
+        return Err(RelayError::Unavailable);
+    };
+    match rooms.released_slots(&[slot]).await {
+        Ok(released) => Ok(released.contains(&slot)),
+        Err(e) => {
+            tracing::error!(slot_id = %slot, error.cause_chain = ?e, "the broker cannot say whether a slot is released");
+            Err(RelayError::Unavailable)
+        }
+    }
+}
+
+/// Every `every`, ask the broker which slots in use were released and end their sessions,
+/// until `shutdown`.
+pub fn spawn_revalidation(hooks: Hooks, forwarder: Forwarder, every: Duration, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticker.tick() => {
+                    revalidate(&hooks, &forwarder).await;
+                }
+            }
+        }
+    });
+}
+
+/// End the sessions of slots in use that the broker says are released; returns how many ended.
+pub async fn revalidate(hooks: &Hooks, forwarder: &Forwarder) -> usize {
+    let slots: Vec<SlotId> = forwarder.stats().slots.into_iter().map(|s| s.slot_id).collect();
+    if slots.is_empty() {
+        return 0;
+    }
+    let Some(rooms) = hooks.rooms() else { return 0 };
+    let released = match rooms.released_slots(&slots).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error.cause_chain = ?e, "could not re-validate the relay's slots; retrying next period");
+            return 0;
+        }
+    };
+    let ended: usize = released.iter().map(|slot| forwarder.end_slot(*slot)).sum();
+    if ended > 0 {
+        metrics::counter!("relay_sessions_released_total").increment(ended as u64);
+        tracing::info!(sessions = ended, slots = released.len(), "closed the sessions of slots the broker released");
+    }
+    ended
 }
 
 /// End every session of the released slots; returns how many ended.

@@ -10,6 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tandem_shared::auth::AuthUser;
+use tandem_shared::hooks::Hooks;
 use tandem_shared::ids::{Role, SlotId};
 use tandem_shared::media_token::{MediaGrant, MediaKey, MediaTokenError};
 use tandem_shared::redis::RedisHandle;
@@ -30,6 +31,8 @@ pub struct RelayState {
     pub draining: Arc<AtomicBool>,
     /// Where the broker marks released slots.
     pub redis: RedisHandle,
+    /// The broker's room control: whether a slot may still carry media.
+    pub hooks: Hooks,
 }
 
 /// Mount the relay routes.
@@ -121,6 +124,10 @@ async fn start(
         return Err(RelayError::Draining);
     }
     if crate::release::is_released(&state.redis, slot).await {
+        return Err(RelayError::SlotReleased);
+    }
+    // Redis may have lost the marker (or never got it): the broker's database decides.
+    if crate::release::released_by_broker(&state.hooks, slot).await? {
         return Err(RelayError::SlotReleased);
     }
     let sessions = state.sessions.clone();

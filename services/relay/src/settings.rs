@@ -52,6 +52,8 @@ pub struct RelaySettings {
     pub pli_interval: Duration,
     /// Base URL of the broker, if it runs in another process.
     pub broker_url: Option<String>,
+    /// How often running slots are re-validated with the broker.
+    pub revalidate_interval: Duration,
 }
 
 impl Default for RelaySettings {
@@ -63,6 +65,7 @@ impl Default for RelaySettings {
             public_ips: Vec::new(),
             pli_interval: Duration::from_secs(2),
             broker_url: None,
+            revalidate_interval: Duration::from_secs(10),
         }
     }
 }
@@ -137,6 +140,11 @@ impl RelaySettings {
             let secs: u64 = v.parse().context("TANDEM_RELAY_PLI_SECS must be a number of seconds")?;
             anyhow::ensure!(secs > 0, "TANDEM_RELAY_PLI_SECS must be at least 1");
             s.pli_interval = Duration::from_secs(secs);
+        }
+        if let Some(v) = var("TANDEM_RELAY_REVALIDATE_SECS") {
+            let secs: u64 = v.parse().map_err(|_| anyhow::anyhow!("TANDEM_RELAY_REVALIDATE_SECS must be a number"))?;
+            anyhow::ensure!(secs > 0, "TANDEM_RELAY_REVALIDATE_SECS must be positive");
+            s.revalidate_interval = Duration::from_secs(secs);
         }
         s.broker_url = var("TANDEM_BROKER_URL").map(|u| u.trim_end_matches('/').to_string());
         Ok(s)

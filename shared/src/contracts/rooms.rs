@@ -3,7 +3,7 @@
 use super::client::{CallError, InternalClient};
 use super::{internal_error, LocalContract};
 use crate::hooks::{RoomControl, RoomSummary};
-use crate::ids::{RoomId, UserId};
+use crate::ids::{RoomId, SlotId, UserId};
 use crate::service_auth::{ServiceCaller, ServiceKey, ServiceName};
 use actix_web::{web, HttpResponse};
 use reqwest::Method;
@@ -90,6 +90,14 @@ struct UserBody {
 }
 
 #[derive(Serialize, Deserialize)]
+struct Slots {
+    slot_ids: Vec<SlotId>,
+}
+
+/// Most slots asked about in one call.
+const SLOTS_MAX: usize = 1000;
+
+#[derive(Serialize, Deserialize)]
 struct StageBody {
     user_id: Option<UserId>,
 }
@@ -103,6 +111,17 @@ impl RoomControl for RemoteRoomControl {
             Err(CallError::Status { status: 404, .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn released_slots(&self, slots: &[SlotId]) -> anyhow::Result<Vec<SlotId>> {
+        let mut released = Vec::new();
+        for chunk in slots.chunks(SLOTS_MAX) {
+            let body = Slots { slot_ids: chunk.to_vec() };
+            let answer: Slots =
+                self.client.call(Method::POST, "/internal/v1/slots/released", Some(&body), None).await?;
+            released.extend(answer.slot_ids);
+        }
+        Ok(released)
     }
 
     async fn end_room(&self, room: RoomId, reason: &str) -> anyhow::Result<bool> {
@@ -144,6 +163,12 @@ impl RoomControl for RemoteRoomControl {
 
 /// Serve `local` (the broker's own room control) at `/internal/v1/rooms`.
 pub fn configure(cfg: &mut web::ServiceConfig, key: &ServiceKey, local: Arc<dyn RoomControl>) {
+    cfg.service(
+        web::resource("/internal/v1/slots/released")
+            .app_data(web::Data::new(key.clone()))
+            .app_data(web::Data::new(LocalContract(local.clone())))
+            .route(web::post().to(released_slots)),
+    );
     cfg.service(
         web::resource("/internal/v1/heartbeats")
             .app_data(web::Data::new(key.clone()))
@@ -213,6 +238,23 @@ async fn heartbeat(
     match local.0.heartbeat(path.into_inner(), body.user_id).await {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(e) => internal_error("heartbeat", &e),
+    }
+}
+
+async fn released_slots(caller: ServiceCaller, local: Local, body: web::Json<Slots>) -> HttpResponse {
+    if let Err(e) = caller.require(&[ServiceName::Relay, ServiceName::Broker]) {
+        return actix_web::ResponseError::error_response(&e);
+    }
+    if body.slot_ids.len() > SLOTS_MAX {
+        return crate::error::error_response(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("at most {SLOTS_MAX} slots per call"),
+        );
+    }
+    match local.0.released_slots(&body.slot_ids).await {
+        Ok(slot_ids) => HttpResponse::Ok().json(Slots { slot_ids }),
+        Err(e) => internal_error("released slots", &e),
     }
 }
 

@@ -172,6 +172,13 @@ impl RoomControl for Installed {
         self.inner.stand_in.room(room).await
     }
 
+    async fn released_slots(
+        &self,
+        slots: &[tandem_shared::ids::SlotId],
+    ) -> anyhow::Result<Vec<tandem_shared::ids::SlotId>> {
+        self.inner.stand_in.released_slots(slots).await
+    }
+
     async fn end_room(&self, room: RoomId, reason: &str) -> anyhow::Result<bool> {
         let ended = self.inner.stand_in.end_room(room, reason).await?;
         if ended {

@@ -224,9 +224,12 @@ fn in_process(app: &TestApp) -> Arc<dyn RoomControl> {
 
 /// The broker's room control as another process sees it: internal HTTP, as signaling.
 fn remote(app: &TestApp) -> Arc<dyn RoomControl> {
+    remote_as(app, ServiceName::Signaling)
+}
+
+fn remote_as(app: &TestApp, caller: ServiceName) -> Arc<dyn RoomControl> {
     let client =
-        InternalClient::new(&app.url(""), app.t.core.service_key.clone(), ServiceName::Signaling, ServiceName::Broker)
-            .unwrap();
+        InternalClient::new(&app.url(""), app.t.core.service_key.clone(), caller, ServiceName::Broker).unwrap();
     Arc::new(RemoteRoomControl::new(client))
 }
 
@@ -286,16 +289,17 @@ async fn stage_contract(app: &TestApp, rooms: Arc<dyn RoomControl>) {
 #[tokio::test]
 async fn room_control_describes_and_ends_rooms_exactly_once_in_process() {
     let app = TestApp::spawn().await;
-    end_contract(&app, in_process(&app)).await;
+    end_contract(&app, in_process(&app), in_process(&app)).await;
 }
 
 #[tokio::test]
 async fn room_control_describes_and_ends_rooms_exactly_once_remote() {
     let app = TestApp::spawn().await;
-    end_contract(&app, remote(&app)).await;
+    end_contract(&app, remote(&app), remote_as(&app, ServiceName::Relay)).await;
 }
 
-async fn end_contract(app: &TestApp, rooms: Arc<dyn RoomControl>) {
+/// `relay` is how the relay sees room control (it alone asks about slots).
+async fn end_contract(app: &TestApp, rooms: Arc<dyn RoomControl>, relay: Arc<dyn RoomControl>) {
     let events = app.events().await;
     let creator = app.user(Role::Creator).await;
     let room = app.open_room(&creator).await;
@@ -306,12 +310,23 @@ async fn end_contract(app: &TestApp, rooms: Arc<dyn RoomControl>) {
     assert!(seen.ended_at.is_none());
     assert!(rooms.room(RoomId::new()).await.unwrap().is_none(), "an unknown room is None");
     rooms.heartbeat(id, creator.id).await.unwrap();
+    let slots: Vec<SlotId> =
+        room["slots"].as_array().unwrap().iter().map(|s| s["slot_id"].as_str().unwrap().parse().unwrap()).collect();
+    assert_eq!(slots.len(), 2);
+    let unknown = SlotId::new();
+    let asked = [slots[0], slots[1], unknown];
+    assert_eq!(relay.released_slots(&asked).await.unwrap(), vec![unknown], "only the unknown slot, while live");
 
     assert!(rooms.end_room(id, "funds_exhausted").await.unwrap());
     assert!(!rooms.end_room(id, "funds_exhausted").await.unwrap(), "exactly once");
     assert_eq!(app.room_row(&id.to_string()).await, Some(("ended".into(), Some("funds_exhausted".into()))));
     let seen = rooms.room(id).await.unwrap().expect("the room is known");
     assert!(!seen.live && seen.ended_at.is_some(), "the end is visible: {seen:?}");
+    let mut released = relay.released_slots(&asked).await.unwrap();
+    released.sort();
+    let mut all = asked.to_vec();
+    all.sort();
+    assert_eq!(released, all, "every slot of the ended room is released");
     app.eventually(std::time::Duration::from_secs(5), || async {
         (!events.on(&format!("room:{id}")).is_empty()).then_some(())
     })

@@ -6,7 +6,7 @@ use tandem_relay::forward::Forwarder;
 use tandem_relay::{RelaySettings, SlotEvents};
 use tandem_shared::ids::{RoomId, SlotId};
 use tandem_shared::media_token::{MediaClaims, MediaGrant, MediaKey};
-use tandem_shared::testing::{TestCore, TestServer};
+use tandem_shared::testing::{StandInRooms, TestCore, TestServer};
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
@@ -47,18 +47,26 @@ pub struct TestRelay {
     pub events: Arc<RecordedEvents>,
     pub forwarder: Forwarder,
     pub http: reqwest::Client,
+    /// The broker stand-in the relay asks whether slots are released.
+    pub rooms: Arc<StandInRooms>,
 }
 
 impl TestRelay {
     pub async fn spawn() -> Self {
         let t = TestCore::new().await;
+        let rooms = Arc::new(StandInRooms::default());
+        t.core.hooks.set_rooms(rooms.clone());
         let key = MediaKey::generate();
         let events = Arc::new(RecordedEvents::default());
-        let settings = RelaySettings { hosts: vec!["127.0.0.1".parse().expect("ip")], ..Default::default() };
+        let settings = RelaySettings {
+            hosts: vec!["127.0.0.1".parse().expect("ip")],
+            revalidate_interval: std::time::Duration::from_millis(500),
+            ..Default::default()
+        };
         let relay = tandem_relay::build(&t.core, settings, key.clone(), events.clone());
         let forwarder = relay.forwarder().clone();
         let server = TestCore::spawn(&t.core, vec![Arc::new(relay)]);
-        Self { _t: t, server, key, events, forwarder, http: reqwest::Client::new() }
+        Self { _t: t, server, key, events, forwarder, http: reqwest::Client::new(), rooms }
     }
 
     pub fn token(&self, slot: SlotId, grant: MediaGrant) -> String {

@@ -93,3 +93,37 @@ async fn a_released_slot_loses_its_sessions_and_refuses_its_old_tokens() {
     assert_eq!(offer_status(&relay, "whip", guest, &guest_publish).await.0, 410);
     assert!(!relay.forwarder.is_publishing(host) && !relay.forwarder.is_publishing(guest));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_redis_never_saw_still_refuses_new_sessions_and_ends_running_ones() {
+    let relay = TestRelay::spawn().await;
+    let room = RoomId::new();
+    let (host, guest) = (SlotId::new(), SlotId::new());
+    let host_publish = relay.room_token(host, room, MediaGrant::Publish);
+
+    let mut publisher = Publisher::new().await;
+    let offer = publisher.client.offer().await;
+    let res = relay.post_offer("whip", host, Some(&host_publish), &offer).await;
+    assert_eq!(res.status(), 201);
+    publisher.client.accept(res.text().await.expect("answer")).await;
+    let _stop = publisher.start_sending();
+    assert!(eventually(10, || relay.forwarder.is_publishing(host)).await, "the publisher is live");
+
+    // The room ends in the broker's database, but neither the Redis marker nor the message
+    // reaches the relay (Redis restarted empty, the message was lost).
+    relay.rooms.release_slot(host);
+    relay.rooms.release_slot(guest);
+    assert!(eventually(5, || !relay.forwarder.is_publishing(host)).await, "re-validation ends the running session");
+    let guest_publish = relay.room_token(guest, room, MediaGrant::Publish);
+    let (status, body) = offer_status(&relay, "whip", guest, &guest_publish).await;
+    assert_eq!((status, body["code"].as_str()), (410, Some("slot_released")), "a new session is refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_cannot_ask_the_broker_refuses_new_sessions() {
+    let relay = TestRelay::spawn().await;
+    let slot = SlotId::new();
+    relay.rooms.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, body) = offer_status(&relay, "whip", slot, &relay.token(slot, MediaGrant::Publish)).await;
+    assert_eq!((status, body["code"].as_str()), (503, Some("unavailable")), "fails closed");
+}
