@@ -228,7 +228,10 @@ async fn exchange_and_hold(
         ctx.rec.latency("signaling_relay", t.elapsed());
     }
 
-    // Hold: heartbeats from both sides, a chat line now and then, until the soak ends.
+    // Hold: heartbeats from both sides, a chat line now and then, until the soak ends. Both
+    // sides heartbeat once as soon as the session is up, as clients do, however short the hold.
+    ctx.timed("heartbeat_rtt", cws.request(json!({"type": "heartbeat"}))).await?;
+    ctx.timed("heartbeat_rtt", fws.request(json!({"type": "heartbeat"}))).await?;
     let hb = Duration::from_secs(ctx.args.heartbeat_secs.max(1));
     let chat_every = ctx.args.chat_secs;
     let mut next_hb = Instant::now() + hb;

@@ -48,7 +48,7 @@ async fn app_with_billing(billing: bool) -> App {
 fn args(app: &App, pairs: usize) -> RunArgs {
     RunArgs {
         common: Common { targets: vec![app.server.url("")], pairs, accounts: app.dir.join("accounts.jsonl") },
-        duration: Duration::from_secs(2),
+        duration: Duration::from_secs(5),
         ramp: 100.0,
         out: app.dir.join("run"),
         procs: Some(0),
