@@ -19,6 +19,7 @@
 //! - [`openapi`]: what every service's OpenAPI document shares (the bearer scheme).
 //! - [`server`]: the [`server::Core`] context and the actix-web app every binary serves.
 //! - [`telemetry`]: tracing subscriber set-up.
+//! - [`webhook`]: bounded `t=…,v1=…` webhook signature checks and a capped body reader.
 //! - `testing` (feature `test-support`): per-test databases and Redis prefixes.
 
 pub mod auth;
@@ -42,3 +43,4 @@ pub mod slot_release;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod webhook;
