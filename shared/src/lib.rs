@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`config`]: settings read from the environment, with documented defaults.
+//! - [`client_addr`]: the client address of a request, behind trusted proxies or not.
 //! - [`hooks`]: the contracts between services (payment gate, room control, user directory).
 //! - [`contracts`]: their remote implementations and internal routes (internal HTTP).
 //! - [`service_auth`]: service tokens that authenticate internal calls.
@@ -23,6 +24,7 @@
 //! - `testing` (feature `test-support`): per-test databases and Redis prefixes.
 
 pub mod auth;
+pub mod client_addr;
 pub mod config;
 pub mod contracts;
 pub mod db;
