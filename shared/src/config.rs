@@ -14,6 +14,7 @@
 //! | `TANDEM_JWT_PUBLIC_KEY` | derived from the private key | Ed25519 SPKI PEM verifying key |
 //! | `TANDEM_JWT_ISSUER` / `TANDEM_JWT_AUDIENCE` | `tandem` / `tandem` | pinned token claims |
 //! | `TANDEM_WORKERS` | number of CPUs | actix-web worker threads |
+//! | `TANDEM_TRUSTED_PROXIES` | empty (trust nobody) | comma-separated IPs/CIDRs whose `X-Forwarded-For` is believed |
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -57,6 +58,8 @@ pub struct CoreSettings {
     pub jwt_audience: String,
     /// actix-web worker threads; `None` means one per CPU.
     pub workers: Option<usize>,
+    /// Proxies whose `X-Forwarded-For` names the client (see [`crate::client_addr`]).
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -87,6 +90,9 @@ impl CoreSettings {
         let workers =
             var("TANDEM_WORKERS").map(|v| v.parse().context("TANDEM_WORKERS must be a number")).transpose()?;
         let data_dir = PathBuf::from(var("TANDEM_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let trusted_proxies =
+            crate::client_addr::TrustedProxies::parse(&var("TANDEM_TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|e| anyhow::anyhow!("TANDEM_TRUSTED_PROXIES: {e}"))?;
         Ok(Self {
             environment,
             addr,
@@ -102,6 +108,7 @@ impl CoreSettings {
             jwt_issuer: var("TANDEM_JWT_ISSUER").unwrap_or_else(|| "tandem".into()),
             jwt_audience: var("TANDEM_JWT_AUDIENCE").unwrap_or_else(|| "tandem".into()),
             workers,
+            trusted_proxies,
         })
     }
 }

@@ -90,3 +90,19 @@ pub async fn publish(redis: &RedisHandle, channel: &str, event: &BusEvent) -> an
     conn.publish::<_, _, ()>(channel, payload).await?;
     Ok(())
 }
+
+/// Type of the control message that tells signaling an access token was revoked (by logout):
+/// `{"type":"sig.token_revoked","jti":"<uuid>"}` on the user's channel. Every node closes that
+/// user's sockets opened with the token; it is never forwarded to clients (`sig.` prefix).
+pub const TOKEN_REVOKED_TYPE: &str = "sig.token_revoked";
+
+/// Publish [`TOKEN_REVOKED_TYPE`] for `jti` on `user`'s channel.
+///
+/// # Errors
+/// Redis unreachable.
+pub async fn publish_token_revoked(redis: &RedisHandle, user: UserId, jti: uuid::Uuid) -> anyhow::Result<()> {
+    let payload = serde_json::json!({"type": TOKEN_REVOKED_TYPE, "jti": jti}).to_string();
+    let mut conn = redis.conn.clone();
+    conn.publish::<_, _, ()>(user_channel(redis, user), payload).await?;
+    Ok(())
+}

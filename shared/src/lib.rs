@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`config`]: settings read from the environment, with documented defaults.
+//! - [`client_addr`]: the client address of a request, behind trusted proxies or not.
 //! - [`hooks`]: the contracts between services (payment gate, room control, user directory).
 //! - [`contracts`]: their remote implementations and internal routes (internal HTTP).
 //! - [`service_auth`]: service tokens that authenticate internal calls.
@@ -19,9 +20,11 @@
 //! - [`openapi`]: what every service's OpenAPI document shares (the bearer scheme).
 //! - [`server`]: the [`server::Core`] context and the actix-web app every binary serves.
 //! - [`telemetry`]: tracing subscriber set-up.
+//! - [`webhook`]: bounded `t=…,v1=…` webhook signature checks and a capped body reader.
 //! - `testing` (feature `test-support`): per-test databases and Redis prefixes.
 
 pub mod auth;
+pub mod client_addr;
 pub mod config;
 pub mod contracts;
 pub mod db;
@@ -42,3 +45,4 @@ pub mod slot_release;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod webhook;

@@ -91,6 +91,7 @@ impl TestCore {
             jwt_issuer: "tandem".into(),
             jwt_audience: "tandem".into(),
             workers: Some(1),
+            trusted_proxies: Default::default(),
         }
     }
 

@@ -1,54 +1,63 @@
-//! Login throttling: after [`MAX_FAILURES`] failed logins for one email from one client address
-//! within [`WINDOW_SECS`], further attempts get 429 until the window passes. Success resets it.
+//! Login throttling: at most [`MAX_ATTEMPTS`] password checks for one email from one client
+//! address within [`WINDOW_SECS`]; further attempts get 429 until the window passes. A success
+//! clears the count.
+//!
+//! An attempt is reserved atomically (one Lua script: `INCR`, and `EXPIRE` on the first) before
+//! the password is hashed, so concurrent attempts cannot all pass a check made before any of
+//! them is counted.
 
 use redis::AsyncCommands;
 use tandem_shared::redis::RedisHandle;
 
-/// Failures allowed per window.
-pub const MAX_FAILURES: u64 = 5;
+/// Password checks allowed per email and client address per window.
+pub const MAX_ATTEMPTS: u64 = 5;
 /// Window length (and the key's TTL), seconds.
 pub const WINDOW_SECS: i64 = 15 * 60;
+
+/// Count one attempt and return the count and the window's remaining seconds. The window starts
+/// at the first attempt; a key that somehow lost its TTL gets one again.
+const RESERVE: &str = r"
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}
+";
 
 fn key(redis: &RedisHandle, email_normalized: &str, client: &str) -> String {
     redis.key(format_args!("auth:login_fail:{client}:{email_normalized}"))
 }
 
-/// Seconds to wait if this email/address is currently throttled.
+/// The outcome of [`reserve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The attempt may check the password.
+    Granted,
+    /// Over the limit: retry after this many seconds.
+    Refused {
+        /// Seconds until the window ends.
+        retry_after: u64,
+    },
+}
+
+/// Reserve one password check for this email and client address.
 ///
 /// # Errors
 /// Redis unreachable.
-pub async fn retry_after(redis: &RedisHandle, email: &str, client: &str) -> redis::RedisResult<Option<u64>> {
-    let k = key(redis, email, client);
+pub async fn reserve(redis: &RedisHandle, email: &str, client: &str) -> redis::RedisResult<Reservation> {
     let mut conn = redis.conn.clone();
-    let (count, ttl): (Option<u64>, i64) = redis::pipe().get(&k).ttl(&k).query_async(&mut conn).await?;
-    Ok(match count {
-        Some(n) if n >= MAX_FAILURES => Some(ttl.max(1) as u64),
-        _ => None,
+    let (count, ttl): (u64, i64) =
+        redis::Script::new(RESERVE).key(key(redis, email, client)).arg(WINDOW_SECS).invoke_async(&mut conn).await?;
+    Ok(if count > MAX_ATTEMPTS {
+        Reservation::Refused { retry_after: ttl.max(1).unsigned_abs() }
+    } else {
+        Reservation::Granted
     })
 }
 
-/// Count one failure (the window starts at the first).
-///
-/// # Errors
-/// Redis unreachable.
-pub async fn record_failure(redis: &RedisHandle, email: &str, client: &str) -> redis::RedisResult<()> {
-    let k = key(redis, email, client);
-    let mut conn = redis.conn.clone();
-    // One atomic round trip; EXPIRE NX starts the window at the first failure only.
-    redis::pipe()
-        .atomic()
-        .incr(&k, 1)
-        .ignore()
-        .cmd("EXPIRE")
-        .arg(&k)
-        .arg(WINDOW_SECS)
-        .arg("NX")
-        .ignore()
-        .query_async::<()>(&mut conn)
-        .await
-}
-
-/// Forget failures after a successful login.
+/// Forget the attempts after a successful login.
 ///
 /// # Errors
 /// Redis unreachable.

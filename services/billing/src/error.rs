@@ -11,6 +11,9 @@ pub enum BillingError {
     /// Input failed validation (400 `invalid_input`).
     #[error("{0}")]
     Validation(String),
+    /// A body that could not be read or is too large (413 `payload_too_large`, ...).
+    #[error(transparent)]
+    Input(#[from] tandem_shared::error::InputError),
     /// Authentication or role failure (401/403).
     #[error(transparent)]
     Auth(#[from] AuthError),
@@ -100,6 +103,7 @@ impl ResponseError for BillingError {
         match self {
             BillingError::Validation(_) | BillingError::InvalidSignature => StatusCode::BAD_REQUEST,
             BillingError::Auth(e) => e.status_code(),
+            BillingError::Input(e) => e.status_code(),
             BillingError::Forbidden(_) | BillingError::WalletFrozen => StatusCode::FORBIDDEN,
             BillingError::NotFound(_) => StatusCode::NOT_FOUND,
             BillingError::InsufficientFunds { .. } => StatusCode::PAYMENT_REQUIRED,
@@ -115,6 +119,7 @@ impl ResponseError for BillingError {
         let code = match self {
             BillingError::Validation(_) => "invalid_input",
             BillingError::Auth(e) => return e.error_response(),
+            BillingError::Input(e) => return e.error_response(),
             BillingError::Forbidden(_) => "forbidden",
             BillingError::NotFound(_) => "not_found",
             BillingError::InsufficientFunds { .. } => "insufficient_funds",

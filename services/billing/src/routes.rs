@@ -31,21 +31,18 @@ use tandem_shared::auth::AuthUser;
 use tandem_shared::error::ErrorBody as ErrorDoc;
 use tandem_shared::ids::{Role, UserId};
 use tandem_shared::openapi::BearerAuth;
+use tandem_shared::webhook::read_body;
 use utoipa::{OpenApi, ToSchema};
 
-/// Largest webhook body accepted.
-const WEBHOOK_LIMIT: usize = 512 * 1024;
+/// Largest webhook body accepted (Stripe events are a few KB).
+pub(crate) const WEBHOOK_LIMIT: usize = 256 * 1024;
 
 /// Register the routes (the dev route only when enabled).
 pub fn configure(cfg: &mut web::ServiceConfig, billing: &Billing) {
     cfg.app_data(web::Data::new(billing.clone()))
         .route("/v1/wallet", web::get().to(wallet))
         .route("/v1/wallet/top-ups", web::post().to(top_up))
-        .service(
-            web::resource("/v1/webhooks/stripe")
-                .app_data(web::PayloadConfig::new(WEBHOOK_LIMIT))
-                .route(web::post().to(stripe_webhook)),
-        )
+        .service(web::resource("/v1/webhooks/stripe").route(web::post().to(stripe_webhook)))
         .route("/v1/creator/pricing", web::get().to(my_pricing))
         .route("/v1/creator/pricing", web::put().to(set_pricing))
         .route("/v1/creators/{creator_id}/pricing", web::get().to(creator_pricing))
@@ -145,24 +142,32 @@ async fn dev_top_up(
 
 #[utoipa::path(post, path = "/v1/webhooks/stripe", tag = "stripe", request_body(content = Object, description = "A Stripe event, signed in `Stripe-Signature`"),
     responses((status = 200, body = Object, description = "`{received, outcome: credited|debited|duplicate|ignored}`"),
-        (status = 400, body = ErrorDoc, description = "invalid_signature"), (status = 503, body = ErrorDoc)))]
+        (status = 400, body = ErrorDoc, description = "invalid_signature"),
+        (status = 413, body = ErrorDoc, description = "payload_too_large (over 256 KB)"), (status = 503, body = ErrorDoc)))]
 async fn stripe_webhook(
     b: web::Data<Billing>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, BillingError> {
     let stripe = &b.settings.stripe;
     let secret = stripe.webhook_secret.as_deref().ok_or(BillingError::NotConfigured("STRIPE_WEBHOOK_SECRET"))?;
     let header =
         req.headers().get("stripe-signature").and_then(|v| v.to_str().ok()).ok_or(BillingError::InvalidSignature)?;
-    let tolerance = i64::try_from(stripe.webhook_tolerance.as_secs()).unwrap_or(300);
-    if let Err(e) = signature::verify(&body, header, secret, b.clock.now().timestamp(), tolerance) {
-        tracing::warn!(reason = %e, "refused a Stripe webhook");
-        metrics::counter!("billing_webhooks_refused_total").increment(1);
-        return Err(BillingError::InvalidSignature);
-    }
+    let now = b.clock.now().timestamp();
+    // A malformed or stale header is refused before the body is read or hashed.
+    let parsed = signature::SignatureHeader::parse(header)
+        .and_then(|p| p.check_fresh(now, stripe.webhook_tolerance.as_secs()).map(|()| p))
+        .map_err(refused_webhook)?;
+    let body = read_body(&req, payload, WEBHOOK_LIMIT).await?;
+    parsed.check_mac(|t| signature::expected(&body, secret, t)).map_err(refused_webhook)?;
     let outcome = b.apply_stripe_event(&body).await?;
     Ok(HttpResponse::Ok().json(json!({"received": true, "outcome": outcome})))
+}
+
+fn refused_webhook(e: signature::SignatureError) -> BillingError {
+    tracing::warn!(reason = %e, "refused a Stripe webhook");
+    metrics::counter!("billing_webhooks_refused_total").increment(1);
+    BillingError::InvalidSignature
 }
 
 #[utoipa::path(get, path = "/v1/creator/pricing", tag = "creator", security(("bearer" = [])),

@@ -4,71 +4,30 @@
 //! `v1` is HMAC-SHA256 keyed with the endpoint secret over `"<t>.<raw body>"`. Several `v1`
 //! values appear while a secret is being rolled; any one matching is enough. Other schemes
 //! (`v0`, test-only) are ignored. The timestamp must be within the tolerance of now (Stripe's
-//! libraries default to 300 s) in either direction, which limits replays.
+//! libraries default to 300 s) in either direction, which limits replays. The header may be at
+//! most 1 KB with at most 8 `v1` entries, so a forged delivery costs at most one HMAC.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use tandem_shared::webhook::{self, hmac_sha256};
+pub use tandem_shared::webhook::{SignatureError, SignatureHeader};
 
-/// Why a signature was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    /// No `t=` or no `v1=` element, or an element that does not parse.
-    #[error("malformed Stripe-Signature header")]
-    Malformed,
-    /// No `v1` signature matches the payload.
-    #[error("no signature matches")]
-    Mismatch,
-    /// The timestamp is outside the tolerance.
-    #[error("timestamp outside the tolerance")]
-    Stale,
-}
-
-/// Verify `header` for `payload` with `secret` at time `now` (Unix seconds).
+/// Verify `header` for `payload` with `secret` at time `now` (Unix seconds). The header is
+/// bounded and its timestamp checked before the payload is hashed, once (see
+/// [`tandem_shared::webhook::verify`]).
 ///
 /// # Errors
 /// [`SignatureError`] describing the first failure (the caller answers all of them the same way).
-pub fn verify(payload: &[u8], header: &str, secret: &str, now: i64, tolerance_secs: i64) -> Result<(), SignatureError> {
-    let mut timestamp: Option<i64> = None;
-    let mut signatures: Vec<Vec<u8>> = Vec::new();
-    for element in header.split(',') {
-        let Some((key, value)) = element.trim().split_once('=') else { continue };
-        match key {
-            "t" => timestamp = Some(value.parse().map_err(|_| SignatureError::Malformed)?),
-            // A malformed v1 value cannot match; skip it like Stripe's libraries do.
-            "v1" => signatures.extend(hex::decode(value).ok()),
-            _ => {}
-        }
-    }
-    let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
-    if signatures.is_empty() {
-        return Err(SignatureError::Malformed);
-    }
-    let mut matched = false;
-    for sig in &signatures {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|_| SignatureError::Malformed)?;
-        mac.update(timestamp.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(payload);
-        // verify_slice compares in constant time.
-        if mac.verify_slice(sig).is_ok() {
-            matched = true;
-        }
-    }
-    if !matched {
-        return Err(SignatureError::Mismatch);
-    }
-    if (now - timestamp).abs() > tolerance_secs {
-        return Err(SignatureError::Stale);
-    }
-    Ok(())
+pub fn verify(payload: &[u8], header: &str, secret: &str, now: i64, tolerance_secs: u64) -> Result<(), SignatureError> {
+    webhook::verify(header, now, tolerance_secs, |t| expected(payload, secret, t)).map(|_| ())
+}
+
+/// The `v1` Stripe computes for `payload` at `timestamp`: HMAC-SHA256 of `"<t>.<payload>"`.
+pub fn expected(payload: &[u8], secret: &str, timestamp: i64) -> [u8; 32] {
+    hmac_sha256(secret.as_bytes(), &[timestamp.to_string().as_bytes(), b".", payload])
 }
 
 /// The header Stripe would send for `payload` at `timestamp` (tests and tooling).
 pub fn sign(payload: &[u8], secret: &str, timestamp: i64) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
-    mac.update(format!("{timestamp}.").as_bytes());
-    mac.update(payload);
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!("t={timestamp},v1={}", hex::encode(expected(payload, secret, timestamp)))
 }
 
 #[cfg(test)]
@@ -103,5 +62,15 @@ mod tests {
         // Changing the timestamp breaks the signature.
         let moved = header.replacen("t=1000", "t=1001", 1);
         assert_eq!(verify(body, &moved, SECRET, 1_000, 300), Err(SignatureError::Mismatch));
+    }
+
+    #[test]
+    fn a_header_with_thousands_of_entries_is_malformed() {
+        let body = br#"{"id":"evt_1"}"#;
+        let forged = format!("t=1000{}", ",v1=".repeat(20_000));
+        assert_eq!(verify(body, &forged, SECRET, 1_000, 300), Err(SignatureError::Malformed));
+        // The genuine signature does not help once the entry cap is passed.
+        let padded = format!("{}{}", sign(body, SECRET, 1_000), ",v1=00".repeat(8));
+        assert_eq!(verify(body, &padded, SECRET, 1_000, 300), Err(SignatureError::Malformed));
     }
 }

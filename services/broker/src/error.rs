@@ -16,6 +16,9 @@ pub enum BrokerError {
     /// Authentication or role failure (401/403, from the shared extractor's codes).
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// A body that could not be read or is too large (413 `payload_too_large`, ...).
+    #[error(transparent)]
+    Input(#[from] tandem_shared::error::InputError),
     /// The caller may not do this to this resource (403 `forbidden`).
     #[error("{0}")]
     Forbidden(&'static str),
@@ -87,6 +90,7 @@ impl ResponseError for BrokerError {
         match self {
             BrokerError::Validation(_) => StatusCode::BAD_REQUEST,
             BrokerError::Auth(e) => e.status_code(),
+            BrokerError::Input(e) => e.status_code(),
             BrokerError::Forbidden(_) => StatusCode::FORBIDDEN,
             BrokerError::NotFound(_) => StatusCode::NOT_FOUND,
             BrokerError::Conflict { .. } => StatusCode::CONFLICT,
@@ -103,6 +107,7 @@ impl ResponseError for BrokerError {
     fn error_response(&self) -> HttpResponse {
         let (code, message): (&str, String) = match self {
             BrokerError::Auth(e) => return e.error_response(),
+            BrokerError::Input(e) => return e.error_response(),
             BrokerError::Validation(m) => ("invalid_input", m.clone()),
             BrokerError::Forbidden(m) => ("forbidden", (*m).into()),
             BrokerError::NotFound(_) => ("not_found", self.to_string()),

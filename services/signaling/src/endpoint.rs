@@ -3,7 +3,8 @@
 //! The access token comes from the `access_token` query parameter, an `Authorization: Bearer`
 //! header, or (for browsers, which cannot set headers on a WebSocket) a `bearer.<token>` entry in
 //! `Sec-WebSocket-Protocol` next to `tandem`, which the server selects. A missing or bad token
-//! is refused with 401 before the upgrade; a draining or full node answers 503.
+//! is refused with 401 before the upgrade; a draining or full node answers 503, and a user who
+//! already holds `SIGNALING_MAX_SOCKETS_PER_USER` sockets (on any node) 429.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -12,9 +13,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tandem_shared::auth::{bearer_token, AuthError, AuthUser};
 use tandem_shared::error::{error_chain_fmt, error_response};
+use tandem_shared::ids::ConnectionId;
 
 use crate::hub::ResumeToken;
-use crate::session::{self, Resume};
+use crate::session::{self, Admission, Resume};
+use crate::sockets;
 use crate::Node;
 
 /// The sub-protocol the server selects.
@@ -34,6 +37,12 @@ pub enum ConnectError {
     /// The node holds as many sockets as it may.
     #[error("this node is at capacity; retry later")]
     AtCapacity,
+    /// The user holds as many sockets as one user may.
+    #[error("this account has too many open sockets; close one first")]
+    TooManySockets,
+    /// Redis could not be asked.
+    #[error("signaling is temporarily unavailable; retry shortly")]
+    Unavailable,
     /// Bad query parameters.
     #[error("{0}")]
     BadRequest(String),
@@ -52,7 +61,10 @@ impl ResponseError for ConnectError {
     fn status_code(&self) -> StatusCode {
         match self {
             ConnectError::Auth(e) => e.status_code(),
-            ConnectError::Draining | ConnectError::AtCapacity => StatusCode::SERVICE_UNAVAILABLE,
+            ConnectError::Draining | ConnectError::AtCapacity | ConnectError::Unavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ConnectError::TooManySockets => StatusCode::TOO_MANY_REQUESTS,
             ConnectError::BadRequest(_) | ConnectError::NotWebSocket => StatusCode::BAD_REQUEST,
         }
     }
@@ -62,6 +74,8 @@ impl ResponseError for ConnectError {
             ConnectError::Auth(e) => return e.error_response(),
             ConnectError::Draining => "draining",
             ConnectError::AtCapacity => "at_capacity",
+            ConnectError::TooManySockets => "too_many_sockets",
+            ConnectError::Unavailable => "unavailable",
             ConnectError::BadRequest(_) => "invalid_request",
             ConnectError::NotWebSocket => "websocket_required",
         };
@@ -119,9 +133,32 @@ pub async fn connect(
     if node.hub.len() >= node.settings.max_connections {
         return Err(ConnectError::AtCapacity);
     }
-    let (response, ws, stream) =
-        actix_ws::handle_with_protocols(&req, body, &[SUBPROTOCOL]).map_err(|_| ConnectError::NotWebSocket)?;
+    let admission =
+        Admission { id: ConnectionId::new(), user: user.user_id, jti: user.claims.jti, exp: user.claims.exp };
+    let claimed = sockets::claim(
+        &node.core.redis,
+        admission.user,
+        admission.id,
+        admission.exp,
+        node.settings.max_sockets_per_user,
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error.message = %e, "failed to claim a socket place");
+        ConnectError::Unavailable
+    })?;
+    if !claimed {
+        metrics::counter!("signaling_sockets_refused_total", "why" => "per_user").increment(1);
+        return Err(ConnectError::TooManySockets);
+    }
+    let (response, ws, stream) = match actix_ws::handle_with_protocols(&req, body, &[SUBPROTOCOL]) {
+        Ok(upgraded) => upgraded,
+        Err(_) => {
+            let _ = sockets::release(&node.core.redis, admission.user, admission.id).await;
+            return Err(ConnectError::NotWebSocket);
+        }
+    };
     let node = node.get_ref().clone();
-    actix_web::rt::spawn(session::run(node, user.user_id, ws, stream, resume));
+    actix_web::rt::spawn(session::run(node, admission, ws, stream, resume));
     Ok(response)
 }

@@ -7,13 +7,15 @@
 //! a slow consumer rather than slowing the room.
 
 use serde::Deserialize;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use tandem_shared::events::TOKEN_REVOKED_TYPE;
 use tandem_shared::ids::{ConnectionId, RoomId, UserId};
 use tokio::sync::Notify;
+use uuid::Uuid;
 
 use crate::protocol::MemberRole;
 use crate::rooms::{RoomInfo, RoomKind};
@@ -64,6 +66,10 @@ pub enum CloseWhy {
     Draining = 3,
     /// The client resumed on another socket.
     TakenOver = 4,
+    /// The access token expired.
+    TokenExpired = 5,
+    /// The access token was revoked (logout).
+    TokenRevoked = 6,
 }
 
 /// What a socket's task and the hub share: the outbound queue, liveness and the close request.
@@ -131,6 +137,8 @@ impl ConnShared {
             2 => CloseWhy::Idle,
             3 => CloseWhy::Draining,
             4 => CloseWhy::TakenOver,
+            5 => CloseWhy::TokenExpired,
+            6 => CloseWhy::TokenRevoked,
             _ => CloseWhy::None,
         }
     }
@@ -171,10 +179,20 @@ impl fmt::Debug for ResumeToken {
     }
 }
 
+/// The access token a socket was opened with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenLease {
+    /// Its id; a revocation of it closes the socket.
+    pub jti: Uuid,
+    /// Its expiry, Unix seconds; the socket is closed then.
+    pub exp: i64,
+}
+
 struct ConnEntry {
     user: UserId,
     shared: Arc<ConnShared>,
     token: ResumeToken,
+    lease: TokenLease,
     room: Option<(RoomId, MemberRole)>,
 }
 
@@ -213,6 +231,8 @@ struct State {
     /// Broadcasts that lost their last local member: their node count must be zeroed.
     emptied: Vec<RoomId>,
     pending_leaves: VecDeque<PendingLeave>,
+    /// Sockets by their token's expiry, soonest first.
+    expiries: BTreeSet<(i64, ConnectionId)>,
 }
 
 /// The node's sockets and rooms.
@@ -259,6 +279,8 @@ struct Peek {
     to: Option<UserId>,
     #[serde(default)]
     resume_token: Option<String>,
+    #[serde(default)]
+    jti: Option<Uuid>,
 }
 
 /// Type of the node-to-node message asking the owner of a resume token to let go of it.
@@ -297,11 +319,12 @@ impl Hub {
         self.len() == 0
     }
 
-    /// Add a socket; returns what it shares with the hub.
-    pub fn register(&self, id: ConnectionId, user: UserId, token: ResumeToken) -> Arc<ConnShared> {
+    /// Add a socket opened with the access token `lease`; returns what it shares with the hub.
+    pub fn register(&self, id: ConnectionId, user: UserId, token: ResumeToken, lease: TokenLease) -> Arc<ConnShared> {
         let shared = Arc::new(ConnShared::new(self.now_ms()));
         let mut st = self.lock();
-        st.conns.insert(id, ConnEntry { user, shared: shared.clone(), token, room: None });
+        st.conns.insert(id, ConnEntry { user, shared: shared.clone(), token, lease, room: None });
+        st.expiries.insert((lease.exp, id));
         st.users.entry(user).or_default().push(id);
         metrics::gauge!("signaling_connections").set(st.conns.len() as f64);
         shared
@@ -312,6 +335,7 @@ impl Hub {
         let mut st = self.lock();
         let room = Self::leave_locked(&mut st, id);
         if let Some(entry) = st.conns.remove(&id) {
+            st.expiries.remove(&(entry.lease.exp, id));
             if let Some(list) = st.users.get_mut(&entry.user) {
                 list.retain(|c| *c != id);
                 if list.is_empty() {
@@ -401,6 +425,14 @@ impl Hub {
                     }
                     return delivered;
                 }
+                if peek.kind == TOKEN_REVOKED_TYPE {
+                    for id in st.users.get(&user).into_iter().flatten() {
+                        if let Some(c) = st.conns.get(id).filter(|c| peek.jti == Some(c.lease.jti)) {
+                            c.shared.close(CloseWhy::TokenRevoked);
+                        }
+                    }
+                    return delivered;
+                }
                 if peek.kind.starts_with("sig.") {
                     return delivered;
                 }
@@ -468,6 +500,24 @@ impl Hub {
                 send(c, Out::Ping, self.queue_len);
             }
         }
+    }
+
+    /// Ask the sockets whose access token expired by `now` (Unix seconds) to close; returns how
+    /// many.
+    pub fn close_expired(&self, now: i64) -> usize {
+        let mut st = self.lock();
+        let mut closed = 0;
+        while let Some(&(exp, id)) = st.expiries.first() {
+            if exp > now {
+                break;
+            }
+            st.expiries.pop_first();
+            if let Some(c) = st.conns.get(&id) {
+                c.shared.close(CloseWhy::TokenExpired);
+                closed += 1;
+            }
+        }
+        closed
     }
 
     /// Ask every socket to reconnect elsewhere.
@@ -564,6 +614,34 @@ mod tests {
         })
     }
 
+    fn lease() -> TokenLease {
+        TokenLease { jti: Uuid::new_v4(), exp: i64::MAX }
+    }
+
+    #[test]
+    fn expired_and_revoked_tokens_close_only_their_sockets() {
+        let hub = Hub::new(4);
+        let user = UserId::new();
+        let (soon, later, other) = (ConnectionId::new(), ConnectionId::new(), ConnectionId::new());
+        let lease_soon = TokenLease { jti: Uuid::new_v4(), exp: 100 };
+        let lease_later = TokenLease { jti: Uuid::new_v4(), exp: 200 };
+        let s = hub.register(soon, user, ResumeToken::random(), lease_soon);
+        let l = hub.register(later, user, ResumeToken::random(), lease_later);
+        let o = hub.register(other, UserId::new(), ResumeToken::random(), lease_later);
+        assert_eq!(hub.close_expired(99), 0);
+        assert_eq!(hub.close_expired(100), 1);
+        assert_eq!((s.why(), l.why()), (CloseWhy::TokenExpired, CloseWhy::None));
+        let revoked = format!(r#"{{"type":"{TOKEN_REVOKED_TYPE}","jti":"{}"}}"#, lease_later.jti);
+        assert_eq!(hub.deliver(Topic::User(user), revoked.as_bytes()).recipients, 0);
+        assert_eq!(l.why(), CloseWhy::TokenRevoked);
+        // Another user's socket with the same jti on the wire is not touched (the channel is the user's).
+        assert_eq!(o.why(), CloseWhy::None);
+        assert!(l.pop().is_none(), "the control message is not forwarded");
+        hub.unregister(later);
+        hub.unregister(other);
+        assert_eq!(hub.close_expired(i64::MAX - 1), 0);
+    }
+
     #[test]
     fn resume_tokens_round_trip_through_hex() {
         let t = ResumeToken::random();
@@ -578,8 +656,8 @@ mod tests {
         let room = broadcast();
         let (a, b) = (UserId::new(), UserId::new());
         let (ca, cb) = (ConnectionId::new(), ConnectionId::new());
-        let rx_a = hub.register(ca, a, ResumeToken::random());
-        let rx_b = hub.register(cb, b, ResumeToken::random());
+        let rx_a = hub.register(ca, a, ResumeToken::random(), lease());
+        let rx_b = hub.register(cb, b, ResumeToken::random(), lease());
         hub.join(ca, room.clone(), MemberRole::Viewer);
         hub.join(cb, room.clone(), MemberRole::Viewer);
         let topic = Topic::Room(room.room_id);
@@ -597,7 +675,7 @@ mod tests {
         let hub = Hub::new(1);
         let room = broadcast();
         let c = ConnectionId::new();
-        let shared = hub.register(c, UserId::new(), ResumeToken::random());
+        let shared = hub.register(c, UserId::new(), ResumeToken::random(), lease());
         hub.join(c, room.clone(), MemberRole::Viewer);
         let topic = Topic::Room(room.room_id);
         assert_eq!(hub.deliver(topic, br#"{"type":"chat"}"#).recipients, 1);
@@ -610,7 +688,7 @@ mod tests {
         let hub = Hub::new(4);
         let room = broadcast();
         let c = ConnectionId::new();
-        let rx = hub.register(c, UserId::new(), ResumeToken::random());
+        let rx = hub.register(c, UserId::new(), ResumeToken::random(), lease());
         hub.join(c, room.clone(), MemberRole::Viewer);
         let topic = Topic::Room(room.room_id);
         assert!(hub.wants(topic));

@@ -16,7 +16,8 @@
 //! - [`bus`]: the node's single Redis pub/sub connection and its subscriptions.
 //! - [`roomlog`]: room sequence, backlog and publish (one Lua script), resume records.
 //! - [`rooms`]: room lookups (broker's `rooms` table) and who may enter.
-//! - [`ticker`]: pings, idle checks, viewer counts, expiry of dropped places, drain.
+//! - [`sockets`]: the per-user socket cap across nodes (Redis).
+//! - [`ticker`]: pings, idle checks, token expiry, viewer counts, expiry of dropped places, drain.
 //! - [`tips`]: the seam where tips will be settled by billing.
 //! - [`settings`]: `SIGNALING_*` environment variables.
 
@@ -28,6 +29,7 @@ pub mod roomlog;
 pub mod rooms;
 pub mod session;
 pub mod settings;
+pub mod sockets;
 pub mod ticker;
 pub mod tips;
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tandem_shared::events::user_channel;
 use tandem_shared::ids::{ConnectionId, RoomId, UserId};
 
-use crate::hub::{CloseWhy, ConnShared, Out, PendingLeave, ResumeToken, Topic, TAKEOVER_TYPE};
+use crate::hub::{CloseWhy, ConnShared, Out, PendingLeave, ResumeToken, TokenLease, Topic, TAKEOVER_TYPE};
 use crate::protocol::{
     decode, with_seq, ClientMessage, ErrorCode, MemberRole, Refusal, Reply, ServerEvent, MAX_CANDIDATE_BYTES,
 };
@@ -22,8 +22,25 @@ use crate::Node;
 
 /// How long a resuming socket waits for its old socket's node to hand the place over.
 const TAKEOVER_WAIT: Duration = Duration::from_millis(1500);
+/// Close code when the access token expires: reconnect (and resume) with a fresh token.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4401;
+/// Close code when the access token was revoked (logout): do not reconnect with it.
+pub const CLOSE_TOKEN_REVOKED: u16 = 4403;
 /// How long the goodbye (close frame) may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// An authenticated socket, admitted under the per-user cap (see [`crate::sockets`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Admission {
+    /// The connection's id (its place in the user's socket set).
+    pub id: ConnectionId,
+    /// Who connected.
+    pub user: UserId,
+    /// The access token's id: a revocation of it closes the socket.
+    pub jti: uuid::Uuid,
+    /// The access token's expiry (Unix seconds): the socket is closed then.
+    pub exp: i64,
+}
 
 /// A request to take over a dropped socket's place.
 #[derive(Debug, Clone, Copy)]
@@ -79,19 +96,19 @@ fn unavailable<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> Re
 }
 
 /// Serve one upgraded socket until it closes.
-#[tracing::instrument(name = "signaling socket", skip_all, fields(user_id = %user))]
+#[tracing::instrument(name = "signaling socket", skip_all, fields(user_id = %admission.user))]
 pub async fn run(
     node: Arc<Node>,
-    user: UserId,
+    admission: Admission,
     session: actix_ws::Session,
     stream: actix_ws::MessageStream,
     resume: Option<Resume>,
 ) {
     let max = node.settings.max_frame_bytes;
     let mut stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
-    let id = ConnectionId::new();
+    let Admission { id, user, jti, exp } = admission;
     let token = ResumeToken::random();
-    let shared = node.hub.register(id, user, token);
+    let shared = node.hub.register(id, user, token, TokenLease { jti, exp });
     let mut conn = Conn { node, id, user, token, shared, session, seq: 0, joined: None, handle: None };
     let end = Box::pin(conn.serve(&mut stream, resume)).await;
     Box::pin(conn.finish(end)).await;
@@ -582,6 +599,9 @@ impl Conn {
                 (true, Some((CloseCode::Restart, "draining")))
             }
             (CloseWhy::TakenOver, _) => (true, Some((CloseCode::Other(4001), "resumed on another connection"))),
+            // The client may resume with a fresh token; a revoked one (logout) ends the place.
+            (CloseWhy::TokenExpired, _) => (true, Some((CloseCode::Other(CLOSE_TOKEN_EXPIRED), "token_expired"))),
+            (CloseWhy::TokenRevoked, _) => (false, Some((CloseCode::Other(CLOSE_TOKEN_REVOKED), "token_revoked"))),
             (CloseWhy::None, End::ClientClosed(reason)) => {
                 let code = reason.as_ref().map(|r| r.code);
                 (!matches!(code, Some(CloseCode::Normal) | Some(CloseCode::Away)), Some((CloseCode::Normal, "bye")))
@@ -595,6 +615,10 @@ impl Conn {
         };
         let left = self.node.hub.unregister(self.id);
         self.node.bus.sync(Topic::User(self.user));
+        if let Err(e) = crate::sockets::release(&self.node.core.redis, self.user, self.id).await {
+            // The place lapses at the token's expiry anyway.
+            tracing::warn!(error.message = %e, "failed to release a socket place");
+        }
         // The hub is the source of truth: a `room.ended` still queued has already removed it.
         let room = left.room;
         if let Some((info, _)) = &room {

@@ -6,6 +6,7 @@
 //! | `SIGNALING_MAX_FRAME_BYTES` | `65536` | largest WebSocket frame a client may send |
 //! | `SIGNALING_QUEUE_LEN` | `64` | outbound events queued per socket before it is cut off as slow |
 //! | `SIGNALING_MAX_CONNECTIONS` | `50000` | sockets this node accepts before answering 503 |
+//! | `SIGNALING_MAX_SOCKETS_PER_USER` | `10` | sockets one user may hold across all nodes (429 beyond) |
 //! | `SIGNALING_MAX_SDP_BYTES` | `16384` | largest SDP in `offer` / `answer` |
 //! | `SIGNALING_CHAT_MAX_CHARS` | `500` | longest chat message |
 //! | `SIGNALING_CHAT_RATE` | `10` | chat messages per user per window |
@@ -30,6 +31,8 @@ pub struct SignalingSettings {
     pub queue_len: usize,
     /// Sockets accepted before 503.
     pub max_connections: usize,
+    /// Sockets one user may hold across all nodes.
+    pub max_sockets_per_user: usize,
     /// Largest SDP, bytes.
     pub max_sdp_bytes: usize,
     /// Longest chat message, characters.
@@ -57,6 +60,7 @@ impl Default for SignalingSettings {
             max_frame_bytes: 64 * 1024,
             queue_len: 64,
             max_connections: 50_000,
+            max_sockets_per_user: 10,
             max_sdp_bytes: 16 * 1024,
             chat_max_chars: 500,
             chat_rate: 10,
@@ -100,6 +104,7 @@ impl SignalingSettings {
             max_frame_bytes: var("SIGNALING_MAX_FRAME_BYTES")?.unwrap_or(d.max_frame_bytes),
             queue_len: var("SIGNALING_QUEUE_LEN")?.unwrap_or(d.queue_len),
             max_connections: var("SIGNALING_MAX_CONNECTIONS")?.unwrap_or(d.max_connections),
+            max_sockets_per_user: var("SIGNALING_MAX_SOCKETS_PER_USER")?.unwrap_or(d.max_sockets_per_user),
             max_sdp_bytes: var("SIGNALING_MAX_SDP_BYTES")?.unwrap_or(d.max_sdp_bytes),
             chat_max_chars: var("SIGNALING_CHAT_MAX_CHARS")?.unwrap_or(d.chat_max_chars),
             chat_rate: var("SIGNALING_CHAT_RATE")?.unwrap_or(d.chat_rate),
@@ -120,6 +125,7 @@ impl SignalingSettings {
     /// A zero bound, or an SDP limit above the frame limit.
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.queue_len > 0, "SIGNALING_QUEUE_LEN must be at least 1");
+        anyhow::ensure!(self.max_sockets_per_user > 0, "SIGNALING_MAX_SOCKETS_PER_USER must be at least 1");
         anyhow::ensure!(self.max_frame_bytes >= 1024, "SIGNALING_MAX_FRAME_BYTES must be at least 1024");
         anyhow::ensure!(
             self.max_sdp_bytes < self.max_frame_bytes,

@@ -1,5 +1,5 @@
 //! The node's background chores on one shared clock (no per-socket timers): pings and idle
-//! checks, viewer counts, expiry of dropped sockets' places, and the drain on shutdown.
+//! checks, token expiry, viewer counts, expiry of dropped sockets' places, and the drain on shutdown.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,6 +25,10 @@ pub async fn run(node: Arc<Node>) {
         if last_sweep.elapsed() >= node.settings.ping_every {
             node.hub.sweep(node.settings.idle_timeout);
             last_sweep = Instant::now();
+        }
+        let expired = node.hub.close_expired(chrono::Utc::now().timestamp());
+        if expired > 0 {
+            metrics::counter!("signaling_sockets_expired_total").increment(expired as u64);
         }
         if last_prune.elapsed() >= PRUNE_EVERY {
             node.rooms.prune();

@@ -1,9 +1,10 @@
 use crate::domain::Email;
 use crate::error::AuthApiError;
 use crate::routes::{ErrorDoc, TokenResponse};
-use crate::throttle;
+use crate::throttle::{self, Reservation};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use tandem_shared::client_addr::{client_ip, TrustedProxies};
 use tandem_shared::ids::Role;
 use tandem_shared::server::Core;
 use utoipa::ToSchema;
@@ -19,10 +20,10 @@ pub struct LoginBody {
     password: String,
 }
 
-/// The client address throttling keys on: the TCP peer. Forwarded headers are not trusted,
-/// since a client could rotate them to dodge the throttle.
-pub fn client_address(req: &HttpRequest) -> String {
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
+/// The client address throttling keys on: the TCP peer, or the address a trusted proxy
+/// forwarded (`TANDEM_TRUSTED_PROXIES`; see [`tandem_shared::client_addr`]).
+pub fn client_address(req: &HttpRequest, trusted: &TrustedProxies) -> String {
+    client_ip(req, trusted).map_or_else(|| "unknown".into(), |ip| ip.to_string())
 }
 
 /// Exchange email and password for tokens.
@@ -38,13 +39,14 @@ pub async fn login(
 ) -> Result<HttpResponse, AuthApiError> {
     let body = body.into_inner();
     let email = Email::parse(&body.email).map_err(|_| AuthApiError::InvalidCredentials)?;
-    let client = client_address(&req);
-    let normalized = email.normalized();
-    if let Some(retry_after) = throttle::retry_after(&core.redis, &normalized, &client).await? {
-        return Err(AuthApiError::Throttled { retry_after });
-    }
     if body.password.len() > 1024 {
         return Err(AuthApiError::InvalidCredentials);
+    }
+    let client = client_address(&req, &core.settings.trusted_proxies);
+    let normalized = email.normalized();
+    // Reserved before hashing: concurrent attempts are counted before any of them is checked.
+    if let Reservation::Refused { retry_after } = throttle::reserve(&core.redis, &normalized, &client).await? {
+        return Err(AuthApiError::Throttled { retry_after });
     }
     let creds = crate::users::credentials(&core.db, &email).await?;
     let hash = match &creds {
@@ -53,7 +55,7 @@ pub async fn login(
     };
     let ok = crate::password::verify(body.password, hash).await? && creds.is_some();
     let Some(creds) = creds.filter(|_| ok) else {
-        throttle::record_failure(&core.redis, &normalized, &client).await?;
+        // The reservation stays counted as a failure.
         return Err(AuthApiError::InvalidCredentials);
     };
     throttle::reset(&core.redis, &normalized, &client).await?;

@@ -2,6 +2,7 @@ use crate::error::AuthApiError;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use tandem_shared::auth::bearer_token;
+use tandem_shared::events::publish_token_revoked;
 use tandem_shared::server::Core;
 use utoipa::ToSchema;
 
@@ -13,7 +14,8 @@ pub struct LogoutBody {
 }
 
 /// Sign out: revoke the refresh-token family, and the presented access token (if any) until
-/// it would have expired. Idempotent: always 204.
+/// it would have expired, and tell signaling to close the sockets opened with it. Idempotent:
+/// always 204.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = LogoutBody,
     security((), ("bearer" = [])),
     responses((status = 204, description = "Signed out (also for unknown tokens)")))]
@@ -30,6 +32,10 @@ pub async fn logout(
         if let Ok(claims) = core.tokens.verify(token) {
             let left = (claims.exp - chrono::Utc::now().timestamp()).max(1) as u64;
             core.redis.revoke_token(claims.jti, left).await?;
+            // Sockets opened with this token close on every signaling node.
+            if let Err(e) = publish_token_revoked(&core.redis, claims.sub, claims.jti).await {
+                tracing::warn!(error.message = %e, "failed to announce a token revocation");
+            }
         }
     }
     Ok(HttpResponse::NoContent().finish())

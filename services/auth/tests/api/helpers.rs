@@ -1,4 +1,5 @@
 use serde_json::{json, Value};
+use tandem_shared::client_addr::TrustedProxies;
 use tandem_shared::testing::{TestCore, TestServer};
 
 pub struct TestApp {
@@ -11,7 +12,15 @@ pub const PASSWORD: &str = "correct horse battery";
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        let t = TestCore::new().await;
+        Self::spawn_trusting("").await
+    }
+
+    /// An app that believes `X-Forwarded-For` from `proxies` (`TANDEM_TRUSTED_PROXIES` syntax).
+    pub async fn spawn_trusting(proxies: &str) -> Self {
+        let mut t = TestCore::new().await;
+        let mut settings = (*t.core.settings).clone();
+        settings.trusted_proxies = TrustedProxies::parse(proxies).expect("valid proxy list");
+        t.core.settings = std::sync::Arc::new(settings);
         let svc = tandem_auth::service(&t.core).await.expect("auth service builds");
         let server = TestCore::spawn(&t.core, vec![svc]);
         Self { t, server, http: reqwest::Client::new() }
@@ -28,6 +37,16 @@ impl TestApp {
     pub async fn signup(&self, email: &str, handle: &str, role: &str) -> reqwest::Response {
         self.post("/v1/auth/signup", json!({"email": email, "password": PASSWORD, "handle": handle, "role": role}))
             .await
+    }
+
+    pub async fn login_via(&self, email: &str, password: &str, forwarded_for: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/v1/auth/login"))
+            .header("x-forwarded-for", forwarded_for)
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {

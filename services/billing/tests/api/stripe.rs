@@ -123,6 +123,34 @@ async fn forged_stale_and_unsigned_webhooks_are_refused() {
 }
 
 #[tokio::test]
+async fn signature_headers_with_thousands_of_entries_and_oversized_bodies_are_refused() {
+    let stripe = StripeStandIn::start();
+    let app = TestApp::spawn_with(Some(&stripe.base_url)).await;
+    let (fan, token) = app.user(Role::Fan).await;
+    let session = checkout(&app, &token, 1_000).await;
+    let body = completed_event("evt_big", session["session_id"].as_str().unwrap(), fan, 1_000, "pi_big");
+    let now = app.clock_now();
+
+    // The reported attack: ~400 KB of body and 20,000 empty v1 entries.
+    let padded = serde_json::to_vec(&json!({"id": "evt_pad", "pad": "x".repeat(400 * 1024)})).unwrap();
+    let forged = format!("t={now}{}", ",v1=".repeat(20_000));
+    assert_eq!(code_of(deliver(&app, &padded, Some(forged.clone())).await).await, (400, "invalid_signature".into()));
+    assert_eq!(code_of(deliver(&app, &body, Some(forged)).await).await, (400, "invalid_signature".into()));
+    // More than 8 v1 entries is refused even when one of them is genuine.
+    let many = format!("{}{}", sign(&body, WEBHOOK_SECRET, now), ",v1=00".repeat(8));
+    assert_eq!(code_of(deliver(&app, &body, Some(many)).await).await, (400, "invalid_signature".into()));
+    // A genuinely signed body over 256 KB is refused as too large, with the JSON error body.
+    let large = serde_json::to_vec(&json!({"id": "evt_large", "type": "ping", "pad": "x".repeat(300 * 1024)})).unwrap();
+    let res = deliver(&app, &large, Some(sign(&large, WEBHOOK_SECRET, now))).await;
+    assert_eq!(code_of(res).await, (413, "payload_too_large".into()));
+    assert_eq!(app.balance(&token).await, 0);
+
+    // The genuine delivery still goes through.
+    assert_eq!(deliver(&app, &body, Some(stripe_header(&body, now))).await.status(), 200);
+    assert_eq!(app.balance(&token).await, 1_000);
+}
+
+#[tokio::test]
 async fn refunds_and_disputes_debit_and_a_negative_wallet_is_frozen() {
     let stripe = StripeStandIn::start();
     let app = TestApp::spawn_with(Some(&stripe.base_url)).await;

@@ -6,17 +6,17 @@
 //!   429, honouring `Retry-After` (seconds) up to a cap.
 //! - Stream keys are secrets: they are never logged (see [`ProviderStream`]'s `Debug`).
 //! - Webhooks: [`verify_webhook`] checks `Livepeer-Signature: t=<ms>,v1=<hex>` where the hex is
-//!   HMAC-SHA256 of the raw body with the webhook's shared secret, and that `t` is recent.
+//!   HMAC-SHA256 of the raw body with the webhook's shared secret, and that `t` is recent; the
+//!   header is bounded and `t` checked before the body is hashed, once.
 
 use super::{PlayEndpoint, ProviderError, ProviderStream, PublishEndpoint, SlotRef, StreamProvider, StreamSpec};
 use crate::config::LivepeerSettings;
 use crate::domain::{MediaMode, RoomKind};
-use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
-use sha2::Sha256;
 use std::time::Duration;
+use tandem_shared::webhook::{hmac_sha256, SignatureError, SignatureHeader};
 
 /// Livepeer Studio client.
 #[derive(Debug, Clone)]
@@ -320,8 +320,50 @@ pub enum WebhookError {
     BadBody,
 }
 
-/// Verify a delivery: signature over the raw `body` with `secret`, `t` within `tolerance` of
-/// `now_ms`, and the body's `timestamp` equal to `t` (so the signed body pins the time).
+impl From<SignatureError> for WebhookError {
+    fn from(e: SignatureError) -> Self {
+        match e {
+            SignatureError::Malformed => WebhookError::MissingSignature,
+            SignatureError::Stale => WebhookError::Stale,
+            SignatureError::Mismatch => WebhookError::BadSignature,
+        }
+    }
+}
+
+/// First step, before the body is read: parse `Livepeer-Signature` within its bounds (1 KB, 8
+/// `v1` entries) and check that `t` is within `tolerance` of `now_ms`.
+///
+/// # Errors
+/// [`WebhookError::MissingSignature`] or [`WebhookError::Stale`].
+pub fn check_webhook_header(
+    signature_header: Option<&str>,
+    now_ms: i64,
+    tolerance: Duration,
+) -> Result<SignatureHeader, WebhookError> {
+    let parsed = SignatureHeader::parse(signature_header.ok_or(WebhookError::MissingSignature)?)?;
+    parsed.check_fresh(now_ms, u64::try_from(tolerance.as_millis()).unwrap_or(u64::MAX))?;
+    Ok(parsed)
+}
+
+/// Second step: the HMAC of the raw `body` with `secret`, computed once and compared with each
+/// candidate, then the body's `timestamp` must equal `t` (so the signed body pins the time).
+///
+/// # Errors
+/// [`WebhookError::BadSignature`], [`WebhookError::Stale`] or [`WebhookError::BadBody`].
+pub fn verify_webhook_body(
+    header: &SignatureHeader,
+    secret: &str,
+    body: &[u8],
+) -> Result<WebhookDelivery, WebhookError> {
+    header.check_mac(|_| hmac_sha256(secret.as_bytes(), &[body]))?;
+    let delivery: WebhookDelivery = serde_json::from_slice(body).map_err(|_| WebhookError::BadBody)?;
+    if delivery.timestamp != header.timestamp {
+        return Err(WebhookError::Stale);
+    }
+    Ok(delivery)
+}
+
+/// Both steps at once: [`check_webhook_header`], then [`verify_webhook_body`].
 ///
 /// # Errors
 /// [`WebhookError`].
@@ -332,44 +374,13 @@ pub fn verify_webhook(
     now_ms: i64,
     tolerance: Duration,
 ) -> Result<WebhookDelivery, WebhookError> {
-    let header = signature_header.ok_or(WebhookError::MissingSignature)?;
-    let mut t: Option<i64> = None;
-    let mut sigs: Vec<&str> = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", v)) => t = v.parse().ok(),
-            Some(("v1", v)) => sigs.push(v),
-            _ => {}
-        }
-    }
-    let t = t.ok_or(WebhookError::MissingSignature)?;
-    if sigs.is_empty() {
-        return Err(WebhookError::MissingSignature);
-    }
-    let valid = sigs.iter().any(|s| {
-        let Ok(sig) = hex::decode(s) else { return false };
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-        mac.update(body);
-        mac.verify_slice(&sig).is_ok()
-    });
-    if !valid {
-        return Err(WebhookError::BadSignature);
-    }
-    if (now_ms - t).unsigned_abs() > tolerance.as_millis() as u64 {
-        return Err(WebhookError::Stale);
-    }
-    let delivery: WebhookDelivery = serde_json::from_slice(body).map_err(|_| WebhookError::BadBody)?;
-    if delivery.timestamp != t {
-        return Err(WebhookError::Stale);
-    }
-    Ok(delivery)
+    let header = check_webhook_header(signature_header, now_ms, tolerance)?;
+    verify_webhook_body(&header, secret, body)
 }
 
 /// Sign `body` the way Livepeer does (tests and tools use it to produce deliveries).
 pub fn sign_webhook(secret: &str, body: &[u8], t_ms: i64) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(body);
-    format!("t={t_ms},v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!("t={t_ms},v1={}", hex::encode(hmac_sha256(secret.as_bytes(), &[body])))
 }
 
 #[cfg(test)]
@@ -412,5 +423,20 @@ mod tests {
             verify_webhook("s3cret", Some(&sig), &tampered, 1_000_000, TOL).unwrap_err(),
             WebhookError::BadSignature
         );
+    }
+
+    #[test]
+    fn thousands_of_signature_entries_are_refused_before_hashing() {
+        let b = body(1_000_000);
+        let forged = format!("t=1000000{}", ",v1=".repeat(20_000));
+        assert_eq!(
+            verify_webhook("s3cret", Some(&forged), &b, 1_000_000, TOL).unwrap_err(),
+            WebhookError::MissingSignature
+        );
+        let padded = format!("{}{}", sign_webhook("s3cret", &b, 1_000_000), ",v1=00".repeat(8));
+        assert_eq!(check_webhook_header(Some(&padded), 1_000_000, TOL).unwrap_err(), WebhookError::MissingSignature);
+        // A stale header is refused on its own, before the body is read or hashed.
+        let sig = sign_webhook("s3cret", &b, 1_000_000);
+        assert_eq!(check_webhook_header(Some(&sig), 2_000_000, TOL).unwrap_err(), WebhookError::Stale);
     }
 }

@@ -3,7 +3,7 @@
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::presence;
-use crate::provider::livepeer::{verify_webhook, WebhookError};
+use crate::provider::livepeer::{check_webhook_header, verify_webhook_body, WebhookError};
 use crate::routes::ErrorDoc;
 use crate::store;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -12,35 +12,32 @@ use tandem_shared::ids::SlotId;
 use tandem_shared::media_token::SLOT_STATE_SIGNATURE_HEADER;
 use utoipa::ToSchema;
 
+/// Largest Livepeer delivery accepted (they are a few KB).
+pub(crate) const WEBHOOK_LIMIT: usize = 64 * 1024;
 /// Largest accepted skew of a relay report's `ts`, seconds.
 const REPORT_TOLERANCE_SECS: i64 = 60;
 
 /// Livepeer Studio webhook: verifies `Livepeer-Signature`, refuses stale and replayed deliveries,
 /// and records `stream.started` / `stream.idle` against the slot. Other events are acknowledged.
+/// The header is checked (bounded, fresh) before the body is read, and the body hashed once.
 #[utoipa::path(post, path = "/v1/webhooks/livepeer", tag = "webhooks",
     request_body(content = String, content_type = "application/json", description = "Livepeer delivery (raw bytes are signed)"),
     responses((status = 204), (status = 401, body = ErrorDoc, description = "invalid_signature or stale"),
+        (status = 413, body = ErrorDoc, description = "payload_too_large (over 64 KB)"),
         (status = 409, body = ErrorDoc, description = "duplicate_delivery"), (status = 503, body = ErrorDoc)))]
 pub async fn livepeer(
     broker: web::Data<Broker>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, BrokerError> {
     let Some(secret) = broker.settings.livepeer_webhook_secret.as_deref() else {
         return Err(BrokerError::NotFound("webhook"));
     };
     let header = req.headers().get("livepeer-signature").and_then(|v| v.to_str().ok());
     let now_ms = chrono::Utc::now().timestamp_millis();
-    let delivery = verify_webhook(secret, header, &body, now_ms, broker.settings.webhook_tolerance).map_err(|e| {
-        metrics::counter!("broker_webhooks_refused_total", "why" => format!("{e:?}")).increment(1);
-        match e {
-            WebhookError::MissingSignature | WebhookError::BadSignature => {
-                BrokerError::Signature("invalid Livepeer-Signature")
-            }
-            WebhookError::Stale => BrokerError::Signature("stale delivery"),
-            WebhookError::BadBody => BrokerError::Validation("malformed webhook body".into()),
-        }
-    })?;
+    let parsed = check_webhook_header(header, now_ms, broker.settings.webhook_tolerance).map_err(refused)?;
+    let body = tandem_shared::webhook::read_body(&req, payload, WEBHOOK_LIMIT).await?;
+    let delivery = verify_webhook_body(&parsed, secret, &body).map_err(refused)?;
     // Remember the delivery for twice the tolerance: older replays already fail as stale.
     let ttl = broker.settings.webhook_tolerance * 2;
     if !presence::first_delivery(&broker.core.redis, &delivery.id, ttl).await? {
@@ -66,6 +63,17 @@ pub async fn livepeer(
         }
     }
     Ok(HttpResponse::NoContent().finish())
+}
+
+fn refused(e: WebhookError) -> BrokerError {
+    metrics::counter!("broker_webhooks_refused_total", "why" => format!("{e:?}")).increment(1);
+    match e {
+        WebhookError::MissingSignature | WebhookError::BadSignature => {
+            BrokerError::Signature("invalid Livepeer-Signature")
+        }
+        WebhookError::Stale => BrokerError::Signature("stale delivery"),
+        WebhookError::BadBody => BrokerError::Validation("malformed webhook body".into()),
+    }
 }
 
 /// Body of `POST /internal/v1/slots/{slot_id}/state`.

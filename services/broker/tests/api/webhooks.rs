@@ -86,6 +86,33 @@ async fn forged_stale_and_replayed_webhooks_are_refused() {
 }
 
 #[tokio::test]
+async fn signature_headers_with_thousands_of_entries_and_oversized_bodies_are_refused() {
+    let lp = StandIn::start();
+    let app = TestApp::spawn_with(livepeer_settings(&lp.base)).await;
+    let creator = app.user(Role::Creator).await;
+    app.post(&creator, "/v1/rooms", json!({"media": "livepeer"})).await;
+    let host_stream = lp.state.created_ids.lock().unwrap()[0].clone();
+    let now = chrono::Utc::now().timestamp_millis();
+    let body = delivery("stream.started", &host_stream, now);
+
+    let forged = format!("t={now}{}", ",v1=".repeat(20_000));
+    assert_eq!(code_of(deliver(&app, &body, Some(forged)).await).await, (401, "invalid_signature".into()));
+    let many = format!("{}{}", sign_webhook(WEBHOOK_SECRET, body.as_bytes(), now), ",v1=00".repeat(8));
+    assert_eq!(code_of(deliver(&app, &body, Some(many)).await).await, (401, "invalid_signature".into()));
+    // A genuinely signed body over 64 KB is refused as too large, with the JSON error body.
+    let large = json!({"id": "big", "event": "stream.started", "timestamp": now, "stream": {"id": host_stream},
+                       "pad": "x".repeat(100 * 1024)})
+    .to_string();
+    let res = deliver(&app, &large, Some(sign_webhook(WEBHOOK_SECRET, large.as_bytes(), now))).await;
+    assert_eq!(code_of(res).await, (413, "payload_too_large".into()));
+    assert_eq!(slot_state(&app, &host_stream).await, "idle", "nothing recorded from refused deliveries");
+
+    let good = sign_webhook(WEBHOOK_SECRET, body.as_bytes(), now);
+    assert_eq!(deliver(&app, &body, Some(good)).await.status(), 204);
+    assert_eq!(slot_state(&app, &host_stream).await, "publishing");
+}
+
+#[tokio::test]
 async fn relay_slot_state_reports_must_be_signed() {
     let app = TestApp::spawn().await;
     let creator = app.user(Role::Creator).await;

@@ -10,3 +10,4 @@ mod fanout;
 mod relay;
 mod resume;
 mod slow;
+mod sockets;

@@ -1,0 +1,116 @@
+//! Sockets end with their access token (logout, expiry), and one user's sockets are capped.
+
+use crate::helpers::{Client, Cluster, DEADLINE};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tandem_shared::ids::Role;
+use tandem_shared::testing::TestCore;
+use tokio_tungstenite::tungstenite::{Error, Message};
+
+/// Wait for the server's close frame and return its code.
+async fn close_code(c: &mut Client) -> u16 {
+    loop {
+        match tokio::time::timeout(DEADLINE, c.ws.next()).await.expect("closed before the deadline") {
+            Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+/// The socket still answers requests.
+async fn assert_open(c: &mut Client) {
+    c.ok(json!({"type": "leave"})).await;
+}
+
+#[tokio::test]
+async fn logout_closes_the_sockets_of_its_token_on_every_node() {
+    let c = Cluster::new().await;
+    let auth = tandem_auth::service(&c.t.core).await.expect("auth builds");
+    let auth = TestCore::spawn(&c.t.core, vec![auth]);
+    let http = reqwest::Client::new();
+    let body = json!({"email": "ann@example.com", "password": "correct horse battery", "handle": "ann", "role": "fan"});
+    let session: Value = http.post(auth.url("/v1/auth/signup")).json(&body).send().await.unwrap().json().await.unwrap();
+    let access = session["access_token"].as_str().unwrap();
+    let other: Value = http
+        .post(auth.url("/v1/auth/login"))
+        .json(&json!({"email": "ann@example.com", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut on_a = Client::connect(&c.a.ws_url(access, "")).await;
+    let mut on_b = Client::connect(&c.b.ws_url(access, "")).await;
+    let mut other_device = Client::connect(&c.b.ws_url(other["access_token"].as_str().unwrap(), "")).await;
+
+    let res = http
+        .post(auth.url("/v1/auth/logout"))
+        .bearer_auth(access)
+        .json(&json!({"refresh_token": session["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(close_code(&mut on_a).await, 4403);
+    assert_eq!(close_code(&mut on_b).await, 4403);
+    // The same user's socket opened with another token stays.
+    assert_open(&mut other_device).await;
+    // And the revoked token cannot open a new one.
+    match tokio_tungstenite::connect_async(c.a.ws_url(access, "")).await {
+        Err(Error::Http(resp)) => assert_eq!(resp.status().as_u16(), 401),
+        other => panic!("a revoked token was upgraded: {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn a_socket_is_closed_when_its_token_expires() {
+    let c = Cluster::new().await;
+    let u = c.t.user(Role::Fan).await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({"sub": u.id, "role": "fan", "iss": "tandem", "aud": "tandem", "iat": now, "exp": now + 2,
+                        "jti": uuid::Uuid::new_v4()});
+    let short = c.t.core.tokens.sign_raw(&claims).unwrap();
+    let mut expiring = Client::connect(&c.a.ws_url(&short, "")).await;
+    let mut lasting = Client::connect(&c.a.ws_url(&u.token, "")).await;
+    assert_eq!(close_code(&mut expiring).await, 4401);
+    assert_open(&mut lasting).await;
+}
+
+#[tokio::test]
+async fn the_eleventh_socket_of_one_user_is_refused_across_nodes() {
+    let c = Cluster::new().await;
+    let (_, token) = c.user(Role::Fan).await;
+    let mut open = Vec::new();
+    for i in 0..10 {
+        let node = if i % 2 == 0 { &c.a } else { &c.b };
+        open.push(Client::connect(&node.ws_url(&token, "")).await);
+    }
+    for node in [&c.a, &c.b] {
+        match tokio_tungstenite::connect_async(node.ws_url(&token, "")).await {
+            Err(Error::Http(resp)) => {
+                assert_eq!(resp.status().as_u16(), 429);
+                let body: Value = serde_json::from_slice(resp.body().as_deref().unwrap_or_default()).unwrap();
+                assert_eq!(body["code"], "too_many_sockets");
+            }
+            other => panic!("an 11th socket was upgraded: {:?}", other.map(|_| ())),
+        }
+    }
+    for c in open.iter_mut() {
+        assert_open(c).await;
+    }
+    // Another user is not affected, and a closed socket frees its place.
+    let (_, other) = c.user(Role::Fan).await;
+    Client::connect(&c.a.ws_url(&other, "")).await;
+    let mut first = open.remove(0);
+    first.ws.close(None).await.unwrap();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if tokio_tungstenite::connect_async(c.b.ws_url(&token, "")).await.is_ok() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the closed socket's place was not released");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
