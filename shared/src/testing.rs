@@ -37,6 +37,14 @@ impl TestCore {
     /// # Panics
     /// Postgres or Redis unreachable: tests cannot run without them.
     pub async fn new() -> Self {
+        Self::with_redis(&redis_url()).await
+    }
+
+    /// Like [`TestCore::new`], on the Redis at `redis_url` (tests that restart their own Redis).
+    ///
+    /// # Panics
+    /// Postgres or Redis unreachable.
+    pub async fn with_redis(redis_url: &str) -> Self {
         let db_name = format!("tandem_test_{}", Uuid::new_v4().simple());
         let opts = PgConnectOptions::from_str(&maintenance_url()).expect("TEST_DATABASE_URL parses");
         let database_url = format!(
@@ -50,8 +58,9 @@ impl TestCore {
         let db =
             crate::db::connect_and_migrate(&database_url, 10).await.expect("test database is created and migrated");
         let prefix = format!("test:{}:", Uuid::new_v4().simple());
-        let redis = RedisHandle::connect(&redis_url(), &prefix).await.expect("Redis is reachable");
-        let settings = Self::settings(&database_url, &prefix);
+        let redis = RedisHandle::connect(redis_url, &prefix).await.expect("Redis is reachable");
+        let mut settings = Self::settings(&database_url, &prefix);
+        settings.redis_url = redis_url.into();
         let core = Core::from_parts(settings, db, redis, KeyPair::generate());
         Self { core, database_url, db_name }
     }

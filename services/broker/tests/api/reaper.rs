@@ -116,3 +116,25 @@ async fn a_lost_availability_lock_is_retaken_for_live_private_rooms() {
     assert_eq!(presence["status"], "busy", "rebuilt from PostgreSQL");
     assert_eq!(tandem_broker::reaper::reconcile_locks(&app.broker).await.unwrap(), 0, "idempotent");
 }
+
+#[tokio::test]
+async fn after_redis_comes_back_empty_the_reaper_retakes_the_locks_of_live_private_rooms() {
+    let app = TestApp::spawn().await;
+    let creator = app.creator_online().await;
+    let fan = app.user(Role::Fan).await;
+    let rid = app.request_id(&fan, &creator).await;
+    assert_eq!(app.post(&creator, &format!("/v1/private-requests/{rid}/accept"), json!({})).await.status(), 200);
+    // Redis restarts empty: every key of this deployment is gone, the reaper's marker included.
+    let mut c = app.t.core.redis.conn.clone();
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{}*", app.t.core.redis.prefix())).query_async(&mut c).await.unwrap();
+    redis::cmd("DEL").arg(&keys).query_async::<()>(&mut c).await.unwrap();
+    let status = app
+        .eventually(Duration::from_secs(10), || async {
+            let presence: serde_json::Value =
+                app.get(&fan, &format!("/v1/presence/{}", creator.id)).await.json().await.ok()?;
+            (presence["status"] == "busy").then_some(presence)
+        })
+        .await;
+    assert_eq!(status["status"], "busy", "the lock was rebuilt from PostgreSQL without a restart");
+}
