@@ -26,7 +26,10 @@ async fn app() -> App {
 
 /// Auth, broker and signaling; with `billing`, also billing with dev top-ups and its meter.
 async fn app_with_billing(billing: bool) -> App {
-    let t = TestCore::new().await;
+    app_on(TestCore::new().await, billing).await
+}
+
+async fn app_on(t: TestCore, billing: bool) -> App {
     let mut services = vec![
         tandem_auth::service(&t.core).await.unwrap(),
         tandem_broker::service(&t.core).await.unwrap(),
@@ -59,6 +62,8 @@ fn args(app: &App, pairs: usize) -> RunArgs {
         heartbeat_secs: 1,
         chat_secs: 1,
         price_per_minute: 0,
+        chaos: None,
+        chaos_control: None,
     }
 }
 
@@ -171,4 +176,79 @@ async fn old_access_tokens_are_renewed_with_the_refresh_token() {
         .await
         .unwrap();
     assert_eq!(me["email"], email);
+}
+
+/// A redis-server of the test's own on a free port (chaos restarts it; the machine's is untouched).
+struct OwnRedis {
+    port: u16,
+    pid: u32,
+    cmd: Vec<String>,
+    child: std::process::Child,
+}
+
+impl OwnRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let cmd: Vec<String> =
+            ["redis-server", "--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let child = std::process::Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { port, pid: child.id(), cmd, child }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        // The chaos run may have replaced the process: stop whatever listens on the port.
+        let _ = std::process::Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "shutdown", "nosave"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn under_chaos_a_redis_restart_loses_no_session_and_the_report_counts_it() {
+    let redis = OwnRedis::start();
+    let app = app_on(TestCore::with_redis(&format!("redis://127.0.0.1:{}", redis.port)).await, false).await;
+    seed(&app, 3).await;
+    let control = serde_json::json!({
+        "nodes": [],
+        "redis": {"pid": redis.pid, "cmd": redis.cmd},
+    });
+    let control_path = app.dir.join("chaos-control.json");
+    std::fs::write(&control_path, control.to_string()).unwrap();
+    let mut a = args(&app, 3);
+    a.duration = Duration::from_secs(8);
+    a.chaos = Some("redis-restart@3s".into());
+    a.chaos_control = Some(control_path);
+    let report = run(Scenario::Private, a).await.unwrap();
+    assert_eq!(report.chaos.len(), 1, "{}", report.table());
+    assert!(report.chaos[0].error.is_none(), "{}", report.table());
+    assert!(report.chaos[0].detail.contains("started it empty"), "{}", report.table());
+    assert_eq!(report.counters.get("sessions_failed"), None, "{}", report.table());
+    assert_eq!(report.counters.get("sessions_completed"), Some(&3), "{}", report.table());
+    assert!(report.table().contains("fault0 redis-restart@3s"), "{}", report.table());
+}
+
+#[tokio::test]
+async fn a_chaos_schedule_without_a_control_file_is_a_clear_error() {
+    let app = app().await;
+    seed(&app, 1).await;
+    let mut a = args(&app, 1);
+    a.chaos = Some("kill-node@1s".into());
+    let err = format!("{:#}", run(Scenario::Private, a).await.unwrap_err());
+    assert!(err.contains("--chaos-control"), "{err}");
 }
