@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tandem_loadtest::cli::{Common, RunArgs};
 use tandem_loadtest::orchestrate::{run, Scenario};
-use tandem_shared::testing::{TestCore, TestServer};
+use tandem_shared::testing::{RedisServer, TestCore, TestServer};
 
 struct App {
     _t: TestCore,
@@ -178,55 +178,14 @@ async fn old_access_tokens_are_renewed_with_the_refresh_token() {
     assert_eq!(me["email"], email);
 }
 
-/// A redis-server of the test's own on a free port (chaos restarts it; the machine's is untouched).
-struct OwnRedis {
-    port: u16,
-    pid: u32,
-    cmd: Vec<String>,
-    child: std::process::Child,
-}
-
-impl OwnRedis {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let cmd: Vec<String> =
-            ["redis-server", "--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-        let child = std::process::Command::new(&cmd[0])
-            .args(&cmd[1..])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { port, pid: child.id(), cmd, child }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        // The chaos run may have replaced the process: stop whatever listens on the port.
-        let _ = std::process::Command::new("redis-cli")
-            .args(["-p", &self.port.to_string(), "shutdown", "nosave"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn under_chaos_a_redis_restart_loses_no_session_and_the_report_counts_it() {
-    let redis = OwnRedis::start();
-    let app = app_on(TestCore::with_redis(&format!("redis://127.0.0.1:{}", redis.port)).await, false).await;
+    let redis = RedisServer::start();
+    let app = app_on(TestCore::with_redis(&redis.url()).await, false).await;
     seed(&app, 3).await;
     let control = serde_json::json!({
         "nodes": [],
-        "redis": {"pid": redis.pid, "cmd": redis.cmd},
+        "redis": {"pid": redis.pid(), "cmd": redis.command()},
     });
     let control_path = app.dir.join("chaos-control.json");
     std::fs::write(&control_path, control.to_string()).unwrap();

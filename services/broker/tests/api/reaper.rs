@@ -138,3 +138,25 @@ async fn after_redis_comes_back_empty_the_reaper_retakes_the_locks_of_live_priva
         .await;
     assert_eq!(status["status"], "busy", "the lock was rebuilt from PostgreSQL without a restart");
 }
+
+#[tokio::test]
+async fn while_redis_is_down_requests_get_503_with_retry_after_and_recover_after() {
+    let mut redis = tandem_shared::testing::RedisServer::start();
+    let app = TestApp::spawn_on(tandem_shared::testing::TestCore::with_redis(&redis.url()).await, settings()).await;
+    let creator = app.user(Role::Creator).await;
+    assert!(app.put(&creator, "/v1/presence", json!({"status": "online"})).await.status().is_success());
+    redis.kill();
+    let res = app.put(&creator, "/v1/presence", json!({"status": "online"})).await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "unavailable", "{body}");
+    redis.restart();
+    let status = app
+        .eventually(Duration::from_secs(10), || async {
+            let s = app.put(&creator, "/v1/presence", json!({"status": "online"})).await.status();
+            s.is_success().then_some(s)
+        })
+        .await;
+    assert!(status.is_success());
+}

@@ -3,63 +3,10 @@
 use crate::helpers::{settings, Client, Cluster, DEADLINE};
 use futures_util::StreamExt;
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tandem_shared::ids::Role;
+use tandem_shared::testing::RedisServer;
 use tokio_tungstenite::tungstenite::Message;
-
-/// A redis-server of the test's own on a free port (the machine's Redis is never restarted).
-struct RedisServer {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut s = Self { port, child: None };
-        s.spawn();
-        s
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts (it is installed with Redis)");
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + DEADLINE;
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "redis-server listens");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Kill it and start an empty one on the same port.
-    fn restart(&mut self) {
-        self.kill();
-        self.spawn();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// Fast heartbeats and a short resume window, so dead nodes are noticed within seconds.
 fn quick(node: &str) -> tandem_signaling::SignalingSettings {
