@@ -12,6 +12,7 @@
 //! | `TANDEM_DATA_DIR` | `./data` | generated dev keys and other local state |
 //! | `TANDEM_JWT_PRIVATE_KEY` | `<data dir>/jwt-ed25519.pem` | Ed25519 PKCS#8 PEM signing key (auth) |
 //! | `TANDEM_JWT_PUBLIC_KEY` | derived from the private key | Ed25519 SPKI PEM verifying key |
+//! | `TANDEM_ACCESS_TOKEN_TTL_SECS` | `900` | access-token lifetime (30–86400; at least 300 in production) |
 //! | `TANDEM_JWT_ISSUER` / `TANDEM_JWT_AUDIENCE` | `tandem` / `tandem` | pinned token claims |
 //! | `TANDEM_WORKERS` | number of CPUs | actix-web worker threads |
 //! | `TANDEM_TRUSTED_PROXIES` | empty (trust nobody) | comma-separated IPs/CIDRs whose `X-Forwarded-For` is believed |
@@ -60,6 +61,8 @@ pub struct CoreSettings {
     pub workers: Option<usize>,
     /// Proxies whose `X-Forwarded-For` names the client (see [`crate::client_addr`]).
     pub trusted_proxies: crate::client_addr::TrustedProxies,
+    /// Lifetime of access tokens, seconds (signaling sockets close when theirs expires).
+    pub access_token_ttl_secs: i64,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -93,6 +96,15 @@ impl CoreSettings {
         let trusted_proxies =
             crate::client_addr::TrustedProxies::parse(&var("TANDEM_TRUSTED_PROXIES").unwrap_or_default())
                 .map_err(|e| anyhow::anyhow!("TANDEM_TRUSTED_PROXIES: {e}"))?;
+        let access_token_ttl_secs = var("TANDEM_ACCESS_TOKEN_TTL_SECS")
+            .map(|v| v.parse::<i64>().context("TANDEM_ACCESS_TOKEN_TTL_SECS must be a number of seconds"))
+            .transpose()?
+            .unwrap_or(crate::jwt::ACCESS_TOKEN_TTL_SECS);
+        let min_ttl = if environment == Environment::Production { 300 } else { 30 };
+        anyhow::ensure!(
+            (min_ttl..=86_400).contains(&access_token_ttl_secs),
+            "TANDEM_ACCESS_TOKEN_TTL_SECS must be between {min_ttl} and 86400"
+        );
         Ok(Self {
             environment,
             addr,
@@ -109,6 +121,7 @@ impl CoreSettings {
             jwt_audience: var("TANDEM_JWT_AUDIENCE").unwrap_or_else(|| "tandem".into()),
             workers,
             trusted_proxies,
+            access_token_ttl_secs,
         })
     }
 }

@@ -185,6 +185,7 @@ pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()
 /// Signs and verifies access tokens with one key pair and pinned claims.
 #[derive(Clone)]
 pub struct Tokens {
+    access_ttl_secs: i64,
     key: KeyPair,
     decoding: DecodingKey,
     validation: Validation,
@@ -202,7 +203,21 @@ impl Tokens {
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "iat"]);
         validation.leeway = 5;
-        Self { key, decoding, validation, issuer: issuer.into(), audience: audience.into() }
+        Self {
+            access_ttl_secs: ACCESS_TOKEN_TTL_SECS,
+            key,
+            decoding,
+            validation,
+            issuer: issuer.into(),
+            audience: audience.into(),
+        }
+    }
+
+    /// Issue access tokens that live `secs` seconds instead of [`ACCESS_TOKEN_TTL_SECS`].
+    #[must_use]
+    pub fn with_access_ttl(mut self, secs: i64) -> Self {
+        self.access_ttl_secs = secs.max(1);
+        self
     }
 
     /// Whether this process can issue tokens (holds the private key).
@@ -228,7 +243,7 @@ impl Tokens {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             iat: now,
-            exp: now + ACCESS_TOKEN_TTL_SECS,
+            exp: now + self.access_ttl_secs,
             jti: Uuid::new_v4(),
         };
         let mut header = Header::new(Algorithm::EdDSA);

@@ -60,7 +60,8 @@ impl Core {
 
     /// Assemble a core from already-connected parts (tests use this), with a random service key.
     pub fn from_parts(settings: CoreSettings, db: PgPool, redis: RedisHandle, key: KeyPair) -> Self {
-        let tokens = Tokens::new(key, &settings.jwt_issuer, &settings.jwt_audience);
+        let tokens = Tokens::new(key, &settings.jwt_issuer, &settings.jwt_audience)
+            .with_access_ttl(settings.access_token_ttl_secs);
         Self {
             settings: Arc::new(settings),
             db,

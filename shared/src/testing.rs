@@ -101,6 +101,7 @@ impl TestCore {
             jwt_audience: "tandem".into(),
             workers: Some(1),
             trusted_proxies: Default::default(),
+            access_token_ttl_secs: crate::jwt::ACCESS_TOKEN_TTL_SECS,
         }
     }
 

@@ -34,6 +34,10 @@ export TANDEM_DRAIN_SECS=1
 # Paid sessions in the tests: test credit, and payouts small enough for one session's earnings.
 export TANDEM_DEV_TOPUPS=1
 export TANDEM_PAYOUT_MIN=100
+# Short billing minutes and short-lived access tokens, so a test sees minutes charged one after
+# another and sockets closed by the server at token expiry (and resumed) within seconds.
+export TANDEM_BILLING_MINUTE_SECS=30
+export TANDEM_ACCESS_TOKEN_TTL_SECS=30
 
 "${CARGO_TARGET_DIR:-$root/target}/debug/tandem" serve >"$log" 2>&1 &
 server=$!

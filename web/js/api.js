@@ -3,8 +3,12 @@
 // and role) is the only thing the app keeps in localStorage.
 
 const KEY = 'tandem.session';
-// Refresh this long before the access token expires (tokens live 15 minutes).
-const REFRESH_MARGIN_MS = 60_000;
+// Refresh this long before the access token expires (tokens live 15 minutes by default): a
+// minute, or a third of the lifetime for deployments with short-lived tokens.
+const REFRESH_MARGIN_MAX_MS = 60_000;
+function refreshMargin(s) {
+  return Math.min(REFRESH_MARGIN_MAX_MS, Math.floor((s.ttl_ms || 900_000) / 3));
+}
 
 /** An API refusal: `code` and `message` come from the server's `{code, message}` body. */
 export class ApiError extends Error {
@@ -30,6 +34,7 @@ export function saveTokens(body, user) {
     access_token: body.access_token,
     refresh_token: body.refresh_token,
     expires_at: Date.now() + (body.expires_in || 900) * 1000,
+    ttl_ms: (body.expires_in || 900) * 1000,
     user: u ? { user_id: u.user_id, handle: u.handle, role: u.role } : null,
   }));
   scheduleRefresh();
@@ -78,7 +83,7 @@ export function refresh(force) {
     const now = session();
     if (!now) return false;
     if (seen && now.refresh_token !== seen.refresh_token) return true;   // another tab did it
-    if (!force && now.expires_at - Date.now() > REFRESH_MARGIN_MS) return true;
+    if (!force && now.expires_at - Date.now() > refreshMargin(now)) return true;
     const res = await fetch('/v1/auth/refresh', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
@@ -104,14 +109,14 @@ function scheduleRefresh() {
   clearTimeout(timer);
   const s = session();
   if (!s) return;
-  const wait = Math.max(0, s.expires_at - Date.now() - REFRESH_MARGIN_MS);
+  const wait = Math.max(0, s.expires_at - Date.now() - refreshMargin(s));
   timer = setTimeout(() => refresh().finally(scheduleRefresh), wait);
 }
 
 /** A valid access token, refreshed first when it is about to expire. */
 export async function accessToken() {
   let s = session();
-  if (s && s.expires_at - Date.now() <= REFRESH_MARGIN_MS) {
+  if (s && s.expires_at - Date.now() <= refreshMargin(s)) {
     await refresh();
     s = session();
   }

@@ -26,7 +26,7 @@ export class Signaling {
     this.attempt = 0;
     this.closedForGood = false;
     this.welcome = null;
-    this.stats = { connects: 0, resumes: 0, rejoins: 0 };
+    this.stats = { connects: 0, resumes: 0, rejoins: 0, expired: 0 };
     this.retryTimer = null;
     setInterval(() => { if (this.room && this.state === 'open') this.send('heartbeat').catch(() => {}); }, HEARTBEAT_MS);
     window.addEventListener('online', () => { if (this.state === 'reconnecting' || this.state === 'offline') this.reconnectNow(); });
@@ -97,6 +97,13 @@ export class Signaling {
       this.pending.clear();
       if (this.closedForGood) return this.setState('closed');
       if (ev.code === 4001) return this.setState('closed', 'this session continued on another connection');
+      if (ev.code === 4401) {
+        // The server closed the socket at its token's expiry: reconnect at once with a current
+        // token and resume the place (nothing visible to the user).
+        this.stats.expired += 1;
+        refresh().catch(() => {}).finally(() => this.scheduleRetry(0));
+        return;
+      }
       // A handshake refused before any welcome is most often an expired token: refresh it.
       if (!welcomed) refresh(true).catch(() => {});
       this.scheduleRetry(ev.code === 1012 ? 0 : undefined);

@@ -18,6 +18,7 @@
 //! | `TANDEM_PAYOUT_HOLD_HOURS` | `168` | holding period before a payout request can be executed |
 //! | `TANDEM_PAYOUT_MIN` | `1000` | smallest payout request |
 //! | `TANDEM_METER_INTERVAL_MS` | `1000` | how often the meter looks for minutes that started |
+//! | `TANDEM_BILLING_MINUTE_SECS` | `60` | length of a billed minute; shorter only outside production (browser tests use 30) |
 
 use anyhow::Context;
 use std::time::Duration;
@@ -97,6 +98,8 @@ pub struct BillingSettings {
     pub payout_min: i64,
     /// Meter tick period.
     pub meter_interval: Duration,
+    /// Length of a billed minute (60 s; shorter only outside production, for tests).
+    pub billing_minute: Duration,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -148,7 +151,11 @@ impl BillingSettings {
             payout_hold: Duration::from_secs(num::<u64>("TANDEM_PAYOUT_HOLD_HOURS", 168)? * 3600),
             payout_min: num("TANDEM_PAYOUT_MIN", 1_000)?,
             meter_interval: Duration::from_millis(num("TANDEM_METER_INTERVAL_MS", 1_000)?.max(50)),
+            billing_minute: Duration::from_secs(num("TANDEM_BILLING_MINUTE_SECS", 60)?),
         };
+        if core.environment == Environment::Production && settings.billing_minute != Duration::from_secs(60) {
+            anyhow::bail!("TANDEM_BILLING_MINUTE_SECS is refused when TANDEM_ENV=production (a minute is 60 s)");
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -168,6 +175,10 @@ impl BillingSettings {
             "TANDEM_DEFAULT_PRICE_PER_MINUTE must be 0 or within TANDEM_PRICE_MIN..=TANDEM_PRICE_MAX"
         );
         anyhow::ensure!(self.payout_min > 0, "TANDEM_PAYOUT_MIN must be positive");
+        anyhow::ensure!(
+            (5..=60).contains(&self.billing_minute.as_secs()),
+            "TANDEM_BILLING_MINUTE_SECS must be between 5 and 60"
+        );
         Ok(())
     }
 }

@@ -73,16 +73,19 @@ pub struct TickReport {
     pub ended: usize,
 }
 
-/// Minutes of a session started at `start` that have started by `now` (at least minute 0).
-pub fn minutes_started(start: DateTime<Utc>, now: DateTime<Utc>) -> i32 {
+/// Minutes (of `minute_ms` each) of a session started at `start` that have started by `now`
+/// (at least minute 0).
+pub fn minutes_started(start: DateTime<Utc>, now: DateTime<Utc>, minute_ms: i64) -> i32 {
     let ms = (now - start).num_milliseconds().max(0);
-    i32::try_from(ms / 60_000 + 1).unwrap_or(i32::MAX)
+    i32::try_from(ms / minute_ms.max(1) + 1).unwrap_or(i32::MAX)
 }
 
-/// Minutes started strictly before a room that started at `start` ended at `end` (at least 1).
-pub fn minutes_before_end(start: DateTime<Utc>, end: DateTime<Utc>) -> i32 {
+/// Minutes (of `minute_ms` each) started strictly before a room that started at `start` ended
+/// at `end` (at least 1).
+pub fn minutes_before_end(start: DateTime<Utc>, end: DateTime<Utc>, minute_ms: i64) -> i32 {
     let ms = (end - start).num_milliseconds().max(0);
-    i32::try_from(((ms + 59_999) / 60_000).max(1)).unwrap_or(i32::MAX)
+    let m = minute_ms.max(1);
+    i32::try_from(((ms + m - 1) / m).max(1)).unwrap_or(i32::MAX)
 }
 
 impl Billing {
@@ -159,10 +162,11 @@ impl Billing {
         let room_ended_at: Option<DateTime<Utc>> = summary.as_ref().and_then(|r| r.ended_at);
         let mut end_requested: Option<String> = row.get("end_requested");
         let mut warned: bool = row.get("low_balance_warned");
+        let minute_ms = self.settings.billing_minute.as_millis() as i64;
         let due = if live {
-            minutes_started(started, now)
+            minutes_started(started, now, minute_ms)
         } else {
-            minutes_before_end(started, room_ended_at.unwrap_or(now).min(now))
+            minutes_before_end(started, room_ended_at.unwrap_or(now).min(now), minute_ms)
         };
         // Once billing asked for the end, no further minute is charged.
         if end_requested.is_none() {
@@ -212,7 +216,7 @@ impl Billing {
         out.closed = !live;
         sqlx::query(
             "update private_sessions set minutes_charged = $2,
-                 next_minute_at = started_at + make_interval(mins => $2),
+                 next_minute_at = started_at + make_interval(secs => $2::double precision * $7),
                  low_balance_warned = $3, end_requested = $4,
                  ended_at = case when $5 then $6 else null end
              where room_id = $1",
@@ -223,6 +227,7 @@ impl Billing {
         .bind(&end_requested)
         .bind(!live)
         .bind(now)
+        .bind(self.settings.billing_minute.as_secs_f64())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -326,14 +331,18 @@ mod tests {
     fn minutes_are_counted_per_started_minute() {
         let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).single().expect("valid time");
         let s = chrono::Duration::seconds;
-        assert_eq!(minutes_started(t0, t0), 1);
-        assert_eq!(minutes_started(t0, t0 - s(5)), 1);
-        assert_eq!(minutes_started(t0, t0 + s(59)), 1);
-        assert_eq!(minutes_started(t0, t0 + s(60)), 2);
-        assert_eq!(minutes_started(t0, t0 + s(190)), 4);
+        let m = 60_000;
+        assert_eq!(minutes_started(t0, t0, m), 1);
+        assert_eq!(minutes_started(t0, t0 - s(5), m), 1);
+        assert_eq!(minutes_started(t0, t0 + s(59), m), 1);
+        assert_eq!(minutes_started(t0, t0 + s(60), m), 2);
+        assert_eq!(minutes_started(t0, t0 + s(190), m), 4);
         // 3 min 10 s bills as 4 minutes; ending exactly at a boundary does not start the next.
-        assert_eq!(minutes_before_end(t0, t0 + s(190)), 4);
-        assert_eq!(minutes_before_end(t0, t0 + s(180)), 3);
-        assert_eq!(minutes_before_end(t0, t0), 1);
+        assert_eq!(minutes_before_end(t0, t0 + s(190), m), 4);
+        assert_eq!(minutes_before_end(t0, t0 + s(180), m), 3);
+        assert_eq!(minutes_before_end(t0, t0, m), 1);
+        // A 20-second billing minute (development and tests).
+        assert_eq!(minutes_started(t0, t0 + s(45), 20_000), 3);
+        assert_eq!(minutes_before_end(t0, t0 + s(40), 20_000), 2);
     }
 }

@@ -159,7 +159,7 @@ test('broadcast: a fan watches and chats, the creator stages them and takes them
   assert.match(await text(fan, '#status'), /creator ended/);
 });
 
-test('paid private session: top-up, price confirmed, both see each other, tip, resume after a drop, funds run out, earnings and payout', async () => {
+test('paid private session: top-up, price confirmed, both see each other, the balance drops each minute, tip, resume after a drop and after the server closes the socket, funds run out, earnings and payout', async () => {
   const creator = await person();
   const fan = await person();
   await signup(creator, 'creator', 'pc');
@@ -174,10 +174,10 @@ test('paid private session: top-up, price confirmed, both see each other, tip, r
   await creator.locator('#price-now', { hasText: '$3.00' }).waitFor({ timeout: 5000 });
   await creator.getByLabel(/Take private requests/).check();
 
-  // The fan adds $5.00 of test credit.
+  // The fan adds $10.00 of test credit.
   await fan.goto(BASE + '/wallet.html');
-  await fan.locator('button.topup-dev[data-amount="500"]').click({ timeout: 10000 });
-  await fan.locator('#balance[data-amount="500"]').waitFor({ timeout: 5000 });
+  await fan.locator('button.topup-dev[data-amount="1000"]').click({ timeout: 10000 });
+  await fan.locator('#balance[data-amount="1000"]').waitFor({ timeout: 5000 });
   await fan.locator('#history td', { hasText: 'Test credit' }).waitFor();
   await shots(fan, 'wallet');
 
@@ -197,7 +197,7 @@ test('paid private session: top-up, price confirmed, both see each other, tip, r
   const dialog = fan.getByRole('dialog');
   await dialog.waitFor();
   assert.match(await dialog.innerText(), /\$3\.00 \/ min/);
-  assert.match(await dialog.locator('#quote-balance').innerText(), /\$5\.00/);
+  assert.match(await dialog.locator('#quote-balance').innerText(), /\$10\.00/);
   await fan.screenshot({ path: path.join(OUT, 'fan-confirm-price-desktop.png') });
   await dialog.getByRole('button', { name: /Send request/ }).click();
 
@@ -214,15 +214,15 @@ test('paid private session: top-up, price confirmed, both see each other, tip, r
   await assertVideoPlaying(creator, '#remote', 'creator');
   await assertVideoPlaying(fan, '#remote', 'fan');
 
-  // Minute 0 is charged at accept: the fan's page shows the cost, the balance and the warning.
+  // Minute 0 is charged at accept: the fan's page shows the cost and the balance. (The server
+  // runs with a 30-second billing minute, TANDEM_BILLING_MINUTE_SECS in run.sh.)
   await fan.locator('#cost[data-amount="300"]').waitFor({ timeout: 10000 });
-  await fan.locator('#balance[data-amount="200"]').waitFor({ timeout: 5000 });
-  await fan.locator('[data-key=lowbalance]').waitFor({ timeout: 5000 });
+  await fan.locator('#balance[data-amount="700"]').waitFor({ timeout: 5000 });
   assert.match(await text(fan, '#elapsed'), /^0:\d\d$/);
 
   // A $1.00 tip: the creator hears of it, the fan's balance drops.
   await fan.locator('#tips button[data-amount="100"]').click();
-  await fan.locator('#balance[data-amount="100"]').waitFor({ timeout: 5000 });
+  await fan.locator('#balance[data-amount="600"]').waitFor({ timeout: 5000 });
   await creator.locator('#chat li', { hasText: 'tipped $1.00' }).waitFor({ timeout: 5000 });
 
   // The fan's socket drops (a non-normal close); the client comes back and resumes its place:
@@ -240,20 +240,36 @@ test('paid private session: top-up, price confirmed, both see each other, tip, r
   await fan.evaluate(() => window.tandem.restartMedia());
   await waitVideoFlowing(creator, 'creator after the fan re-published');
 
+  // Minute 1 starts 30 s after the accept: the page shows it charged, and the low balance.
+  await fan.locator('#cost[data-amount="600"]').waitFor({ timeout: 40000 });
+  await fan.locator('#balance[data-amount="300"]').waitFor({ timeout: 5000 });
+  await fan.locator('[data-key=lowbalance]').waitFor({ timeout: 5000 });
+
+  // Access tokens live 30 s here (TANDEM_ACCESS_TOKEN_TTL_SECS): the server closes the fan's
+  // socket at its token's expiry (4401); the page reconnects with its refreshed token and
+  // resumes without a break: no member.left, chat flows.
+  await fan.waitForFunction(() => window.tandem.sig.stats.expired >= 1 && window.tandem.sig.state === 'open', null, { timeout: 45000 });
+  assert.ok(await fan.evaluate(() => window.tandem.sig.welcome.resumed), 'the place was resumed after the server closed the socket');
+  await fan.getByLabel('Message').fill('after expiry');
+  await fan.getByRole('button', { name: 'Send' }).click();
+  await creator.locator('#chat li', { hasText: 'after expiry' }).waitFor({ timeout: 5000 });
+  assert.equal(await creator.evaluate(() => document.body.dataset.memberLeft), undefined, 'the creator saw no member.left');
+
   await shots(fan, 'private-fan');
   await shots(creator, 'private-creator');
 
-  // $1.00 left cannot pay minute 1: billing ends the room when it starts (60 s after the start).
-  await fan.waitForSelector('body[data-reason=funds_exhausted]', { timeout: 75000 });
+  // Minute 2 takes the last $3.00; $0.00 cannot pay minute 3: billing ends the room when it
+  // starts (90 s after the accept).
+  await fan.waitForSelector('body[data-reason=funds_exhausted]', { timeout: 100000 });
   await creator.waitForSelector('body[data-reason=funds_exhausted]', { timeout: 5000 });
   assert.match(await text(fan, '#ended'), /balance ran out/i);
   await shots(fan, 'private-fan-funds-exhausted');
 
-  // Earnings: 80% of $3.00 + 80% of $1.00 = $3.20, one paid minute and one tip in this room.
+  // Earnings: 80% of $9.00 + 80% of $1.00 = $8.00, three paid minutes and one tip in this room.
   await creator.goto(BASE + '/earnings.html');
-  await creator.locator('#earned-balance[data-amount="320"]').waitFor({ timeout: 10000 });
+  await creator.locator('#earned-balance[data-amount="800"]').waitFor({ timeout: 10000 });
   const row = await creator.locator('#by-room tr').first().innerText();
-  assert.match(row, /\$4\.00\s+\$3\.20\s+1\s+1/);
+  assert.match(row, /\$10\.00\s+\$8\.00\s+3\s+1/);
   assert.match(await text(creator, '#split'), /80%/);
   await creator.getByLabel('Amount').fill('1.00');
   await creator.getByRole('button', { name: 'Request payout' }).click();

@@ -55,9 +55,16 @@ impl TestApp {
     }
 
     pub async fn spawn_with(stripe_base: Option<&str>) -> Self {
+        Self::spawn_tuned(stripe_base, |_| {}).await
+    }
+
+    /// A billing service whose settings `tune` adjusts.
+    pub async fn spawn_tuned(stripe_base: Option<&str>, tune: impl FnOnce(&mut BillingSettings)) -> Self {
         let t = TestCore::new().await;
         let clock = ManualClock::new(now_micros());
-        let billing = Billing::new(&t.core, settings(&t.core, stripe_base), Arc::new(clock.clone())).expect("billing");
+        let mut s = settings(&t.core, stripe_base);
+        tune(&mut s);
+        let billing = Billing::new(&t.core, s, Arc::new(clock.clone())).expect("billing");
         let svc = tandem_billing::service_with(billing.clone(), false);
         let rooms = RecordingRooms::install(&t.core);
         t.core.hooks.set_users(Arc::new(tandem_auth::directory::Directory::new(t.core.db.clone())));

@@ -207,3 +207,26 @@ async fn a_settlement_that_cannot_reach_the_broker_charges_nothing_and_is_retrie
     assert_eq!(app.balance(&fan_token).await, 800);
     app.assert_ledger_ok().await;
 }
+
+#[tokio::test]
+async fn a_short_billing_minute_charges_each_of_its_minutes_and_schedules_the_next() {
+    let app = TestApp::spawn_tuned(None, |s| s.billing_minute = std::time::Duration::from_secs(20)).await;
+    let (fan, fan_token) = app.user(Role::Fan).await;
+    let (creator, creator_token) = app.user(Role::Creator).await;
+    set_price(&app, &creator_token, 100).await;
+    app.dev_top_up(&fan_token, 1_000).await;
+    let gate = app.t.core.hooks.payment().expect("billing installs the payment gate");
+    let room = app.room("private", creator, Some(fan), app.clock.now_ts()).await;
+    gate.start_private(room, fan, creator, app.started(room), 100).await.expect("first minute charged");
+    app.clock.advance(Duration::seconds(45));
+    app.billing.meter_tick().await.unwrap();
+    assert_eq!(minute_keys(&app, room).await.len(), 3, "minutes 0, 1 (20 s) and 2 (40 s) started by 45 s");
+    assert_eq!(app.balance(&fan_token).await, 700);
+    let next: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("select next_minute_at from private_sessions where room_id = $1")
+            .bind(room)
+            .fetch_one(app.db())
+            .await
+            .unwrap();
+    assert_eq!(next - app.started(room), Duration::seconds(60), "minute 3 starts at 60 s");
+}
