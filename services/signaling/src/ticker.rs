@@ -1,5 +1,6 @@
 //! The node's background chores on one shared clock (no per-socket timers): pings and idle
-//! checks, token expiry, viewer counts, expiry of dropped sockets' places, and the drain on shutdown.
+//! checks, token expiry, viewer counts, expiry of dropped sockets' places, AI prompt rounds, and
+//! the drain on shutdown.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -40,6 +41,7 @@ pub async fn run(node: Arc<Node>) {
         for leave in node.hub.due_leaves(Instant::now()) {
             crate::session::expire_place(&node, leave).await;
         }
+        crate::prompts::drive(&node).await;
     }
 }
 
