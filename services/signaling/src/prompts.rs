@@ -208,12 +208,23 @@ pub async fn apply(node: &Node, m: &Member<'_>, id: Option<ProposalId>, text: Op
     publish(node, room_id, ev).await
 }
 
-/// `ai.audio`: the host's level goes to the broker, which maps and rate-limits it.
-pub async fn audio(node: &Node, m: &Member<'_>, level: f64, beat: bool) -> Result<(), Refusal> {
+/// `ai.audio`: the host's level (at most 10 a second per socket: `last` is the socket's
+/// previous one) goes to the broker, which maps it and rate-limits the pipeline updates.
+pub async fn audio(
+    node: &Node,
+    m: &Member<'_>,
+    level: f64,
+    beat: bool,
+    last: &mut Option<Instant>,
+) -> Result<(), Refusal> {
     m.host()?;
     if !level.is_finite() || !(0.0..=1.0).contains(&level) {
         return Err(Refusal::new(ErrorCode::InvalidValue, "level is a number from 0 to 1"));
     }
+    if last.is_some_and(|t| t.elapsed() < AUDIO_MIN_GAP) {
+        return Err(Refusal::new(ErrorCode::RateLimited, "at most 10 audio levels a second"));
+    }
+    *last = Some(Instant::now());
     ai_room(node, m).await?;
     control(node)?.audio(m.room.room_id, m.user, level, beat).await.map_err(ai_refusal)
 }

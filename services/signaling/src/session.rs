@@ -384,11 +384,8 @@ impl Conn {
             }
             ClientMessage::AiAudio { level, beat, .. } => {
                 let (info, role) = self.member()?;
-                if self.last_audio.is_some_and(|t| t.elapsed() < crate::prompts::AUDIO_MIN_GAP) {
-                    return Err(Refusal::new(ErrorCode::RateLimited, "at most 10 audio levels a second"));
-                }
-                self.last_audio = Some(Instant::now());
-                crate::prompts::audio(&self.node, &self.as_member(&info, role), level, beat).await.map(|_| None)
+                let m = self.as_member(&info, role);
+                crate::prompts::audio(&self.node, &m, level, beat, &mut self.last_audio).await.map(|_| None)
             }
             ClientMessage::Heartbeat { .. } => {
                 let room = self.joined()?.info.room_id;
