@@ -108,7 +108,8 @@ pub fn service_with(core: &Core, settings: SignalingSettings) -> anyhow::Result<
     let log = roomlog::RoomLog::new(core.redis.clone(), settings.backlog_len, settings.resume_window);
     tracing::info!(node_id = %settings.node_id, "signaling node starting");
     let votes = votes::Votes::new(core.redis.clone(), settings.ai_round);
-    let node = Arc::new(Node { core: core.clone(), settings, hub, bus, rooms, log, votes, ai_rooms: Default::default() });
+    let node =
+        Arc::new(Node { core: core.clone(), settings, hub, bus, rooms, log, votes, ai_rooms: Default::default() });
     tokio::spawn(ticker::run(node.clone()));
     tokio::spawn(ticker::drain(node.clone()));
     Ok(Arc::new(SignalingService { node }))

@@ -192,12 +192,12 @@ pub async fn apply(node: &Node, m: &Member<'_>, id: Option<ProposalId>, text: Op
     let room_id = m.room.room_id;
     let (prompt, votes) = match (id, text) {
         (Some(id), None) => {
-            let (p, votes) = node
-                .votes
-                .proposal(room_id, id)
-                .await
-                .map_err(redis_down("failed to read a proposal"))?
-                .ok_or_else(|| Refusal::new(ErrorCode::UnknownProposal, "no such proposal in this round"))?;
+            let (p, votes) =
+                node.votes
+                    .proposal(room_id, id)
+                    .await
+                    .map_err(redis_down("failed to read a proposal"))?
+                    .ok_or_else(|| Refusal::new(ErrorCode::UnknownProposal, "no such proposal in this round"))?;
             (p.text, votes)
         }
         (None, Some(t)) => (check_prompt(t, node.settings.prompt_max_chars, &[])?, 0),
@@ -251,12 +251,18 @@ async fn drive_room(node: &Node, room: RoomId) -> anyhow::Result<()> {
     if let Some(closed) = node.votes.close_if_due(room).await? {
         if let Some((id, p, votes)) = closed.winner {
             let key = format!("vote:{room}:{}", closed.round);
-            match control(node).map_err(|r| anyhow::anyhow!(r.message))?.apply_prompt(room, &p.text, AiSource::Vote, Some(&key)).await {
+            match control(node)
+                .map_err(|r| anyhow::anyhow!(r.message))?
+                .apply_prompt(room, &p.text, AiSource::Vote, Some(&key))
+                .await
+            {
                 Ok(_) => {
                     let ev = json!({"type": "prompt.applied", "room_id": room, "prompt": p.text, "proposal_id": id, "votes": votes, "round": closed.round, "by_host": false});
                     node.log.publish(room, &ev.to_string(), None).await?;
                 }
-                Err(e) => tracing::warn!(%room, round = closed.round, error.message = %e, "the winning prompt was not applied"),
+                Err(e) => {
+                    tracing::warn!(%room, round = closed.round, error.message = %e, "the winning prompt was not applied")
+                }
             }
         }
         if let Some((round, ends_at)) = node.votes.current(room).await? {

@@ -111,7 +111,8 @@ pub async fn run(
     let Admission { id, user, jti, exp } = admission;
     let token = ResumeToken::random();
     let shared = node.hub.register(id, user, token, TokenLease { jti, exp });
-    let mut conn = Conn { node, id, user, token, shared, session, seq: 0, joined: None, handle: None, last_audio: None };
+    let mut conn =
+        Conn { node, id, user, token, shared, session, seq: 0, joined: None, handle: None, last_audio: None };
     let end = Box::pin(conn.serve(&mut stream, resume)).await;
     Box::pin(conn.finish(end)).await;
 }

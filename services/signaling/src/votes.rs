@@ -250,10 +250,7 @@ impl Votes {
             .arg(format!("{}{round}", self.per_round("props", room)))
             .query_async(&mut self.redis.conn.clone())
             .await?;
-        Ok(raw
-            .into_iter()
-            .filter_map(|(k, v)| Some((k.parse().ok()?, serde_json::from_str(&v).ok()?)))
-            .collect())
+        Ok(raw.into_iter().filter_map(|(k, v)| Some((k.parse().ok()?, serde_json::from_str(&v).ok()?))).collect())
     }
 
     /// Votes per proposal in a round.
@@ -277,10 +274,7 @@ impl Votes {
     /// Redis unreachable.
     pub async fn take_dirty(&self, room: RoomId) -> redis::RedisResult<bool> {
         let key = self.redis.key(format_args!("sig:ai:dirty:{room}"));
-        let v: Option<String> = redis::cmd("GETDEL")
-            .arg(key)
-            .query_async(&mut self.redis.conn.clone())
-            .await?;
+        let v: Option<String> = redis::cmd("GETDEL").arg(key).query_async(&mut self.redis.conn.clone()).await?;
         Ok(v.is_some())
     }
 

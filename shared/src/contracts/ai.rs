@@ -142,7 +142,12 @@ async fn apply_prompt(
     }
 }
 
-async fn audio(caller: ServiceCaller, local: Local, path: web::Path<RoomId>, body: web::Json<AudioBody>) -> HttpResponse {
+async fn audio(
+    caller: ServiceCaller,
+    local: Local,
+    path: web::Path<RoomId>,
+    body: web::Json<AudioBody>,
+) -> HttpResponse {
     if let Err(e) = caller.require(CALLERS) {
         return actix_web::ResponseError::error_response(&e);
     }

@@ -228,7 +228,10 @@ impl DaydreamClient {
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry { reason, wait } => {
                     if attempt >= max_retries {
-                        return Err(DaydreamError::Unavailable(format!("{op}: {reason} after {} attempts", attempt + 1)));
+                        return Err(DaydreamError::Unavailable(format!(
+                            "{op}: {reason} after {} attempts",
+                            attempt + 1
+                        )));
                     }
                     let wait = match wait {
                         Some(w) if w > self.settings.max_retry_after => {
@@ -258,7 +261,11 @@ impl DaydreamClient {
     ///
     /// # Errors
     /// [`DaydreamError`]; a created stream without a WHIP URL or playback id is deleted again.
-    pub async fn create_stream(&self, name: &str, params: &Map<String, Value>) -> Result<DaydreamStream, DaydreamError> {
+    pub async fn create_stream(
+        &self,
+        name: &str,
+        params: &Map<String, Value>,
+    ) -> Result<DaydreamStream, DaydreamError> {
         let body = json!({"pipeline": PIPELINE, "name": name, "params": params});
         let url = self.url("/v1/streams");
         let res = self.send("create_stream", self.settings.max_retries, || self.http.post(&url).json(&body)).await?;

@@ -119,15 +119,8 @@ impl AiEngine {
         map.insert("prompt".into(), Value::String(req.prompt));
         let params = Params::parse(map).map_err(BrokerError::Validation)?;
         let model_id = req.model_id.unwrap_or_default();
-        let mut row = AiRow {
-            room_id,
-            mode: self.mode(),
-            model_id,
-            params,
-            stream_id: None,
-            whip_url: None,
-            playback_id: None,
-        };
+        let mut row =
+            AiRow { room_id, mode: self.mode(), model_id, params, stream_id: None, whip_url: None, playback_id: None };
         if let Some(dd) = &self.daydream {
             let DaydreamStream { id, whip_url, output_playback_id } =
                 dd.create_stream(&format!("tandem-{room_id}"), &full_params(&row)).await?;
@@ -173,7 +166,9 @@ impl AiEngine {
                     .into(),
             });
         }
-        self.apply(row, model, merged, changes, None, source).await?.ok_or(BrokerError::conflict("room_ended", "the room has ended"))
+        self.apply(row, model, merged, changes, None, source)
+            .await?
+            .ok_or(BrokerError::conflict("room_ended", "the room has ended"))
     }
 
     /// Store and send a change; `None` when the room is no longer live or `apply_key` was

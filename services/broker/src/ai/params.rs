@@ -246,8 +246,9 @@ mod tests {
         assert!(Params::parse(map(json!({"prompt": "a", "width": 512}))).is_ok());
         assert!(Params::parse(map(json!({"prompt": "a", "guidance_scale": 21}))).is_err());
         assert!(Params::parse(map(json!({"prompt": "a", "t_index_list": [10, 5]}))).is_err());
-        assert!(Params::parse(map(json!({"prompt": "a", "num_inference_steps": 20, "t_index_list": [10, 30]})))
-            .is_err());
+        assert!(
+            Params::parse(map(json!({"prompt": "a", "num_inference_steps": 20, "t_index_list": [10, 30]}))).is_err()
+        );
         assert!(Params::parse(map(json!({"prompt": ""}))).is_err());
         assert!(Params::parse(map(json!({"prompt": "x".repeat(MAX_PROMPT_CHARS + 1)}))).is_err());
     }

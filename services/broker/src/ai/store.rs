@@ -109,13 +109,13 @@ pub(crate) async fn set_params(
     params: &Params,
     apply_key: Option<&str>,
 ) -> Result<Option<AiRow>, sqlx::Error> {
-    let raw: Option<Raw> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let raw: Option<Raw> = sqlx::query_as(
         "update room_ai a set params = $2, model_id = $3, apply_key = coalesce($4, a.apply_key), updated_at = now()
          from rooms r
          where a.room_id = $1 and r.room_id = a.room_id and r.status = 'live'
            and ($4::text is null or a.apply_key is distinct from $4)
-         returning a.room_id, a.mode, a.model_id, a.params, a.stream_id, a.whip_url, a.playback_id"
-    )))
+         returning a.room_id, a.mode, a.model_id, a.params, a.stream_id, a.whip_url, a.playback_id",
+    )
     .bind(room)
     .bind(sqlx::types::Json(params))
     .bind(model.as_str())

@@ -1,19 +1,19 @@
 //! `/v1/rooms`: open, list, read, end, heartbeat.
 
+use crate::ai::view::{ai_view, AiView};
+use crate::ai::AiChange;
 use crate::broker::Broker;
 use crate::domain::{MediaMode, RoomKind, RoomStatus, Title};
 use crate::error::BrokerError;
 use crate::presence;
 use crate::routes::ErrorDoc;
 use crate::store;
-use crate::ai::view::{ai_view, AiView};
-use crate::ai::AiChange;
 use crate::view::{room_view, RoomView};
-use tandem_shared::events::AiSource;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tandem_shared::auth::AuthUser;
+use tandem_shared::events::AiSource;
 use tandem_shared::ids::{Role, RoomId, UserId};
 use utoipa::{IntoParams, ToSchema};
 

@@ -130,7 +130,9 @@ async fn host_changes_send_the_documented_patch_and_reloads_need_consent() {
             (ev.len() >= 2).then_some(ev)
         })
         .await;
-    assert!(matches!(&updates[0], BusEvent::AiUpdated { prompt, source: AiSource::Host, .. } if prompt == "a burning forest"));
+    assert!(
+        matches!(&updates[0], BusEvent::AiUpdated { prompt, source: AiSource::Host, .. } if prompt == "a burning forest")
+    );
 }
 
 #[tokio::test]
@@ -154,10 +156,8 @@ async fn daydream_429_and_500_are_retried_and_a_400_is_a_clear_error_with_nothin
     assert_eq!(body["code"], "ai_provider_error");
     assert!(body["message"].as_str().unwrap().contains("VALIDATION/INVALID_PARAMS"), "{body}");
     assert!(body["message"].as_str().unwrap().contains("safety filter"), "{body}");
-    let live: i64 = sqlx::query_scalar("select count(*) from rooms where status = 'live'")
-        .fetch_one(&app.t.core.db)
-        .await
-        .unwrap();
+    let live: i64 =
+        sqlx::query_scalar("select count(*) from rooms where status = 'live'").fetch_one(&app.t.core.db).await.unwrap();
     assert_eq!(live, 0, "no room was left behind");
 
     // Persistent 503s: unavailable after the retry budget.
@@ -201,7 +201,10 @@ async fn the_client_surfaces_daydreams_refusal_of_unknown_params_and_never_logs_
     assert!(!format!("{:?}", dd_settings(&dd.base)).contains(API_KEY));
     let wrong = DaydreamClient::new(DaydreamSettings::new(&dd.base, "nope")).unwrap();
     let p = json!({"model_id": "stabilityai/sd-turbo", "prompt": "x"});
-    assert!(matches!(wrong.create_stream("t", p.as_object().unwrap()).await, Err(DaydreamError::Rejected { status: 401, .. })));
+    assert!(matches!(
+        wrong.create_stream("t", p.as_object().unwrap()).await,
+        Err(DaydreamError::Rejected { status: 401, .. })
+    ));
     client.delete_stream("no-such-stream").await.expect("a missing stream counts as deleted");
 }
 

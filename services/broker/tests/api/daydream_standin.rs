@@ -14,12 +14,34 @@ pub const API_KEY: &str = "dd-test-key";
 
 /// Every StreamDiffusion param the contract documents.
 const KNOWN_PARAMS: &[&str] = &[
-    "model_id", "prompt", "negative_prompt", "prompt_interpolation_method", "normalize_prompt_weights",
-    "guidance_scale", "delta", "num_inference_steps", "t_index_list", "width", "height", "seed",
-    "seed_interpolation_method", "normalize_seed_weights", "use_safety_checker", "lora_dict", "use_lcm_lora",
-    "lcm_lora_id", "acceleration", "use_denoising_batch", "do_add_noise", "enable_similar_image_filter",
-    "similar_image_filter_threshold", "similar_image_filter_max_skip_frame", "skip_diffusion", "controlnets",
-    "ip_adapter", "ip_adapter_style_image_url",
+    "model_id",
+    "prompt",
+    "negative_prompt",
+    "prompt_interpolation_method",
+    "normalize_prompt_weights",
+    "guidance_scale",
+    "delta",
+    "num_inference_steps",
+    "t_index_list",
+    "width",
+    "height",
+    "seed",
+    "seed_interpolation_method",
+    "normalize_seed_weights",
+    "use_safety_checker",
+    "lora_dict",
+    "use_lcm_lora",
+    "lcm_lora_id",
+    "acceleration",
+    "use_denoising_batch",
+    "do_add_noise",
+    "enable_similar_image_filter",
+    "similar_image_filter_threshold",
+    "similar_image_filter_max_skip_frame",
+    "skip_diffusion",
+    "controlnets",
+    "ip_adapter",
+    "ip_adapter_style_image_url",
 ];
 const MODELS: &[&str] =
     &["stabilityai/sd-turbo", "stabilityai/sdxl-turbo", "Lykon/dreamshaper-8", "prompthero/openjourney-v4"];
@@ -67,10 +89,8 @@ fn gate(req: &HttpRequest, state: &State) -> Option<HttpResponse> {
     Some(match scripted {
         429 => {
             let mut r = error(429, "RATE_LIMIT/EXCEEDED", "Too many requests");
-            r.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from_static("1"),
-            );
+            r.headers_mut()
+                .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("1"));
             r
         }
         400 => error(400, "VALIDATION/INVALID_PARAMS", "prompt was flagged by the safety filter"),
@@ -78,21 +98,26 @@ fn gate(req: &HttpRequest, state: &State) -> Option<HttpResponse> {
     })
 }
 
-/// The contract's body checks: pipeline, params object with a known model and known keys only.
-fn check_body(body: &Value) -> Result<(), HttpResponse> {
+/// The contract's body checks (pipeline, params with a known model and known keys only): the
+/// refusal, if any.
+fn check_body(body: &Value) -> Option<HttpResponse> {
     if body["pipeline"] != "streamdiffusion" {
-        return Err(error(400, "VALIDATION/INVALID_PIPELINE", "pipeline must be streamdiffusion"));
+        return Some(error(400, "VALIDATION/INVALID_PIPELINE", "pipeline must be streamdiffusion"));
     }
     let Some(params) = body["params"].as_object() else {
-        return Err(error(400, "VALIDATION/INVALID_PARAMS", "params is required"));
+        return Some(error(400, "VALIDATION/INVALID_PARAMS", "params is required"));
     };
     if !params.get("model_id").and_then(Value::as_str).is_some_and(|m| MODELS.contains(&m)) {
-        return Err(error(400, "VALIDATION/INVALID_PARAMS", "params.model_id is required"));
+        return Some(error(400, "VALIDATION/INVALID_PARAMS", "params.model_id is required"));
     }
     if let Some(k) = params.keys().find(|k| !KNOWN_PARAMS.contains(&k.as_str())) {
-        return Err(error(400, "VALIDATION/INVALID_PARAMS", &format!("params/{k} must NOT have additional properties")));
+        return Some(error(
+            400,
+            "VALIDATION/INVALID_PARAMS",
+            &format!("params/{k} must NOT have additional properties"),
+        ));
     }
-    Ok(())
+    None
 }
 
 fn stream(id: &str, body: &Value) -> Value {
@@ -109,7 +134,7 @@ async fn create(req: HttpRequest, state: web::Data<State>, body: web::Json<Value
     if let Some(r) = gate(&req, &state) {
         return r;
     }
-    if let Err(r) = check_body(&body) {
+    if let Some(r) = check_body(&body) {
         return r;
     }
     let id = format!("str_{}", uuid::Uuid::new_v4().simple());
@@ -118,14 +143,19 @@ async fn create(req: HttpRequest, state: web::Data<State>, body: web::Json<Value
     HttpResponse::Created().json(stream(&id, &body))
 }
 
-async fn update(req: HttpRequest, state: web::Data<State>, id: web::Path<String>, body: web::Json<Value>) -> HttpResponse {
+async fn update(
+    req: HttpRequest,
+    state: web::Data<State>,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> HttpResponse {
     if let Some(r) = gate(&req, &state) {
         return r;
     }
     if !state.live.lock().unwrap().contains(&id) {
         return error(404, "STREAMS/NOT_FOUND", "Stream not found");
     }
-    if let Err(r) = check_body(&body) {
+    if let Some(r) = check_body(&body) {
         return r;
     }
     state.patches.lock().unwrap().push((id.to_string(), body.0.clone(), Instant::now()));
