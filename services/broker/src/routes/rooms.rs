@@ -179,7 +179,9 @@ pub async fn end(
     broker.end_room(room.room_id, Broker::end_reason_for(&room, user.user_id)).await?;
     let room = store::room(&broker.core.db, room.room_id).await?.ok_or(BrokerError::NotFound("room"))?;
     let slots = store::slots(&broker.core.db, room.room_id).await?;
-    Ok(HttpResponse::Ok().json(room_view(&broker, &room, &slots, user.user_id, None)))
+    let mut view = room_view(&broker, &room, &slots, user.user_id, None);
+    view.ai = ai_view(&broker, &room, user.user_id).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// A participant says it is alive (hosts and private guests, every few seconds).
