@@ -34,6 +34,8 @@ export TANDEM_DRAIN_SECS=1
 # Paid sessions in the tests: test credit, and payouts small enough for one session's earnings.
 export TANDEM_DEV_TOPUPS=1
 export TANDEM_PAYOUT_MIN=100
+# AI rooms: short audience rounds (no Daydream key: the local preview effect).
+export TANDEM_AI_ROUND_SECS=4
 
 "${CARGO_TARGET_DIR:-$root/target}/debug/tandem" serve >"$log" 2>&1 &
 server=$!
@@ -53,4 +55,5 @@ for _ in $(seq 1 100); do
 done
 
 cd "$here"
-TANDEM_URL="http://127.0.0.1:${port}" CHROMIUM=/usr/bin/chromium node --test --test-concurrency=1 tests/
+# Extra arguments go to node, e.g. --test-name-pattern=AI to run one test.
+TANDEM_URL="http://127.0.0.1:${port}" CHROMIUM=/usr/bin/chromium node --test --test-concurrency=1 "$@" tests/
