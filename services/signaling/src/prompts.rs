@@ -233,6 +233,9 @@ pub async fn audio(
 /// take (or keep) the room's lease; the holder pushes vote totals when they changed and closes
 /// due rounds, applying the winner with one update keyed by the round.
 pub async fn drive(node: &Node) {
+    if node.core.hooks.ai().is_none() {
+        return; // no broker behind this node (tests of signaling alone)
+    }
     for room in node.hub.local_broadcasts() {
         if let Err(e) = drive_room(node, room).await {
             tracing::warn!(%room, error.cause_chain = ?e, "prompt round step failed");

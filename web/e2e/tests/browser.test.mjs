@@ -344,7 +344,6 @@ test('AI room without Daydream: the fan proposes and votes, and the applied prom
     if (voted) break;
   }
   await fan.waitForFunction((p) => document.getElementById('ai-current').textContent === p, next, { timeout: 15000 });
-  await shots(fan, 'fan-watching-ai');
 
   // The fan's own video turns to the new tint.
   const deadline = Date.now() + 10000;
@@ -355,6 +354,7 @@ test('AI room without Daydream: the fan proposes and votes, and the applied prom
   }
   assert.ok(distance(after, nextTint) < distance(after, firstTint), `the video now carries the tint of "${next}" (${before} -> ${after})`);
   assert.ok(distance(after, before) > 60, `the pixels changed visibly (${before} -> ${after})`);
+  await shots(fan, 'fan-watching-ai');
   await creator.click('#end');
   await fan.waitForSelector('body[data-ended="true"]', { timeout: 5000 });
 });

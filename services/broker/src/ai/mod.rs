@@ -189,8 +189,10 @@ impl AiEngine {
             let mut body = changes;
             body.insert("model_id".into(), Value::String(model.as_str().into()));
             if let Err(e) = dd.update_stream(id, &body).await {
-                // Keep the stored state what Daydream runs.
-                let _ = store::set_params(&self.core.db, row.room_id, row.model_id, &row.params, None).await;
+                // Keep the stored state what Daydream runs (and let a retry under the key apply).
+                if let Err(db) = store::revert(&self.core.db, row).await {
+                    tracing::error!(room_id = %row.room_id, error.message = %db, "failed to revert AI params");
+                }
                 return Err(e.into());
             }
         }

@@ -125,6 +125,22 @@ pub(crate) async fn set_params(
     raw.map(AiRow::try_from).transpose()
 }
 
+/// Put back `row`'s params and model after Daydream refused a change, forgetting the applied key.
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn revert(db: &PgPool, row: &AiRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update room_ai set params = $2, model_id = $3, apply_key = null, updated_at = now() where room_id = $1",
+    )
+    .bind(row.room_id)
+    .bind(sqlx::types::Json(&row.params))
+    .bind(row.model_id.as_str())
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
 /// Record that a room's Daydream stream was deleted.
 ///
 /// # Errors

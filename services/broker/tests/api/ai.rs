@@ -124,6 +124,15 @@ async fn host_changes_send_the_documented_patch_and_reloads_need_consent() {
     assert_eq!((s, c.as_str()), (403, "forbidden"));
     assert_eq!(dd.patches().len(), 2);
 
+    // Daydream refuses an update: a clear 502, and the room keeps what Daydream runs.
+    dd.state.script.lock().unwrap().push_back(400);
+    let res = patch_ai(&app, &creator, id, json!({"prompt": "refused"})).await;
+    assert_eq!(res.status(), 502);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "ai_provider_error");
+    let seen: Value = app.get(&fan, &format!("/v1/rooms/{id}")).await.json().await.unwrap();
+    assert_eq!(seen["ai"]["prompt"], "a burning forest");
+
     let updates = app
         .eventually(Duration::from_secs(5), || async {
             let ev = events.on(&format!("room:{id}"));
