@@ -13,6 +13,16 @@
 # through nginx, and writes each process's CPU seconds and peak memory over the run to
 # OUT/split-processes.txt, then runs `tandem admin ledger-check`.
 #
+# CHAOS=1 starts a Redis (port CHAOS_REDIS_PORT, default 6391) and a PostgreSQL cluster (port
+# CHAOS_PG_PORT, default 5441, a fresh data dir under OUT) of the run's own, so faults never touch
+# the machine's servers; writes OUT/chaos-control.json (node pids, the Redis command line, the
+# postmaster pid) and passes it to the tool, which injects the `--chaos` schedule:
+#
+#   CHAOS=1 loadtest/run-multinode.sh private --pairs 300 --duration 6m --price-per-minute 10 \
+#     --chaos kill-node@90s,redis-restart@180s,pg-pause:5s@270s
+#
+# then runs `tandem admin ledger-check` against the run's database.
+#
 # Environment: NODES (default 3), BASE_PORT (default 8081), PROFILE (release|debug, default
 # release), DATABASE_URL (default a dedicated tandem_loadtest database), OUT (default
 # loadtest-out/multinode), PAIRS (accounts to seed, default from --pairs or 1000).
@@ -103,11 +113,43 @@ if [ "${SPLIT:-0}" = 1 ]; then
 fi
 
 pids=()
+chaos_args=()
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ "${CHAOS:-0}" = 1 ]; then
+    redis-cli -p "$CHAOS_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    as_pg "$pgbin/pg_ctl" -D "$pgdata" -m immediate stop >/dev/null 2>&1 || true
+  fi
 }
 trap cleanup EXIT
+
+if [ "${CHAOS:-0}" = 1 ]; then
+  CHAOS_REDIS_PORT=${CHAOS_REDIS_PORT:-6391}
+  CHAOS_PG_PORT=${CHAOS_PG_PORT:-5441}
+  chaos_dir=$(realpath "$OUT")/chaos
+  pgdata=$chaos_dir/pgdata
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+  redis-cli -p "$CHAOS_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  as_pg "$pgbin/pg_ctl" -D "$pgdata" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$chaos_dir"
+  mkdir -p "$chaos_dir"
+  redis_cmd=(redis-server --port "$CHAOS_REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --maxclients 30000)
+  "${redis_cmd[@]}" >"$chaos_dir/redis.log" 2>&1 &
+  redis_pid=$!
+  mkdir -p "$pgdata"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$chaos_dir" "$pgdata"
+  as_pg "$pgbin/initdb" -D "$pgdata" -A trust -U postgres >"$chaos_dir/initdb.log"
+  as_pg "$pgbin/pg_ctl" -D "$pgdata" -l "$chaos_dir/postgres.log" -w \
+    -o "-p $CHAOS_PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off" start >/dev/null
+  pg_pid=$(head -1 "$pgdata/postmaster.pid")
+  export DATABASE_URL=postgres://postgres:postgres@127.0.0.1:$CHAOS_PG_PORT/tandem_loadtest
+  export REDIS_URL=redis://127.0.0.1:$CHAOS_REDIS_PORT
+  # The run's own throwaway database: fans top up without Stripe.
+  export TANDEM_DEV_TOPUPS=1
+  echo "==> chaos: own Redis on :$CHAOS_REDIS_PORT (pid $redis_pid), PostgreSQL on :$CHAOS_PG_PORT (pid $pg_pid)"
+fi
 
 # Migrate once before the nodes start racing for it.
 "$bin/tandem" migrate >/dev/null
@@ -131,7 +173,32 @@ done
 echo "==> $NODES nodes ready: ${targets[*]}"
 
 accounts="$OUT/accounts-$PAIRS.jsonl"
+if [ "${CHAOS:-0}" = 1 ]; then
+  # A fresh database every run: seed it, and tell the tool what it may break.
+  accounts="$OUT/accounts-chaos-$PAIRS.jsonl"
+  rm -f "$accounts"
+  {
+    printf '{"nodes":['
+    for ((n = 0; n < NODES; n++)); do
+      [ "$n" -gt 0 ] && printf ','
+      printf '{"target":"http://127.0.0.1:%s","pid":%s}' "$((BASE_PORT + n))" "${pids[$n]}"
+    done
+    printf '],"redis":{"pid":%s,"cmd":[' "$redis_pid"
+    for ((k = 0; k < ${#redis_cmd[@]}; k++)); do
+      [ "$k" -gt 0 ] && printf ','
+      printf '"%s"' "${redis_cmd[$k]}"
+    done
+    printf ']},"postgres":{"pid":%s}}\n' "$pg_pid"
+  } >"$OUT/chaos-control.json"
+  chaos_args=(--chaos-control "$OUT/chaos-control.json")
+fi
 if [ ! -s "$accounts" ]; then
   "$bin/tandem-loadtest" seed "${targets[@]:0:2}" --pairs "$PAIRS" --accounts "$accounts" --concurrency 16
 fi
-"$bin/tandem-loadtest" "$scenario" "${targets[@]}" --accounts "$accounts" --out "$OUT/$scenario" "$@"
+lt_rc=0
+"$bin/tandem-loadtest" "$scenario" "${targets[@]}" --accounts "$accounts" --out "$OUT/$scenario" "${chaos_args[@]}" "$@" \
+  || lt_rc=$?
+if [ "${CHAOS:-0}" = 1 ]; then
+  "$bin/tandem" admin ledger-check | tee "$OUT/ledger-check.txt" || lt_rc=1
+fi
+exit "$lt_rc"

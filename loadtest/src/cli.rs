@@ -102,6 +102,16 @@ pub struct RunArgs {
     /// (needs `TANDEM_DEV_TOPUPS=1` on the targets); 0 leaves sessions free.
     #[arg(long, default_value_t = 0)]
     pub price_per_minute: i64,
+    /// private: faults to inject during the run, e.g.
+    /// `kill-node@120s,redis-restart@240s,pg-pause:5s@360s` (needs `--chaos-control`). Sessions
+    /// then reconnect and resume like real clients, and the report counts per fault what was
+    /// resumed, ended with a reason, or lost.
+    #[arg(long)]
+    pub chaos: Option<String>,
+    /// The nodes, Redis and PostgreSQL the chaos schedule may signal (JSON written by
+    /// `CHAOS=1 loadtest/run-multinode.sh`).
+    #[arg(long)]
+    pub chaos_control: Option<PathBuf>,
 }
 
 /// Parse `90s`, `10m`, `1h`, `500ms` or a bare number of seconds.

@@ -6,6 +6,7 @@
 //! - [`orchestrate`]: spreads a run over worker processes, progress, server sampling, report.
 //! - [`scenarios`]: what each simulated client does.
 //! - [`api`], [`signal`]: Tandem's HTTP API and signaling socket as a client sees them.
+//! - [`chaos`]: faults injected on a schedule (`--chaos`) and their attribution.
 //! - [`accounts`]: seeded accounts.
 //! - [`stats`]: HDR histograms, error counts and gauges, mergeable across processes.
 //! - [`report`]: terminal table, `report.json`, `report.html` with plots.
@@ -14,6 +15,7 @@
 //! - [`net`]: connections spread over source addresses.
 pub mod accounts;
 pub mod api;
+pub mod chaos;
 pub mod cli;
 pub mod limits;
 pub mod net;

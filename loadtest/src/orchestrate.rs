@@ -98,6 +98,16 @@ pub async fn run(scenario: Scenario, args: RunArgs) -> anyhow::Result<RunReport>
     }
     // Fail early, before spawning anything, when the accounts are missing.
     crate::accounts::load_pairs(&args.common.accounts, scenario.pairs_needed(&args))?;
+    let chaos = match &args.chaos {
+        None => None,
+        Some(schedule) => {
+            anyhow::ensure!(scenario == Scenario::Private, "--chaos runs with the private scenario");
+            let faults = crate::chaos::parse_schedule(schedule).map_err(anyhow::Error::msg)?;
+            let path =
+                args.chaos_control.as_ref().context("--chaos needs --chaos-control (CHAOS=1 run-multinode.sh)")?;
+            Some((faults, crate::chaos::load_control(path)?))
+        }
+    };
     let (soft, hard) = crate::limits::raise_nofile();
     let sockets = scenario.sockets(&args);
     let per_proc = SOCKETS_PER_PROC.min(crate::limits::socket_budget(soft, 1_000) as usize).max(1);
@@ -175,6 +185,7 @@ pub async fn run(scenario: Scenario, args: RunArgs) -> anyhow::Result<RunReport>
     let bar = indicatif::ProgressBar::new_spinner();
     bar.enable_steady_tick(Duration::from_millis(200));
     let start = Instant::now();
+    let chaos_task = chaos.map(|(faults, control)| tokio::spawn(crate::chaos::run(faults, control, start)));
     let mut latest: BTreeMap<usize, Progress> = BTreeMap::new();
     let mut interval = Latencies::default();
     let mut timeline = Vec::new();
@@ -247,6 +258,15 @@ pub async fn run(scenario: Scenario, args: RunArgs) -> anyhow::Result<RunReport>
         *errors.entry("worker_failed".to_string()).or_default() += 1;
         notes.push(e.clone());
     }
+    let mut chaos_records = Vec::new();
+    if let Some(task) = chaos_task {
+        if task.is_finished() {
+            chaos_records = task.await.unwrap_or_default();
+        } else {
+            task.abort();
+            notes.push("the run ended before every scheduled fault was injected".into());
+        }
+    }
     let mut report = RunReport {
         scenario: scenario.name().into(),
         params: serde_json::to_value(&args)?,
@@ -260,6 +280,7 @@ pub async fn run(scenario: Scenario, args: RunArgs) -> anyhow::Result<RunReport>
         servers,
         derived: BTreeMap::new(),
         notes,
+        chaos: chaos_records,
     };
     derive(&mut report);
     report.write(&args.out)?;

@@ -63,6 +63,9 @@ pub struct RunReport {
     pub derived: BTreeMap<String, f64>,
     /// Free-text notes (limits hit, warnings).
     pub notes: Vec<String>,
+    /// The faults injected (`--chaos`), in order.
+    #[serde(default)]
+    pub chaos: Vec<crate::chaos::FaultRecord>,
 }
 
 impl RunReport {
@@ -104,6 +107,27 @@ impl RunReport {
             for (k, v) in &self.derived {
                 let _ = writeln!(s, "  {k:<30} {v:.2}");
             }
+        }
+        if !self.chaos.is_empty() {
+            let _ = writeln!(s, "chaos (counted under the fault in effect; fault- is before the first):");
+            for (i, f) in self.chaos.iter().enumerate() {
+                let what = f.error.as_deref().map_or_else(|| f.detail.clone(), |e| format!("FAILED: {e}"));
+                let _ = writeln!(s, "  fault{i} {} at {:.1}s: {what}", f.fault, f.at_secs);
+                let prefix = format!("fault{i}_");
+                for (k, v) in self.counters.iter().filter(|(k, _)| k.starts_with(&prefix)) {
+                    let _ = writeln!(s, "    {:<28} {v}", &k[prefix.len()..]);
+                }
+                if let Some(r) = self.latencies.get(&format!("{prefix}recovery")) {
+                    let _ = writeln!(s, "    {:<28} p50 {:.0} ms, max {:.0} ms", "time to recover", r.p50_ms, r.max_ms);
+                }
+            }
+            let _ = writeln!(
+                s,
+                "  sessions lost {}, minutes skipped {}, minutes doubled {}",
+                self.counters.get("sessions_failed").copied().unwrap_or(0),
+                self.counters.get("minutes_skipped").copied().unwrap_or(0),
+                self.counters.get("minutes_doubled").copied().unwrap_or(0)
+            );
         }
         let _ = writeln!(s, "errors: {}", self.error_total());
         for (code, n) in &self.errors {

@@ -7,7 +7,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -24,8 +24,21 @@ pub struct SignalClient {
     events: mpsc::UnboundedReceiver<Value>,
     pending: Pending,
     next_id: AtomicU64,
+    /// The highest `room_seq` received (what a resume continues from).
+    last_room_seq: Arc<AtomicU64>,
+    /// Set when the socket ended.
+    closed: Arc<AtomicBool>,
     /// The `welcome` event.
     pub welcome: Value,
+}
+
+/// Where a dropped socket was: its resume token and the last `room_seq` it saw.
+#[derive(Debug, Clone)]
+pub struct ResumeFrom {
+    /// `welcome.resume_token` of the dropped socket.
+    pub token: String,
+    /// The last `room_seq` it received.
+    pub last_seq: u64,
 }
 
 /// A refusal from the server (`error` reply) or a protocol failure.
@@ -39,8 +52,25 @@ impl SignalClient {
     /// # Errors
     /// Connection or upgrade refused, or no welcome.
     pub async fn connect(source: IpAddr, dest: SocketAddr, target: &str, token: &str) -> anyhow::Result<Self> {
+        Self::connect_resuming(source, dest, target, token, None).await
+    }
+
+    /// Like [`Self::connect`], resuming a dropped socket's place when `resume` is given.
+    ///
+    /// # Errors
+    /// Connection or upgrade refused, or no welcome.
+    pub async fn connect_resuming(
+        source: IpAddr,
+        dest: SocketAddr,
+        target: &str,
+        token: &str,
+        resume: Option<&ResumeFrom>,
+    ) -> anyhow::Result<Self> {
         let stream = crate::net::connect_from(source, dest).await?;
-        let ws_url = format!("{}/v1/ws?access_token={token}", target.replacen("http", "ws", 1));
+        let mut ws_url = format!("{}/v1/ws?access_token={token}", target.replacen("http", "ws", 1));
+        if let Some(r) = resume {
+            ws_url.push_str(&format!("&resume_token={}&last_seq={}", r.token, r.last_seq));
+        }
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .read_buffer_size(4096)
             .write_buffer_size(0);
@@ -53,6 +83,9 @@ impl SignalClient {
         let pending: Pending = Arc::default();
         let reader_pending = pending.clone();
         let pong_tx = out_tx.clone();
+        let last_room_seq = Arc::new(AtomicU64::new(resume.map_or(0, |r| r.last_seq)));
+        let closed = Arc::new(AtomicBool::new(false));
+        let (reader_seq, reader_closed) = (last_room_seq.clone(), closed.clone());
         tokio::spawn(async move {
             while let Some(msg) = source_stream.next().await {
                 let text = match msg {
@@ -65,6 +98,9 @@ impl SignalClient {
                     Ok(_) => continue,
                 };
                 let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+                if let Some(seq) = v["room_seq"].as_u64() {
+                    reader_seq.fetch_max(seq, Ordering::Relaxed);
+                }
                 let kind = v["type"].as_str().unwrap_or_default();
                 if kind == "ack" || (kind == "error" && v["request_id"].is_string()) {
                     let id = v["request_id"].as_str().unwrap_or_default().to_string();
@@ -77,6 +113,8 @@ impl SignalClient {
                 }
             }
             // Dropping the event sender tells waiters the socket is gone.
+            reader_closed.store(true, Ordering::Release);
+            reader_pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
         });
         tokio::spawn(async move {
             while let Some(m) = out_rx.recv().await {
@@ -91,7 +129,49 @@ impl SignalClient {
             .await
             .map_err(|_| SignalError("no welcome".into()))?
             .context("socket closed before welcome")?;
-        Ok(Self { out: out_tx, events: ev_rx, pending, next_id: AtomicU64::new(1), welcome })
+        Ok(Self { out: out_tx, events: ev_rx, pending, next_id: AtomicU64::new(1), last_room_seq, closed, welcome })
+    }
+
+    /// Whether the socket has ended.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// What a new socket needs to resume this one's place.
+    pub fn resume_from(&self) -> Option<ResumeFrom> {
+        let token = self.welcome["resume_token"].as_str()?.to_string();
+        Some(ResumeFrom { token, last_seq: self.last_room_seq.load(Ordering::Relaxed) })
+    }
+
+    /// Drop queued events, returning the reason of a `room.ended` among them.
+    pub fn drain_for_end(&mut self) -> Option<String> {
+        let mut ended = None;
+        while let Ok(v) = self.events.try_recv() {
+            if v["type"] == "room.ended" {
+                ended = Some(v["reason"].as_str().unwrap_or("ended").to_string());
+            }
+        }
+        ended
+    }
+
+    /// Wait up to `within` for a chat with exactly `text`, skipping other events; returns the
+    /// reason if the room ended meanwhile.
+    ///
+    /// # Errors
+    /// Timeout or closed socket.
+    pub async fn expect_chat(&mut self, text: &str, within: Duration) -> anyhow::Result<Option<String>> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(v)) if v["type"] == "chat" && v["text"] == text => return Ok(None),
+                Ok(Some(v)) if v["type"] == "room.ended" => {
+                    return Ok(Some(v["reason"].as_str().unwrap_or("ended").to_string()))
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) => return Err(SignalError("socket closed waiting for chat".into()).into()),
+                Err(_) => return Err(SignalError("timeout waiting for chat".into()).into()),
+            }
+        }
     }
 
     /// Send `msg` (an object without `request_id`) and wait for its `ack` data.

@@ -65,6 +65,10 @@ impl ResponseError for AuthError {
                 actix_web::http::header::HeaderValue::from_static("Bearer"),
             );
         }
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("1"));
+        }
         res
     }
 }

@@ -37,6 +37,14 @@ impl TestCore {
     /// # Panics
     /// Postgres or Redis unreachable: tests cannot run without them.
     pub async fn new() -> Self {
+        Self::with_redis(&redis_url()).await
+    }
+
+    /// Like [`TestCore::new`], on the Redis at `redis_url` (tests that restart their own Redis).
+    ///
+    /// # Panics
+    /// Postgres or Redis unreachable.
+    pub async fn with_redis(redis_url: &str) -> Self {
         let db_name = format!("tandem_test_{}", Uuid::new_v4().simple());
         let opts = PgConnectOptions::from_str(&maintenance_url()).expect("TEST_DATABASE_URL parses");
         let database_url = format!(
@@ -50,8 +58,9 @@ impl TestCore {
         let db =
             crate::db::connect_and_migrate(&database_url, 10).await.expect("test database is created and migrated");
         let prefix = format!("test:{}:", Uuid::new_v4().simple());
-        let redis = RedisHandle::connect(&redis_url(), &prefix).await.expect("Redis is reachable");
-        let settings = Self::settings(&database_url, &prefix);
+        let redis = RedisHandle::connect(redis_url, &prefix).await.expect("Redis is reachable");
+        let mut settings = Self::settings(&database_url, &prefix);
+        settings.redis_url = redis_url.into();
         let core = Core::from_parts(settings, db, redis, KeyPair::generate());
         Self { core, database_url, db_name }
     }
@@ -280,5 +289,90 @@ impl crate::hooks::RoomControl for StandInRooms {
     }
     async fn leave_stage(&self, room: crate::ids::RoomId, user: crate::ids::UserId) -> anyhow::Result<()> {
         self.record(RoomCall::LeaveStage(room, user))
+    }
+}
+
+/// A `redis-server` of a test's own on a free port, for tests that kill or restart Redis (the
+/// machine's Redis is never touched). Stopped on drop, even if something replaced the process.
+pub struct RedisServer {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    /// Start an empty, non-persistent Redis and wait until it listens.
+    ///
+    /// # Panics
+    /// `redis-server` is not installed or does not start.
+    pub fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address").port();
+        let mut s = Self { port, child: None };
+        s.spawn();
+        s
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The running process's id (0 when stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// The command line that starts it.
+    pub fn command(&self) -> Vec<String> {
+        ["redis-server", "--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect()
+    }
+
+    fn spawn(&mut self) {
+        let cmd = self.command();
+        let child = std::process::Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts (it is installed with Redis)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "redis-server listens on {}", self.port);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Kill it (SIGKILL: no goodbye).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Kill it and start an empty one on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        // A process started by someone else on this port (a chaos run) goes too.
+        let _ = std::process::Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "shutdown", "nosave"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }

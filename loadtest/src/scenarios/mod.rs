@@ -3,6 +3,7 @@
 mod broadcast;
 mod churn;
 mod private;
+mod private_chaos;
 
 use crate::accounts::{Account, Pair, SEED_PASSWORD};
 use crate::cli::RunArgs;
@@ -27,6 +28,8 @@ pub struct Ctx {
     pub t0: Instant,
     /// Total pairs over all shards (for the global ramp schedule).
     pub total: usize,
+    /// The chaos schedule (empty without `--chaos`).
+    pub faults: Vec<crate::chaos::Fault>,
 }
 
 impl Ctx {
@@ -115,7 +118,11 @@ pub async fn run_shard(spec: &ShardSpec, rec: Arc<Recorder>) -> anyhow::Result<(
         }
         sources.push((*ip, b.build()?));
     }
-    let ctx = Arc::new(Ctx { rec, args, targets, sources, t0: Instant::now(), total: pairs.len() });
+    let faults = match &args.chaos {
+        Some(s) => crate::chaos::parse_schedule(s).map_err(anyhow::Error::msg)?,
+        None => Vec::new(),
+    };
+    let ctx = Arc::new(Ctx { rec, args, targets, sources, t0: Instant::now(), total: pairs.len(), faults });
     let mine: Vec<(usize, Pair)> =
         pairs.into_iter().enumerate().filter(|(i, _)| i % spec.shards == spec.shard).collect();
     match spec.scenario {

@@ -35,10 +35,25 @@ pub async fn run(ctx: Arc<Ctx>, pairs: Vec<(usize, Pair)>) -> anyhow::Result<()>
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(ctx.start_at(i).into()).await;
             let hold_until = ctx.start_at(i) + hold_for;
-            match session(&ctx, i, &pair, hold_until).await {
-                Ok(()) => ctx.rec.count("sessions_completed", 1),
+            let outcome = if ctx.faults.is_empty() {
+                session(&ctx, i, &pair, hold_until).await.map(|()| super::private_chaos::Outcome::Completed)
+            } else {
+                super::private_chaos::session(&ctx, i, &pair, hold_until).await
+            };
+            match outcome {
+                Ok(super::private_chaos::Outcome::Completed) => ctx.rec.count("sessions_completed", 1),
+                Ok(super::private_chaos::Outcome::Ended(reason)) => {
+                    ctx.rec.count("sessions_ended_with_reason", 1);
+                    let bucket = crate::chaos::bucket(&ctx.faults, ctx.t0.elapsed());
+                    ctx.rec.count(&format!("{bucket}ended_{reason}"), 1);
+                }
                 Err(e) => {
                     ctx.rec.count("sessions_failed", 1);
+                    if !ctx.faults.is_empty() {
+                        let bucket = crate::chaos::bucket(&ctx.faults, ctx.t0.elapsed());
+                        ctx.rec.count(&format!("{bucket}lost"), 1);
+                        ctx.rec.error(&format!("lost:{}", crate::signal::error_code(&e)));
+                    }
                     if std::env::var_os("TANDEM_LOADTEST_VERBOSE").is_some() {
                         eprintln!("pair {i}: {e:#}");
                     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tandem_loadtest::cli::{Common, RunArgs};
 use tandem_loadtest::orchestrate::{run, Scenario};
-use tandem_shared::testing::{TestCore, TestServer};
+use tandem_shared::testing::{RedisServer, TestCore, TestServer};
 
 struct App {
     _t: TestCore,
@@ -26,7 +26,10 @@ async fn app() -> App {
 
 /// Auth, broker and signaling; with `billing`, also billing with dev top-ups and its meter.
 async fn app_with_billing(billing: bool) -> App {
-    let t = TestCore::new().await;
+    app_on(TestCore::new().await, billing).await
+}
+
+async fn app_on(t: TestCore, billing: bool) -> App {
     let mut services = vec![
         tandem_auth::service(&t.core).await.unwrap(),
         tandem_broker::service(&t.core).await.unwrap(),
@@ -59,6 +62,8 @@ fn args(app: &App, pairs: usize) -> RunArgs {
         heartbeat_secs: 1,
         chat_secs: 1,
         price_per_minute: 0,
+        chaos: None,
+        chaos_control: None,
     }
 }
 
@@ -171,4 +176,38 @@ async fn old_access_tokens_are_renewed_with_the_refresh_token() {
         .await
         .unwrap();
     assert_eq!(me["email"], email);
+}
+
+#[tokio::test]
+async fn under_chaos_a_redis_restart_loses_no_session_and_the_report_counts_it() {
+    let redis = RedisServer::start();
+    let app = app_on(TestCore::with_redis(&redis.url()).await, false).await;
+    seed(&app, 3).await;
+    let control = serde_json::json!({
+        "nodes": [],
+        "redis": {"pid": redis.pid(), "cmd": redis.command()},
+    });
+    let control_path = app.dir.join("chaos-control.json");
+    std::fs::write(&control_path, control.to_string()).unwrap();
+    let mut a = args(&app, 3);
+    a.duration = Duration::from_secs(8);
+    a.chaos = Some("redis-restart@3s".into());
+    a.chaos_control = Some(control_path);
+    let report = run(Scenario::Private, a).await.unwrap();
+    assert_eq!(report.chaos.len(), 1, "{}", report.table());
+    assert!(report.chaos[0].error.is_none(), "{}", report.table());
+    assert!(report.chaos[0].detail.contains("started it empty"), "{}", report.table());
+    assert_eq!(report.counters.get("sessions_failed"), None, "{}", report.table());
+    assert_eq!(report.counters.get("sessions_completed"), Some(&3), "{}", report.table());
+    assert!(report.table().contains("fault0 redis-restart@3s"), "{}", report.table());
+}
+
+#[tokio::test]
+async fn a_chaos_schedule_without_a_control_file_is_a_clear_error() {
+    let app = app().await;
+    seed(&app, 1).await;
+    let mut a = args(&app, 1);
+    a.chaos = Some("kill-node@1s".into());
+    let err = format!("{:#}", run(Scenario::Private, a).await.unwrap_err());
+    assert!(err.contains("--chaos-control"), "{err}");
 }

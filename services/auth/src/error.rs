@@ -60,6 +60,11 @@ impl From<sqlx::Error> for AuthApiError {
 
 impl From<redis::RedisError> for AuthApiError {
     fn from(e: redis::RedisError) -> Self {
+        // Redis down or restarting: a retryable 503, not a 500.
+        if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+            tracing::warn!(error.message = %e, "redis unavailable");
+            return AuthApiError::Overloaded;
+        }
         AuthApiError::Internal(anyhow::Error::new(e).context("redis error"))
     }
 }

@@ -93,6 +93,11 @@ impl From<sqlx::Error> for BrokerError {
 
 impl From<redis::RedisError> for BrokerError {
     fn from(e: redis::RedisError) -> Self {
+        // Redis down or restarting: a retryable 503, not a 500.
+        if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+            tracing::warn!(error.message = %e, "redis unavailable");
+            return BrokerError::Unavailable("live state");
+        }
         BrokerError::Internal(anyhow::Error::new(e).context("redis error"))
     }
 }

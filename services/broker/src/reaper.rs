@@ -11,7 +11,8 @@
 //! 6. drops heartbeat members far older than any live room would tolerate.
 //!
 //! Every `reconcile_interval`, [`reconcile_streams`] asks the provider whether streams we think
-//! are publishing really are. At start, [`reconcile_locks`] re-takes the availability locks of live private rooms (Redis lost).
+//! are publishing really are. At start and whenever Redis comes back empty (the `broker:alive`
+//! marker is gone), [`reconcile_locks`] re-takes the availability locks of live private rooms.
 //!
 //! Several brokers run it at once: ending is a conditional update, so each room ends exactly once.
 
@@ -26,9 +27,6 @@ use tandem_shared::live::{heartbeat_member, heartbeats_key};
 pub fn spawn(broker: Broker) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let shutdown = broker.core.shutdown.clone();
-        if let Err(e) = reconcile_locks(&broker).await {
-            tracing::warn!(error.cause_chain = ?e, "failed to reconcile availability locks");
-        }
         let mut tick = tokio::time::interval(broker.settings.reaper_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_reconcile = tokio::time::Instant::now();
@@ -36,6 +34,15 @@ pub fn spawn(broker: Broker) -> tokio::task::JoinHandle<()> {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {}
+            }
+            match redis_was_reset(&broker).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    if let Err(e) = reconcile_locks(&broker).await {
+                        tracing::warn!(error.cause_chain = ?e, "failed to reconcile availability locks");
+                    }
+                }
+                Err(e) => tracing::warn!(error.message = %e, "redis unavailable to the reaper"),
             }
             if let Err(e) = run_once(&broker).await {
                 tracing::warn!(error.cause_chain = ?e, "reaper pass failed");
@@ -48,6 +55,24 @@ pub fn spawn(broker: Broker) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// Whether Redis lost the broker's state since the last tick (or this is the first tick): the
+/// marker `broker:alive` (TTL 3 reaper ticks, at least 60 s) is set again on every tick and is
+/// missing only after a start, a long pause, or a Redis that restarted empty.
+async fn redis_was_reset(broker: &Broker) -> redis::RedisResult<bool> {
+    let redis = &broker.core.redis;
+    let ttl = (broker.settings.reaper_interval.as_secs() * 3).max(60);
+    let mut c = redis.conn.clone();
+    let before: Option<String> = redis::cmd("SET")
+        .arg(redis.key(format_args!("broker:alive")))
+        .arg(1)
+        .arg("EX")
+        .arg(ttl)
+        .arg("GET")
+        .query_async(&mut c)
+        .await?;
+    Ok(before.is_none())
 }
 
 /// After a start (or a Redis loss): re-take the availability lock of every live private room whose

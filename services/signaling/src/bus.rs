@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{Hub, Topic};
+use crate::roomlog::backlog_key;
 use crate::rooms::RoomDirectory;
 
 /// How long a join waits for its subscription before answering `unavailable`.
@@ -84,6 +85,7 @@ async fn subscriber(
     shutdown: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(100);
+    let mut reconnect = false;
     'connect: loop {
         let pubsub = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -110,8 +112,14 @@ async fn subscriber(
                 tracing::error!(error.message = %e, "failed to resubscribe; reconnecting");
                 continue;
             }
+            if reconnect {
+                // Events published while the subscription was down are in the backlogs; the
+                // live stream buffers meanwhile, and sockets drop what they already saw.
+                replay_backlogs(&redis, &hub, &rooms, &bus, &wanted).await;
+            }
             subscribed.extend(wanted);
         }
+        reconnect = true;
         backoff = Duration::from_millis(100);
         let (dead_tx, mut dead) = oneshot::channel::<()>();
         tokio::spawn(dispatch(stream, redis.clone(), hub.clone(), rooms.clone(), bus.clone(), dead_tx));
@@ -182,6 +190,37 @@ async fn subscriber(
             }
         }
     }
+}
+
+/// Deliver each wanted room's backlog to its local members (after a reconnect).
+async fn replay_backlogs(redis: &RedisHandle, hub: &Hub, directory: &RoomDirectory, bus: &Bus, topics: &[Topic]) {
+    let rooms: Vec<_> = topics.iter().filter_map(|t| if let Topic::Room(r) = t { Some(*r) } else { None }).collect();
+    let mut conn = redis.conn.clone();
+    let mut replayed = 0usize;
+    for chunk in rooms.chunks(256) {
+        let mut pipe = redis::pipe();
+        for room in chunk {
+            pipe.lrange(backlog_key(redis, *room), 0, -1);
+        }
+        let backlogs: Vec<Vec<Vec<u8>>> = match pipe.query_async(&mut conn).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error.message = %e, "failed to read backlogs after a reconnect");
+                return;
+            }
+        };
+        for (room, events) in chunk.iter().zip(backlogs) {
+            for ev in events {
+                let delivered = hub.deliver(Topic::Room(*room), &ev);
+                replayed += delivered.recipients;
+                if let Some(ended) = delivered.ended {
+                    directory.evict(ended);
+                    bus.sync(Topic::Room(ended));
+                }
+            }
+        }
+    }
+    tracing::info!(rooms = rooms.len(), queued = replayed, "replayed room backlogs after a pub/sub reconnect");
 }
 
 async fn dispatch(

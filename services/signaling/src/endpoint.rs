@@ -79,7 +79,13 @@ impl ResponseError for ConnectError {
             ConnectError::BadRequest(_) => "invalid_request",
             ConnectError::NotWebSocket => "websocket_required",
         };
-        error_response(self.status_code(), code, self.to_string())
+        let mut res = error_response(self.status_code(), code, self.to_string());
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            // Another node may take the socket at once; this one asks for a short pause.
+            res.headers_mut()
+                .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("1"));
+        }
+        res
     }
 }
 

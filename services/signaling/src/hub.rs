@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::protocol::MemberRole;
+use crate::roomlog::ResumeRecord;
 use crate::rooms::{RoomInfo, RoomKind};
 
 /// A Redis channel this node may be subscribed to.
@@ -579,6 +580,23 @@ impl Hub {
             }
         }
         due
+    }
+
+    /// Every local socket's place (to rewrite them in Redis after a loss).
+    pub fn places(&self) -> Vec<(ResumeToken, ResumeRecord)> {
+        let st = self.lock();
+        st.conns
+            .iter()
+            .map(|(id, c)| {
+                let record = ResumeRecord {
+                    user_id: c.user,
+                    room_id: c.room.map(|r| r.0),
+                    role: c.room.map(|r| r.1),
+                    conn: Some(*id),
+                };
+                (c.token, record)
+            })
+            .collect()
     }
 
     /// Whether another local socket of `user` is in `room` (then nobody left it).

@@ -15,6 +15,7 @@
 //! - [`hub`]: the node's sockets and rooms, and fan-out into bounded per-socket queues.
 //! - [`bus`]: the node's single Redis pub/sub connection and its subscriptions.
 //! - [`roomlog`]: room sequence, backlog and publish (one Lua script), resume records.
+//! - [`places`]: every socket's place in Redis, node heartbeats and the sweep of dead nodes.
 //! - [`rooms`]: room lookups (broker's `rooms` table) and who may enter.
 //! - [`sockets`]: the per-user socket cap across nodes (Redis).
 //! - [`ticker`]: pings, idle checks, token expiry, viewer counts, expiry of dropped places, drain.
@@ -27,6 +28,7 @@
 pub mod bus;
 pub mod endpoint;
 pub mod hub;
+pub mod places;
 pub mod prompts;
 pub mod protocol;
 pub mod roomlog;
@@ -62,6 +64,10 @@ pub struct Node {
     pub votes: votes::Votes,
     /// Which rooms have an AI effect.
     pub ai_rooms: prompts::AiRooms,
+    /// This node's sockets' places in Redis.
+    pub places: places::Places,
+    /// A place write failed: the ticker rewrites them all.
+    pub places_dirty: std::sync::atomic::AtomicBool,
 }
 
 /// The signaling service, mountable into any Tandem server.
@@ -107,9 +113,21 @@ pub fn service_with(core: &Core, settings: SignalingSettings) -> anyhow::Result<
     let bus = bus::Bus::start(core.redis.clone(), hub.clone(), rooms.clone(), core.shutdown.clone());
     let log = roomlog::RoomLog::new(core.redis.clone(), settings.backlog_len, settings.resume_window);
     tracing::info!(node_id = %settings.node_id, "signaling node starting");
+    let places = places::Places::new(core.redis.clone(), settings.node_id.clone(), settings.place_refresh);
+    let places_dirty = std::sync::atomic::AtomicBool::new(false);
     let votes = votes::Votes::new(core.redis.clone(), settings.ai_round);
-    let node =
-        Arc::new(Node { core: core.clone(), settings, hub, bus, rooms, log, votes, ai_rooms: Default::default() });
+    let node = Arc::new(Node {
+        core: core.clone(),
+        settings,
+        hub,
+        bus,
+        rooms,
+        log,
+        places,
+        places_dirty,
+        votes,
+        ai_rooms: Default::default(),
+    });
     tokio::spawn(ticker::run(node.clone()));
     tokio::spawn(ticker::drain(node.clone()));
     Ok(Arc::new(SignalingService { node }))

@@ -2,10 +2,13 @@
 //! fans an event out to every node. Also resume records and the other small keys signaling owns.
 //!
 //! Keys (all under the deployment prefix):
-//! - `sig:rseq:<room>` — the room's event counter; TTL 24 h, refreshed by every event.
+//! - `sig:rseq:<room>` — the room's event counter; TTL 24 h, refreshed by every event. A counter
+//!   that does not exist (a new room, or Redis restarted empty) starts at Redis's clock in
+//!   microseconds, so a room's sequence never goes backwards across a Redis loss and members
+//!   never drop new events as already seen.
 //! - `sig:backlog:<room>` — list of the room's last events (capped); TTL refreshed by every event.
-//! - `sig:resume:<token>` — where a dropped socket was (user, room, role); TTL = resume window.
-//!   Claimed (GETDEL) by the socket that resumes, or deleted by the node that owned the dropped
+//! - `sig:resume:<token>` — where a dropped socket was (user, room, role); TTL = the resume
+//!   window plus 30 s. Claimed (GETDEL) by the socket that resumes, or deleted by the node that owned the dropped
 //!   socket when the window passes.
 //! - `sig:chat:<user>` — chat messages in the current rate window; TTL = the window.
 //! - `sig:stage:<room>:<user>` — a pending stage invitation; TTL 2 min, deleted on accept.
@@ -14,17 +17,19 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tandem_shared::events::room_channel;
-use tandem_shared::ids::{RoomId, UserId};
+use tandem_shared::ids::{ConnectionId, RoomId, UserId};
 use tandem_shared::redis::RedisHandle;
 
 use crate::protocol::MemberRole;
 
 /// How long a room's sequence counter outlives its last event.
 const SEQ_TTL_SECS: u64 = 24 * 3600;
+/// How long a resume record outlives its window (see [`RoomLog::save_resume`]).
+const RESUME_TTL_SLACK_SECS: u64 = 30;
 /// How long a stage invitation stays valid.
 pub const STAGE_INVITE_SECS: u64 = 120;
 
-/// Increment the room's sequence, splice it into the event as `room_seq`, append to the capped
+/// Increment the room's sequence (seeded from Redis's clock when missing), splice it into the event as `room_seq`, append to the capped
 /// backlog and publish on the room channel, atomically, so sequence order is delivery order.
 /// With a rate key (KEYS[3]), refuse with -1 once the window's budget is spent.
 const PUBLISH_LUA: &str = r#"
@@ -34,6 +39,11 @@ if #KEYS >= 3 then
   if n > tonumber(ARGV[6]) then return -1 end
 end
 local seq = redis.call('INCR', KEYS[1])
+if seq == 1 then
+  local t = redis.call('TIME')
+  seq = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  redis.call('SET', KEYS[1], string.format('%d', seq))
+end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 local payload = '{"room_seq":' .. string.format('%d', seq) .. ',' .. string.sub(ARGV[2], 2)
 redis.call('RPUSH', KEYS[2], payload)
@@ -70,6 +80,9 @@ pub struct ResumeRecord {
     pub room_id: Option<RoomId>,
     /// Its role there.
     pub role: Option<MemberRole>,
+    /// Its connection (its entry in the user's socket cap), when known.
+    #[serde(default)]
+    pub conn: Option<ConnectionId>,
 }
 
 /// A chat rate limit: `limit` messages per `window`.
@@ -79,6 +92,11 @@ pub struct RateLimit {
     pub limit: u32,
     /// The window.
     pub window: Duration,
+}
+
+/// The key of a room's event backlog.
+pub(crate) fn backlog_key(redis: &RedisHandle, room: RoomId) -> String {
+    redis.key(format_args!("sig:backlog:{room}"))
 }
 
 impl RoomLog {
@@ -98,7 +116,7 @@ impl RoomLog {
     }
 
     fn backlog_key(&self, room: RoomId) -> String {
-        self.redis.key(format_args!("sig:backlog:{room}"))
+        backlog_key(&self.redis, room)
     }
 
     fn resume_key(&self, token: &str) -> String {
@@ -162,7 +180,11 @@ impl RoomLog {
     pub async fn save_resume(&self, token: &str, record: &ResumeRecord) -> redis::RedisResult<()> {
         let json = serde_json::to_string(record).unwrap_or_default();
         let mut conn = self.redis.conn.clone();
-        conn.set_ex(self.resume_key(token), json, self.resume_window.as_secs().max(1)).await
+        // The window really ends when the node that keeps the place deletes the record (one tick
+        // after the window at most); the TTL only collects records whose keeper died, so it
+        // must not run out first, or the leave would never be announced.
+        let ttl = self.resume_window.as_secs().max(1) + RESUME_TTL_SLACK_SECS;
+        conn.set_ex(self.resume_key(token), json, ttl).await
     }
 
     /// Take a resume record (only one socket can).

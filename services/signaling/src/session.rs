@@ -113,6 +113,7 @@ pub async fn run(
     let shared = node.hub.register(id, user, token, TokenLease { jti, exp });
     let mut conn =
         Conn { node, id, user, token, shared, session, seq: 0, joined: None, handle: None, last_audio: None };
+    conn.save_place().await;
     let end = Box::pin(conn.serve(&mut stream, resume)).await;
     Box::pin(conn.finish(end)).await;
 }
@@ -487,6 +488,7 @@ impl Conn {
         match seq {
             Ok(seq) => {
                 self.joined = Some(Joined { info, role, last_room_seq: seq });
+                self.save_place().await;
                 Ok(seq)
             }
             Err(e) => {
@@ -500,6 +502,7 @@ impl Conn {
     async fn leave_room(&mut self, reason: &str) {
         let Some(j) = self.joined.take() else { return };
         let room_id = j.info.room_id;
+        self.save_place().await;
         self.node.hub.leave(self.id);
         self.node.bus.sync(Topic::Room(room_id));
         if announced(j.info.kind, j.role) && !self.node.hub.user_in_room(self.user, room_id) {
@@ -507,6 +510,20 @@ impl Conn {
             if let Err(e) = self.node.log.publish(room_id, &ev.to_json(), None).await {
                 tracing::error!(error.message = %e, %room_id, "failed to announce a leave");
             }
+        }
+    }
+
+    /// Record this socket's place in Redis (so another node can resume it if this one dies).
+    async fn save_place(&self) {
+        let record = ResumeRecord {
+            user_id: self.user,
+            room_id: self.joined.as_ref().map(|j| j.info.room_id),
+            role: self.joined.as_ref().map(|j| j.role),
+            conn: Some(self.id),
+        };
+        if let Err(e) = self.node.places.put(self.token, &record).await {
+            tracing::warn!(error.message = %e, "failed to record a socket's place; rewriting later");
+            self.node.places_dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -577,6 +594,14 @@ impl Conn {
             while record.is_none() && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(25)).await;
                 record = log.claim_resume(&token).await.ok().flatten();
+            }
+        }
+        if record.is_none() {
+            // Nobody handed it over: its node is gone (or too slow to answer). Take the place
+            // from wherever it is recorded; the old node, if alive, then finds it taken.
+            record = self.node.places.take_anywhere(r.token, self.user).await.ok().flatten();
+            if let Some(old) = record.as_ref().and_then(|rec| rec.conn) {
+                let _ = crate::sockets::release(&self.node.core.redis, self.user, old).await;
             }
         }
         let Some(record) = record.filter(|rec| rec.user_id == self.user) else { return false };
@@ -653,6 +678,16 @@ impl Conn {
             (CloseWhy::None, End::Dropped) => (true, None),
         };
         let left = self.node.hub.unregister(self.id);
+        // Whoever deletes the place owns it: when a resume on another node already took it,
+        // the user is back there and this socket neither keeps a record nor announces a leave.
+        let owned = match self.node.places.take_own(self.token).await {
+            Ok(owned) => owned,
+            Err(e) => {
+                tracing::warn!(error.message = %e, "failed to release a socket's place");
+                true
+            }
+        };
+        let resumable = resumable && owned;
         self.node.bus.sync(Topic::User(self.user));
         if let Err(e) = crate::sockets::release(&self.node.core.redis, self.user, self.id).await {
             // The place lapses at the token's expiry anyway.
@@ -668,6 +703,7 @@ impl Conn {
                 user_id: self.user,
                 room_id: room.as_ref().map(|r| r.0.room_id),
                 role: room.as_ref().map(|r| r.1),
+                conn: Some(self.id),
             };
             if let Err(e) = self.node.log.save_resume(&self.token.to_string(), &record).await {
                 tracing::error!(error.message = %e, "failed to save a resume record");
@@ -681,7 +717,7 @@ impl Conn {
                     role,
                 });
             }
-        } else if let Some((info, role)) = room {
+        } else if let Some((info, role)) = room.filter(|_| owned) {
             if announced(info.kind, role) && !self.node.hub.user_in_room(self.user, info.room_id) {
                 let ev = ServerEvent::MemberLeft { room_id: info.room_id, user_id: self.user, role, reason: "left" }
                     .to_json();
@@ -706,6 +742,10 @@ pub async fn expire_place(node: &Node, leave: PendingLeave) {
             tracing::error!(error.message = %e, "failed to expire a resume record");
             return;
         }
+    }
+    // A node presumed dead that came back still holds its sockets' places.
+    if node.places.held(leave.token).await.unwrap_or(false) {
+        return;
     }
     let room_id = leave.room.room_id;
     if announced(leave.room.kind, leave.role) && !node.hub.user_in_room(leave.user, room_id) {

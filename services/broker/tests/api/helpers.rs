@@ -47,7 +47,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: BrokerSettings) -> Self {
-        let t = TestCore::new().await;
+        Self::spawn_on(TestCore::new().await, settings).await
+    }
+
+    /// A broker on `t` (e.g. a core on the test's own Redis).
+    pub async fn spawn_on(t: TestCore, settings: BrokerSettings) -> Self {
         t.core.hooks.set_users(Arc::new(tandem_auth::directory::Directory::new(t.core.db.clone())));
         let key = MediaKey::generate();
         let svc = tandem_broker::build(&t.core, settings, key.clone(), true).expect("broker builds");

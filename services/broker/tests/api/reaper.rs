@@ -116,3 +116,47 @@ async fn a_lost_availability_lock_is_retaken_for_live_private_rooms() {
     assert_eq!(presence["status"], "busy", "rebuilt from PostgreSQL");
     assert_eq!(tandem_broker::reaper::reconcile_locks(&app.broker).await.unwrap(), 0, "idempotent");
 }
+
+#[tokio::test]
+async fn after_redis_comes_back_empty_the_reaper_retakes_the_locks_of_live_private_rooms() {
+    let app = TestApp::spawn().await;
+    let creator = app.creator_online().await;
+    let fan = app.user(Role::Fan).await;
+    let rid = app.request_id(&fan, &creator).await;
+    assert_eq!(app.post(&creator, &format!("/v1/private-requests/{rid}/accept"), json!({})).await.status(), 200);
+    // Redis restarts empty: every key of this deployment is gone, the reaper's marker included.
+    let mut c = app.t.core.redis.conn.clone();
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{}*", app.t.core.redis.prefix())).query_async(&mut c).await.unwrap();
+    redis::cmd("DEL").arg(&keys).query_async::<()>(&mut c).await.unwrap();
+    let status = app
+        .eventually(Duration::from_secs(10), || async {
+            let presence: serde_json::Value =
+                app.get(&fan, &format!("/v1/presence/{}", creator.id)).await.json().await.ok()?;
+            (presence["status"] == "busy").then_some(presence)
+        })
+        .await;
+    assert_eq!(status["status"], "busy", "the lock was rebuilt from PostgreSQL without a restart");
+}
+
+#[tokio::test]
+async fn while_redis_is_down_requests_get_503_with_retry_after_and_recover_after() {
+    let mut redis = tandem_shared::testing::RedisServer::start();
+    let app = TestApp::spawn_on(tandem_shared::testing::TestCore::with_redis(&redis.url()).await, settings()).await;
+    let creator = app.user(Role::Creator).await;
+    assert!(app.put(&creator, "/v1/presence", json!({"status": "online"})).await.status().is_success());
+    redis.kill();
+    let res = app.put(&creator, "/v1/presence", json!({"status": "online"})).await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "unavailable", "{body}");
+    redis.restart();
+    let status = app
+        .eventually(Duration::from_secs(10), || async {
+            let s = app.put(&creator, "/v1/presence", json!({"status": "online"})).await.status();
+            s.is_success().then_some(s)
+        })
+        .await;
+    assert!(status.is_success());
+}

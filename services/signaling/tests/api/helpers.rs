@@ -27,6 +27,13 @@ pub struct Node {
 }
 
 impl Node {
+    /// Die without a goodbye: the server stops at once (its socket tasks are dropped, no close
+    /// frames, no resume records) and the node's background tasks stop.
+    pub async fn crash(&self) {
+        self.server.handle.stop(false).await;
+        self.core.shutdown.cancel();
+    }
+
     /// `ws://…/v1/ws?access_token=…` plus `extra` query.
     pub fn ws_url(&self, token: &str, extra: &str) -> String {
         format!("ws://{}/v1/ws?access_token={token}{extra}", self.server.addr)
@@ -55,18 +62,26 @@ impl Cluster {
 
     /// Two nodes with the given settings.
     pub async fn with(sa: SignalingSettings, sb: SignalingSettings) -> Self {
-        let t = TestCore::new().await;
+        Self::on_redis(&redis_url(), sa, sb).await
+    }
+
+    /// Two nodes on the Redis at `url`, each with its own shutdown (so one can die alone).
+    pub async fn on_redis(url: &str, sa: SignalingSettings, sb: SignalingSettings) -> Self {
+        let t = TestCore::with_redis(url).await;
         let rooms = Arc::new(StandInRooms::default());
         let users: Arc<dyn tandem_shared::hooks::UserDirectory> =
             Arc::new(tandem_auth::directory::Directory::new(t.core.db.clone()));
         t.core.hooks.set_rooms(rooms.clone());
         t.core.hooks.set_users(users.clone());
-        let svc_a = service_with(&t.core, sa).expect("node a builds");
-        let server_a = TestCore::spawn(&t.core, vec![svc_a.clone()]);
+        let mut core_a = t.core.clone();
+        core_a.shutdown = t.core.shutdown.child_token();
+        core_a.draining = Arc::new(AtomicBool::new(false));
+        let svc_a = service_with(&core_a, sa).expect("node a builds");
+        let server_a = TestCore::spawn(&core_a, vec![svc_a.clone()]);
         // Node B: its own pool, Redis connection, shutdown and hooks; same keys, DB and prefix.
         let mut core_b = t.core.clone();
         core_b.db = tandem_shared::db::connect(&t.database_url, 5).await.expect("second pool");
-        core_b.redis = RedisHandle::connect(&redis_url(), t.core.redis.prefix()).await.expect("second redis");
+        core_b.redis = RedisHandle::connect(url, t.core.redis.prefix()).await.expect("second redis");
         core_b.shutdown = t.core.shutdown.child_token();
         core_b.draining = Arc::new(AtomicBool::new(false));
         core_b.hooks = tandem_shared::hooks::Hooks::default();
@@ -74,7 +89,7 @@ impl Cluster {
         core_b.hooks.set_users(users);
         let svc_b = service_with(&core_b, sb).expect("node b builds");
         let server_b = TestCore::spawn(&core_b, vec![svc_b.clone()]);
-        let a = Node { core: t.core.clone(), server: server_a, service: svc_a };
+        let a = Node { core: core_a, server: server_a, service: svc_a };
         let b = Node { core: core_b, server: server_b, service: svc_b };
         Self { t, rooms, a, b }
     }

@@ -8,6 +8,7 @@ mod decoder;
 mod drain;
 mod errors;
 mod fanout;
+mod faults;
 mod relay;
 mod resume;
 mod slow;
