@@ -70,6 +70,19 @@ pub enum BusEvent {
         /// `online`, `away`, `busy` or `offline`.
         status: String,
     },
+    /// A room's AI effect changed (sent on the room channel): the host changed it, an
+    /// audience round applied a prompt, or the artist's audio moved its params.
+    #[serde(rename = "ai.updated")]
+    AiUpdated {
+        /// The room.
+        room_id: RoomId,
+        /// The prompt now.
+        prompt: String,
+        /// The effective params now (`prompt` among them).
+        params: serde_json::Value,
+        /// What changed it: `host`, `vote`, `audio`.
+        source: AiSource,
+    },
     /// Any other event a service wants delivered as-is (billing warnings, tips, ...).
     #[serde(rename = "notice")]
     Notice {
@@ -78,6 +91,18 @@ pub enum BusEvent {
         /// Event body.
         data: serde_json::Value,
     },
+}
+
+/// What changed a room's AI effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AiSource {
+    /// The host (route or socket).
+    Host,
+    /// The winning proposal of an audience round.
+    Vote,
+    /// The artist's audio level.
+    Audio,
 }
 
 /// Publish `event` on `channel`.

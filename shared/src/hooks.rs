@@ -161,11 +161,59 @@ pub trait RoomControl: Send + Sync + 'static {
     }
 }
 
+/// A room's AI effect, as signaling sees it (the broker owns it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AiSummary {
+    /// The room.
+    pub room_id: RoomId,
+    /// The prompt now.
+    pub prompt: String,
+    /// Whether changes still apply (the room is live).
+    pub active: bool,
+}
+
+/// Why the broker refused an AI change.
+#[derive(Debug, thiserror::Error)]
+pub enum AiRefusal {
+    /// Refused with a stable code (`not_found`, `invalid_value`, `forbidden`, `room_ended`,
+    /// `ai_provider_error`) and a message for people.
+    #[error("{message}")]
+    Refused {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// The broker (or Daydream behind it) could not be reached.
+    #[error(transparent)]
+    Unavailable(#[from] anyhow::Error),
+}
+
+/// A room's AI effect, as signaling drives it (audience rounds, the artist's audio).
+#[async_trait::async_trait]
+pub trait AiControl: Send + Sync + 'static {
+    /// The room's AI effect, or `None` when the room has none (or does not exist).
+    async fn ai(&self, room: RoomId) -> anyhow::Result<Option<AiSummary>>;
+    /// Apply `prompt` live (one update of the pipeline) and announce `ai.updated`. With
+    /// `apply_key`, a retried call with the same key applies once.
+    async fn apply_prompt(
+        &self,
+        room: RoomId,
+        prompt: &str,
+        source: crate::events::AiSource,
+        apply_key: Option<&str>,
+    ) -> Result<AiSummary, AiRefusal>;
+    /// The host's audio level (0–1) and beat: mapped onto declared params and applied at most
+    /// at the configured rate (levels in between are coalesced, the latest wins).
+    async fn audio(&self, room: RoomId, user: UserId, level: f64, beat: bool) -> Result<(), AiRefusal>;
+}
+
 #[derive(Default)]
 struct Inner {
     payment: OnceLock<Arc<dyn PaymentGate>>,
     rooms: OnceLock<Arc<dyn RoomControl>>,
     users: OnceLock<Arc<dyn UserDirectory>>,
+    ai: OnceLock<Arc<dyn AiControl>>,
 }
 
 /// The hooks of one process, set once at start-up.
@@ -194,6 +242,14 @@ impl Hooks {
     /// Install the user directory; later calls are ignored.
     pub fn set_users(&self, users: Arc<dyn UserDirectory>) {
         let _ = self.inner.users.set(users);
+    }
+    /// Install AI control; later calls are ignored.
+    pub fn set_ai(&self, ai: Arc<dyn AiControl>) {
+        let _ = self.inner.ai.set(ai);
+    }
+    /// AI control, if installed.
+    pub fn ai(&self) -> Option<Arc<dyn AiControl>> {
+        self.inner.ai.get().cloned()
     }
     /// The user directory, if installed.
     pub fn users(&self) -> Option<Arc<dyn UserDirectory>> {

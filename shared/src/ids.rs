@@ -75,6 +75,10 @@ typed_id!(
     /// A refresh-token family: every token rotated from one login.
     TokenFamilyId
 );
+typed_id!(
+    /// An audience prompt proposal in an AI room's voting round.
+    ProposalId
+);
 
 /// What a user is allowed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

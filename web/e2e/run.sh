@@ -38,6 +38,8 @@ export TANDEM_PAYOUT_MIN=100
 # another and sockets closed by the server at token expiry (and resumed) within seconds.
 export TANDEM_BILLING_MINUTE_SECS=30
 export TANDEM_ACCESS_TOKEN_TTL_SECS=30
+# AI rooms: short audience rounds (no Daydream key: the local preview effect).
+export TANDEM_AI_ROUND_SECS=4
 
 "${CARGO_TARGET_DIR:-$root/target}/debug/tandem" serve >"$log" 2>&1 &
 server=$!
@@ -57,4 +59,5 @@ for _ in $(seq 1 100); do
 done
 
 cd "$here"
-TANDEM_URL="http://127.0.0.1:${port}" CHROMIUM=/usr/bin/chromium node --test --test-concurrency=1 tests/
+# Extra arguments go to node, e.g. --test-name-pattern=AI to run one test.
+TANDEM_URL="http://127.0.0.1:${port}" CHROMIUM=/usr/bin/chromium node --test --test-concurrency=1 "$@" tests/

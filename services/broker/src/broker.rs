@@ -31,6 +31,8 @@ pub struct Broker {
     pub media_key: MediaKey,
     relay: Arc<RelayProvider>,
     livepeer: Option<Arc<LivepeerProvider>>,
+    /// AI effects of rooms (Daydream, or local mode).
+    pub ai: crate::ai::AiEngine,
     /// Live rooms recently read by [`Broker::heartbeat`], so that thousands of participants
     /// heartbeating every few seconds do not each cost a PostgreSQL read. Entries live
     /// [`LIVE_CACHE_TTL`]; this node drops a room's entry when it ends it. A heartbeat another
@@ -61,7 +63,8 @@ impl Broker {
         let relay =
             Arc::new(RelayProvider::new(&core.settings.public_url, media_key.clone(), settings.media_token_ttl));
         let livepeer = settings.livepeer.clone().map(LivepeerProvider::new).transpose()?.map(Arc::new);
-        Ok(Self { core, settings: Arc::new(settings), media_key, relay, livepeer, live_cache: Arc::default() })
+        let ai = crate::ai::AiEngine::new(core.clone(), settings.daydream.clone(), settings.ai_max_updates_per_sec)?;
+        Ok(Self { core, settings: Arc::new(settings), media_key, relay, livepeer, ai, live_cache: Arc::default() })
     }
 
     /// The provider of a media mode (`None` for p2p, which has no streams).
@@ -147,37 +150,81 @@ impl Broker {
         })
     }
 
-    /// Open a broadcast for `host`.
+    /// Open a broadcast for `host`, with an AI effect when `ai` is given (its Daydream stream
+    /// is created first and deleted again if anything after it fails).
     ///
     /// # Errors
-    /// 409 `already_live` when the host has a live room; provider errors.
-    pub async fn open_broadcast(&self, host: UserId, title: &str, media: MediaMode) -> Result<RoomRow, BrokerError> {
+    /// 409 `already_live` when the host has a live room; 400 for bad AI params; provider and
+    /// Daydream errors.
+    pub async fn open_broadcast(
+        &self,
+        host: UserId,
+        title: &str,
+        media: MediaMode,
+        ai: Option<crate::ai::AiRequest>,
+    ) -> Result<(RoomRow, Option<crate::ai::store::AiRow>), BrokerError> {
         self.check_media(RoomKind::Broadcast, media)?;
         if store::live_room_of_host(&self.core.db, host).await?.is_some() {
             return Err(BrokerError::conflict("already_live", "you already host a live room; end it first"));
         }
         let handle = self.user(host).await?.map(|u| u.handle).unwrap_or_default();
         let room_id = RoomId::new();
-        let slots = self.create_slots(room_id, RoomKind::Broadcast, media, host).await?;
-        let mut tx = self.core.db.begin().await?;
-        let inserted =
-            store::insert_room(&mut tx, room_id, RoomKind::Broadcast, media, host, None, title, &handle, 0, &slots)
-                .await;
+        let ai = match ai {
+            Some(req) => Some(self.ai.prepare(room_id, req).await?),
+            None => None,
+        };
+        let slots = match self.create_slots(room_id, RoomKind::Broadcast, media, host).await {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(row) = &ai {
+                    self.ai.discard(row).await;
+                }
+                return Err(e);
+            }
+        };
+        let inserted = self.insert_broadcast(room_id, media, host, title, &handle, &slots, ai.as_ref()).await;
         let room = match inserted {
             Ok(room) => room,
             Err(e) => {
-                drop(tx);
                 self.delete_streams(&slots, media).await;
-                if violated_constraint(&e) == Some("rooms_one_live_per_host") {
-                    return Err(BrokerError::conflict("already_live", "you already host a live room; end it first"));
+                if let Some(row) = &ai {
+                    self.ai.discard(row).await;
                 }
-                return Err(e.into());
+                return Err(e);
             }
         };
-        tx.commit().await?;
         record_heartbeat(&self.core.redis, room_id, host).await?;
         metrics::counter!("broker_rooms_opened_total", "kind" => "broadcast", "media" => media.as_str()).increment(1);
-        tracing::info!(%room_id, %host, %media, "broadcast opened");
+        tracing::info!(%room_id, %host, %media, ai = ai.as_ref().map(|a| a.mode.as_str()), "broadcast opened");
+        Ok((room, ai))
+    }
+
+    /// Insert a broadcast, its slots and its AI row in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_broadcast(
+        &self,
+        room_id: RoomId,
+        media: MediaMode,
+        host: UserId,
+        title: &str,
+        handle: &str,
+        slots: &[NewSlot],
+        ai: Option<&crate::ai::store::AiRow>,
+    ) -> Result<RoomRow, BrokerError> {
+        let mut tx = self.core.db.begin().await?;
+        let room =
+            store::insert_room(&mut tx, room_id, RoomKind::Broadcast, media, host, None, title, handle, 0, slots)
+                .await
+                .map_err(|e| {
+                    if violated_constraint(&e) == Some("rooms_one_live_per_host") {
+                        return BrokerError::conflict("already_live", "you already host a live room; end it first");
+                    }
+                    e.into()
+                })?;
+        if let Some(row) = ai {
+            crate::ai::store::insert(&mut tx, row).await?;
+        }
+        tx.commit().await?;
         Ok(room)
     }
 
@@ -224,6 +271,7 @@ impl Broker {
             if let Err(e) = presence::clear_stage(redis, room_id).await {
                 tracing::warn!(%room_id, error.message = %e, "failed to clear the stage (it expires)");
             }
+            self.ai.room_ended(room_id).await;
         }
         let mut members = vec![heartbeat_member(room_id, room.host_id)];
         members.extend(room.guest_id.map(|g| heartbeat_member(room_id, g)));

@@ -110,6 +110,10 @@ pub struct BrokerSettings {
     pub lock_ttl: Duration,
     /// TTL of a creator's presence; `PUT /v1/presence` refreshes it.
     pub presence_ttl: Duration,
+    /// Daydream client, when `DAYDREAM_API_KEY` is set (AI rooms run `local` without it).
+    pub daydream: Option<crate::ai::daydream::DaydreamSettings>,
+    /// Most Daydream updates per second per room from audio (`TANDEM_AI_MAX_UPDATES_PER_SEC`).
+    pub ai_max_updates_per_sec: u32,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -143,6 +147,8 @@ impl BrokerSettings {
             media_token_ttl: Duration::from_secs(6 * 3600),
             lock_ttl: Duration::from_secs(300),
             presence_ttl: Duration::from_secs(12 * 3600),
+            daydream: None,
+            ai_max_updates_per_sec: 2,
         }
     }
 
@@ -195,6 +201,16 @@ impl BrokerSettings {
             media_token_ttl: secs("TANDEM_MEDIA_TOKEN_TTL_SECS", d.media_token_ttl.as_secs())?,
             lock_ttl: secs("TANDEM_AVAILABILITY_LOCK_SECS", 300)?,
             presence_ttl: secs("TANDEM_PRESENCE_TTL_SECS", d.presence_ttl.as_secs())?,
+            daydream: var("DAYDREAM_API_KEY").map(|key| {
+                crate::ai::daydream::DaydreamSettings::new(
+                    var("DAYDREAM_API_BASE").unwrap_or_else(|| "https://api.daydream.live".into()),
+                    key,
+                )
+            }),
+            ai_max_updates_per_sec: var("TANDEM_AI_MAX_UPDATES_PER_SEC")
+                .map(|v| v.parse::<u32>().context("TANDEM_AI_MAX_UPDATES_PER_SEC must be a whole number"))
+                .transpose()?
+                .unwrap_or(d.ai_max_updates_per_sec),
         };
         s.validate()?;
         Ok(s)
@@ -214,6 +230,10 @@ impl BrokerSettings {
             anyhow::bail!("livepeer media needs LIVEPEER_API_KEY");
         }
         anyhow::ensure!(!self.heartbeat_grace.is_zero(), "TANDEM_HEARTBEAT_GRACE_SECS must be positive");
+        anyhow::ensure!(
+            (1..=10).contains(&self.ai_max_updates_per_sec),
+            "TANDEM_AI_MAX_UPDATES_PER_SEC must be 1 to 10"
+        );
         anyhow::ensure!(self.lock_ttl > self.heartbeat_grace, "TANDEM_AVAILABILITY_LOCK_SECS must exceed the grace");
         Ok(())
     }

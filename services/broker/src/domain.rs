@@ -135,6 +135,27 @@ string_enum!(
     }
 );
 
+string_enum!(
+    /// Where a room's AI effect runs.
+    AiMode {
+        /// A Daydream StreamDiffusion stream (with `DAYDREAM_API_KEY`).
+        Daydream => "daydream",
+        /// No account: the creator's browser applies a local preview effect from the same
+        /// prompt and params, published through the room's own host slot.
+        Local => "local",
+    }
+);
+
+string_enum!(
+    /// Whether a room's AI effect is running.
+    AiStatus {
+        /// Running: changes apply.
+        Active => "active",
+        /// The room ended; the stream is (being) deleted.
+        Ended => "ended",
+    }
+);
+
 /// Why rooms end (stored in `rooms.end_reason`, sent in `room.ended`).
 pub mod end_reason {
     /// The host ended it.

@@ -1,5 +1,6 @@
 //! [`BrokerError`]: every way a broker request can fail, with its status and stable code.
 
+use crate::ai::daydream::DaydreamError;
 use crate::provider::ProviderError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -39,6 +40,17 @@ pub enum BrokerError {
     /// The stream provider failed (502 `provider_error` / 503 `provider_unavailable`).
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// A 400 with a specific code, e.g. `reload_required`.
+    #[error("{message}")]
+    Refused {
+        /// Stable code.
+        code: &'static str,
+        /// Human-readable explanation.
+        message: String,
+    },
+    /// Daydream failed (502 `ai_provider_error` with Daydream's message / 503 `ai_unavailable`).
+    #[error(transparent)]
+    Ai(crate::ai::daydream::DaydreamError),
     /// Webhook or internal-report signature refused (401 `invalid_signature`).
     #[error("{0}")]
     Signature(&'static str),
@@ -103,6 +115,9 @@ impl ResponseError for BrokerError {
             BrokerError::Payment(_) => StatusCode::PAYMENT_REQUIRED,
             BrokerError::Provider(ProviderError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             BrokerError::Provider(ProviderError::Rejected(_)) => StatusCode::BAD_GATEWAY,
+            BrokerError::Refused { .. } => StatusCode::BAD_REQUEST,
+            BrokerError::Ai(DaydreamError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            BrokerError::Ai(DaydreamError::Rejected { .. }) => StatusCode::BAD_GATEWAY,
             BrokerError::Signature(_) => StatusCode::UNAUTHORIZED,
             BrokerError::Overloaded | BrokerError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             BrokerError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -135,6 +150,18 @@ impl ResponseError for BrokerError {
                     }
                     ProviderError::Rejected(_) => {
                         ("provider_error", "the stream provider refused to create the streams".into())
+                    }
+                }
+            }
+            BrokerError::Refused { code, message } => (code, message.clone()),
+            BrokerError::Ai(e) => {
+                tracing::error!(error.message = %e, "daydream failed");
+                match e {
+                    DaydreamError::Unavailable(_) => {
+                        ("ai_unavailable", "the AI service (Daydream) is unavailable; try again shortly".into())
+                    }
+                    DaydreamError::Rejected { status, code, message, .. } => {
+                        ("ai_provider_error", format!("Daydream refused the request (HTTP {status} {code}): {message}"))
                     }
                 }
             }

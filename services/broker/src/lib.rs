@@ -12,6 +12,8 @@
 //!   client and webhook verification) and [`provider::relay`] (Tandem relay URLs and tokens).
 //! - [`store`]: PostgreSQL rows and conditional state changes.
 //! - [`presence`]: Redis presence, availability lock and webhook replay guard.
+//! - [`ai`]: AI effects on rooms (Daydream client, params table, audio, local mode); implements
+//!   `AiControl`.
 //! - [`broker`]: [`broker::Broker`], the room lifecycle; implements `RoomControl`.
 //! - [`requests`]: private requests: request, accept, decline, cancel, expire.
 //! - [`reaper`]: background task ending dead rooms and expiring requests.
@@ -19,6 +21,7 @@
 //! - [`routes`]: HTTP handlers and the OpenAPI document ([`openapi`]).
 //! - [`error`]: [`error::BrokerError`], the one error type of this service.
 
+pub mod ai;
 pub mod broker;
 pub mod config;
 pub mod domain;
@@ -62,6 +65,9 @@ impl Service for BrokerService {
     fn configure(&self, cfg: &mut actix_web::web::ServiceConfig) {
         cfg.app_data(actix_web::web::Data::new(self.broker.clone()));
         let control: Arc<dyn RoomControl> = Arc::new(self.broker.clone());
+        // Before the rooms scope: actix does not fall through from a matching scope.
+        let ai: Arc<dyn tandem_shared::hooks::AiControl> = Arc::new(self.broker.clone());
+        tandem_shared::contracts::ai::configure(cfg, &self.broker.core.service_key, ai);
         tandem_shared::contracts::rooms::configure(cfg, &self.broker.core.service_key, control);
         routes::configure(cfg);
         if self.serve_docs {
@@ -90,6 +96,7 @@ pub async fn service(core: &Core) -> anyhow::Result<Arc<dyn Service>> {
 pub fn build(core: &Core, settings: BrokerSettings, key: MediaKey, serve_docs: bool) -> anyhow::Result<BrokerService> {
     let broker = Broker::new(core.clone(), settings, key)?;
     core.hooks.set_rooms(Arc::new(broker.clone()));
+    core.hooks.set_ai(Arc::new(broker.clone()));
     reaper::spawn(broker.clone());
     Ok(BrokerService { broker, serve_docs })
 }

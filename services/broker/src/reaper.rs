@@ -7,7 +7,8 @@
 //!    flushed or restarted) is re-seeded with "now", so it gets one grace period to come back;
 //! 3. ends rooms whose host stream has been idle past the grace period (`stream_idle`);
 //! 4. releases slots still held by rooms that ended a while ago (a failed delete, a crashed ender);
-//! 5. drops heartbeat members far older than any live room would tolerate.
+//! 5. deletes Daydream streams of rooms that ended a while ago and still hold one;
+//! 6. drops heartbeat members far older than any live room would tolerate.
 //!
 //! Every `reconcile_interval`, [`reconcile_streams`] asks the provider whether streams we think
 //! are publishing really are. At start and whenever Redis comes back empty (the `broker:alive`
@@ -131,6 +132,7 @@ pub async fn reconcile_streams(broker: &Broker) -> anyhow::Result<usize> {
 pub async fn run_once(broker: &Broker) -> anyhow::Result<()> {
     broker.expire_requests().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     broker.resume_billing_starts().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    broker.ai.sweep().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let grace = broker.settings.heartbeat_grace;
     let redis = &broker.core.redis;
     let now_ms = chrono::Utc::now().timestamp_millis();

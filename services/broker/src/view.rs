@@ -58,6 +58,9 @@ pub struct RoomView {
     pub end_reason: Option<String>,
     /// Always two: `host` then `guest`.
     pub slots: Vec<SlotView>,
+    /// The room's AI effect, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ai: Option<crate::ai::view::AiView>,
 }
 
 /// One slot of a room with the endpoints the caller may use.
@@ -133,6 +136,7 @@ pub fn room_view(
         ended_at: room.ended_at,
         end_reason: room.end_reason.clone(),
         slots,
+        ai: None,
     }
 }
 

@@ -550,6 +550,12 @@ impl Hub {
         (out, std::mem::take(&mut st.emptied))
     }
 
+    /// Broadcasts with members on this node.
+    pub fn local_broadcasts(&self) -> Vec<RoomId> {
+        let st = self.lock();
+        st.rooms.iter().filter(|(_, r)| r.info.kind == RoomKind::Broadcast).map(|(id, _)| *id).collect()
+    }
+
     /// Record `total` as the room's count; true when it changed since the last push.
     pub fn viewers_changed(&self, room: RoomId, total: u64) -> bool {
         let mut st = self.lock();

@@ -20,12 +20,16 @@
 //! - [`sockets`]: the per-user socket cap across nodes (Redis).
 //! - [`ticker`]: pings, idle checks, token expiry, viewer counts, expiry of dropped places, drain.
 //! - [`tips`]: the seam where tips will be settled by billing.
+//! - [`prompts`]: AI rooms: audience proposals and votes, host lock/veto/apply, audio, and the
+//!   round driver (one node per room under a Redis lease); the broker's AI through `AiControl`.
+//! - [`votes`]: the Redis side of prompt rounds (Lua scripts).
 //! - [`settings`]: `SIGNALING_*` environment variables.
 
 pub mod bus;
 pub mod endpoint;
 pub mod hub;
 pub mod places;
+pub mod prompts;
 pub mod protocol;
 pub mod roomlog;
 pub mod rooms;
@@ -34,6 +38,7 @@ pub mod settings;
 pub mod sockets;
 pub mod ticker;
 pub mod tips;
+pub mod votes;
 
 use actix_web::web;
 use std::sync::Arc;
@@ -55,6 +60,10 @@ pub struct Node {
     pub rooms: Arc<rooms::RoomDirectory>,
     /// Room events in Redis.
     pub log: roomlog::RoomLog,
+    /// Audience prompt rounds in Redis.
+    pub votes: votes::Votes,
+    /// Which rooms have an AI effect.
+    pub ai_rooms: prompts::AiRooms,
     /// This node's sockets' places in Redis.
     pub places: places::Places,
     /// A place write failed: the ticker rewrites them all.
@@ -106,7 +115,19 @@ pub fn service_with(core: &Core, settings: SignalingSettings) -> anyhow::Result<
     tracing::info!(node_id = %settings.node_id, "signaling node starting");
     let places = places::Places::new(core.redis.clone(), settings.node_id.clone(), settings.place_refresh);
     let places_dirty = std::sync::atomic::AtomicBool::new(false);
-    let node = Arc::new(Node { core: core.clone(), settings, hub, bus, rooms, log, places, places_dirty });
+    let votes = votes::Votes::new(core.redis.clone(), settings.ai_round);
+    let node = Arc::new(Node {
+        core: core.clone(),
+        settings,
+        hub,
+        bus,
+        rooms,
+        log,
+        places,
+        places_dirty,
+        votes,
+        ai_rooms: Default::default(),
+    });
     tokio::spawn(ticker::run(node.clone()));
     tokio::spawn(ticker::drain(node.clone()));
     Ok(Arc::new(SignalingService { node }))

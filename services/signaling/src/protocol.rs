@@ -7,7 +7,7 @@
 //! what a client resumes from.
 
 use serde::{Deserialize, Serialize};
-use tandem_shared::ids::{ConnectionId, RoomId, UserId};
+use tandem_shared::ids::{ConnectionId, ProposalId, RoomId, UserId};
 
 /// Longest `request_id` a client may send.
 pub const MAX_REQUEST_ID_CHARS: usize = 64;
@@ -152,6 +152,61 @@ pub enum ClientMessage {
         /// Echoed in the reply.
         request_id: ClientRequestId,
     },
+    /// Propose a prompt for the AI room's current round.
+    #[serde(rename = "prompt.propose")]
+    PromptPropose {
+        /// Echoed in the reply.
+        request_id: ClientRequestId,
+        /// The prompt.
+        text: String,
+    },
+    /// Vote for a proposal of the current round (one vote per user per round).
+    #[serde(rename = "prompt.vote")]
+    PromptVote {
+        /// Echoed in the reply.
+        request_id: ClientRequestId,
+        /// The proposal.
+        proposal_id: ProposalId,
+    },
+    /// Host only: stop (`true`) or restart (`false`) the audience rounds.
+    #[serde(rename = "prompt.lock")]
+    PromptLock {
+        /// Echoed in the reply.
+        request_id: ClientRequestId,
+        /// Whether rounds stop.
+        locked: bool,
+    },
+    /// Host only: remove a proposal from the current round.
+    #[serde(rename = "prompt.veto")]
+    PromptVeto {
+        /// Echoed in the reply.
+        request_id: ClientRequestId,
+        /// The proposal.
+        proposal_id: ProposalId,
+    },
+    /// Host only: apply a proposal (or a text of the host's own) now.
+    #[serde(rename = "prompt.apply")]
+    PromptApply {
+        /// Echoed in the reply.
+        request_id: ClientRequestId,
+        /// A proposal of the current round.
+        #[serde(default)]
+        proposal_id: Option<ProposalId>,
+        /// Or the host's own prompt.
+        #[serde(default)]
+        text: Option<String>,
+    },
+    /// Host only: the artist's audio level (0–1) and beat, at most 10 a second.
+    #[serde(rename = "ai.audio")]
+    AiAudio {
+        /// Echoed in the reply.
+        request_id: ClientRequestId,
+        /// Loudness, 0–1.
+        level: f64,
+        /// A beat now.
+        #[serde(default)]
+        beat: bool,
+    },
 }
 
 impl ClientMessage {
@@ -168,7 +223,13 @@ impl ClientMessage {
             | ClientMessage::StageInvite { request_id, .. }
             | ClientMessage::StageAccept { request_id }
             | ClientMessage::StageLeave { request_id, .. }
-            | ClientMessage::Heartbeat { request_id } => request_id,
+            | ClientMessage::Heartbeat { request_id }
+            | ClientMessage::PromptPropose { request_id, .. }
+            | ClientMessage::PromptVote { request_id, .. }
+            | ClientMessage::PromptLock { request_id, .. }
+            | ClientMessage::PromptVeto { request_id, .. }
+            | ClientMessage::PromptApply { request_id, .. }
+            | ClientMessage::AiAudio { request_id, .. } => request_id,
         }
     }
 }
@@ -186,6 +247,12 @@ pub const CLIENT_TYPES: &[&str] = &[
     "stage.accept",
     "stage.leave",
     "heartbeat",
+    "prompt.propose",
+    "prompt.vote",
+    "prompt.lock",
+    "prompt.veto",
+    "prompt.apply",
+    "ai.audio",
 ];
 
 /// Stable error codes of `error` replies.
@@ -216,6 +283,16 @@ pub enum ErrorCode {
     NotInvited,
     /// A dependency (Redis, Postgres, billing) failed; retry.
     Unavailable,
+    /// The room has no AI effect.
+    NotAiRoom,
+    /// The prompt contains a blocked word.
+    Blocked,
+    /// The user already voted in this round.
+    AlreadyVoted,
+    /// No such proposal in the current round (it ended, or the proposal was vetoed).
+    UnknownProposal,
+    /// The host locked the prompt: no rounds run.
+    Locked,
 }
 
 impl ErrorCode {
@@ -234,6 +311,11 @@ impl ErrorCode {
             ErrorCode::InvalidValue => "invalid_value",
             ErrorCode::NotInvited => "not_invited",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::NotAiRoom => "not_ai_room",
+            ErrorCode::Blocked => "blocked",
+            ErrorCode::AlreadyVoted => "already_voted",
+            ErrorCode::UnknownProposal => "unknown_proposal",
+            ErrorCode::Locked => "locked",
         }
     }
 }

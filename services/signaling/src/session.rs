@@ -80,6 +80,8 @@ struct Conn {
     seq: u64,
     joined: Option<Joined>,
     handle: Option<String>,
+    /// When this socket last sent `ai.audio` (at most 10 a second).
+    last_audio: Option<Instant>,
 }
 
 /// Whether members of the room are told when `role` comes and goes (not every viewer of a
@@ -109,7 +111,8 @@ pub async fn run(
     let Admission { id, user, jti, exp } = admission;
     let token = ResumeToken::random();
     let shared = node.hub.register(id, user, token, TokenLease { jti, exp });
-    let mut conn = Conn { node, id, user, token, shared, session, seq: 0, joined: None, handle: None };
+    let mut conn =
+        Conn { node, id, user, token, shared, session, seq: 0, joined: None, handle: None, last_audio: None };
     conn.save_place().await;
     let end = Box::pin(conn.serve(&mut stream, resume)).await;
     Box::pin(conn.finish(end)).await;
@@ -360,6 +363,32 @@ impl Conn {
                 self.publish(room_id, &ServerEvent::StageLeft { room_id, user_id: target }).await?;
                 Ok(None)
             }
+            ClientMessage::PromptPropose { text, .. } => {
+                let (info, role) = self.member()?;
+                crate::prompts::propose(&self.node, &self.as_member(&info, role), &text).await.map(Some)
+            }
+            ClientMessage::PromptVote { proposal_id, .. } => {
+                let (info, role) = self.member()?;
+                crate::prompts::vote(&self.node, &self.as_member(&info, role), proposal_id).await.map(Some)
+            }
+            ClientMessage::PromptLock { locked, .. } => {
+                let (info, role) = self.member()?;
+                crate::prompts::lock(&self.node, &self.as_member(&info, role), locked).await.map(|_| None)
+            }
+            ClientMessage::PromptVeto { proposal_id, .. } => {
+                let (info, role) = self.member()?;
+                crate::prompts::veto(&self.node, &self.as_member(&info, role), proposal_id).await.map(|_| None)
+            }
+            ClientMessage::PromptApply { proposal_id, text, .. } => {
+                let (info, role) = self.member()?;
+                let m = self.as_member(&info, role);
+                crate::prompts::apply(&self.node, &m, proposal_id, text.as_deref()).await.map(|_| None)
+            }
+            ClientMessage::AiAudio { level, beat, .. } => {
+                let (info, role) = self.member()?;
+                let m = self.as_member(&info, role);
+                crate::prompts::audio(&self.node, &m, level, beat, &mut self.last_audio).await.map(|_| None)
+            }
             ClientMessage::Heartbeat { .. } => {
                 let room = self.joined()?.info.room_id;
                 match self.node.core.hooks.rooms() {
@@ -373,6 +402,16 @@ impl Conn {
                 Ok(None)
             }
         }
+    }
+
+    /// The joined room and the role in it.
+    fn member(&self) -> Result<(Arc<RoomInfo>, MemberRole), Refusal> {
+        let j = self.joined()?;
+        Ok((j.info.clone(), j.role))
+    }
+
+    fn as_member<'a>(&self, info: &'a RoomInfo, role: MemberRole) -> crate::prompts::Member<'a> {
+        crate::prompts::Member { user: self.user, room: info, role }
     }
 
     fn check_peer(&self, to: UserId) -> Result<RoomId, Refusal> {

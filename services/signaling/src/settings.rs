@@ -17,6 +17,10 @@
 //! | `SIGNALING_RESUME_SECS` | `30` | how long a dropped socket may resume its place |
 //! | `SIGNALING_BACKLOG_LEN` | `256` | recent events kept per room for resume |
 //! | `SIGNALING_PLACE_REFRESH_SECS` | `5` | node heartbeat period; a node silent 3 periods is swept and its sockets' places can be resumed elsewhere |
+//! | `TANDEM_AI_ROUND_SECS` | `30` | length of an AI room's audience prompt round |
+//! | `TANDEM_AI_PROMPT_MAX_CHARS` | `200` | longest proposed prompt |
+//! | `TANDEM_AI_BLOCKLIST` | empty | comma-separated words or phrases a proposal may not contain |
+//! | `TANDEM_AI_PROPOSE_RATE` / `TANDEM_AI_PROPOSE_WINDOW_SECS` | `3` / `30` | proposals per user per window |
 
 use anyhow::Context;
 use std::time::Duration;
@@ -54,6 +58,16 @@ pub struct SignalingSettings {
     pub backlog_len: usize,
     /// Node heartbeat period (places in Redis; dead after three).
     pub place_refresh: Duration,
+    /// Length of an audience prompt round.
+    pub ai_round: Duration,
+    /// Longest proposed prompt, characters.
+    pub prompt_max_chars: usize,
+    /// Words and phrases a proposal may not contain (lowercase).
+    pub blocklist: Vec<String>,
+    /// Proposals per user per window.
+    pub propose_rate: u32,
+    /// Proposal rate-limit window.
+    pub propose_window: Duration,
 }
 
 impl Default for SignalingSettings {
@@ -74,6 +88,11 @@ impl Default for SignalingSettings {
             resume_window: Duration::from_secs(30),
             backlog_len: 256,
             place_refresh: Duration::from_secs(5),
+            ai_round: Duration::from_secs(30),
+            prompt_max_chars: 200,
+            blocklist: Vec::new(),
+            propose_rate: 3,
+            propose_window: Duration::from_secs(30),
         }
     }
 }
@@ -119,6 +138,16 @@ impl SignalingSettings {
             resume_window: secs("SIGNALING_RESUME_SECS", d.resume_window)?,
             backlog_len: var("SIGNALING_BACKLOG_LEN")?.unwrap_or(d.backlog_len),
             place_refresh: secs("SIGNALING_PLACE_REFRESH_SECS", d.place_refresh)?,
+            ai_round: secs("TANDEM_AI_ROUND_SECS", d.ai_round)?,
+            prompt_max_chars: var("TANDEM_AI_PROMPT_MAX_CHARS")?.unwrap_or(d.prompt_max_chars),
+            blocklist: std::env::var("TANDEM_AI_BLOCKLIST")
+                .unwrap_or_default()
+                .split(',')
+                .map(|w| w.trim().to_lowercase())
+                .filter(|w| !w.is_empty())
+                .collect(),
+            propose_rate: var("TANDEM_AI_PROPOSE_RATE")?.unwrap_or(d.propose_rate),
+            propose_window: secs("TANDEM_AI_PROPOSE_WINDOW_SECS", d.propose_window)?,
         };
         s.validate()?;
         Ok(s)
@@ -140,6 +169,9 @@ impl SignalingSettings {
         anyhow::ensure!(self.ping_every < self.idle_timeout, "SIGNALING_PING_SECS must be below SIGNALING_IDLE_SECS");
         anyhow::ensure!(self.backlog_len > 0, "SIGNALING_BACKLOG_LEN must be at least 1");
         anyhow::ensure!(self.place_refresh.as_secs() > 0, "SIGNALING_PLACE_REFRESH_SECS must be at least 1");
+        anyhow::ensure!(self.ai_round.as_secs() >= 1, "TANDEM_AI_ROUND_SECS must be at least 1");
+        anyhow::ensure!(self.prompt_max_chars > 0, "TANDEM_AI_PROMPT_MAX_CHARS must be at least 1");
+        anyhow::ensure!(self.propose_window.as_secs() > 0, "TANDEM_AI_PROPOSE_WINDOW_SECS must be at least 1");
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! The node's background chores on one shared clock (no per-socket timers): pings and idle
 //! checks, token expiry, viewer counts, expiry of dropped sockets' places, the node heartbeat and
-//! the sweep of dead nodes, and the drain on shutdown.
+//! the sweep of dead nodes, AI prompt rounds, and the drain on shutdown.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -49,6 +49,7 @@ pub async fn run(node: Arc<Node>) {
         for leave in node.hub.due_leaves(Instant::now()) {
             crate::session::expire_place(&node, leave).await;
         }
+        crate::prompts::drive(&node).await;
     }
 }
 

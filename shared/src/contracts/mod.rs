@@ -8,6 +8,7 @@
 //! Internal routes are under `/internal/` and take only service tokens
 //! ([`crate::service_auth`]); nginx and the Kubernetes Ingress never route `/internal/`.
 
+pub mod ai;
 pub mod client;
 pub mod payment;
 pub mod rooms;
@@ -110,7 +111,11 @@ pub fn install_remote(core: &Core, me: ServiceName, needs: &[Contract]) -> anyho
         let client = InternalClient::new(&url, core.service_key.clone(), me, contract.owner())?;
         match contract {
             Contract::Users => core.hooks.set_users(Arc::new(users::RemoteUserDirectory::new(client))),
-            Contract::Rooms => core.hooks.set_rooms(Arc::new(rooms::RemoteRoomControl::new(client))),
+            Contract::Rooms => {
+                // The broker serves AI control at the same URL.
+                core.hooks.set_ai(Arc::new(ai::RemoteAiControl::new(client.clone())));
+                core.hooks.set_rooms(Arc::new(rooms::RemoteRoomControl::new(client)));
+            }
             Contract::Payments => core.hooks.set_payment(Arc::new(payment::RemotePaymentGate::new(client))),
         }
         tracing::info!(contract = ?contract, %url, "using a remote contract");

@@ -301,3 +301,76 @@ test('private session in p2p mode from the creator profile: both see each other'
   await fan.waitForSelector('body[data-ended="true"]', { timeout: 10000 });
   assert.match(await text(fan, '#ended'), /creator ended/);
 });
+
+/** Average colour (0–255) of the middle of `page`'s #player video. */
+const sampleVideo = (page) => page.evaluate(() => {
+  const v = document.getElementById('player');
+  const c = document.createElement('canvas');
+  c.width = 64; c.height = 36;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(v, 0, 0, 64, 36);
+  const d = ctx.getImageData(16, 9, 32, 18).data;
+  const sum = [0, 0, 0];
+  for (let i = 0; i < d.length; i += 4) { sum[0] += d[i]; sum[1] += d[i + 1]; sum[2] += d[i + 2]; }
+  const n = d.length / 4;
+  return sum.map((x) => x / n);
+});
+
+const distance = (a, b) => Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+
+test('AI room without Daydream: the fan proposes and votes, and the applied prompt tints the fan\'s video as the local effect defines', async () => {
+  const creator = await person();
+  const fan = await person();
+  await signup(creator, 'creator', 'ai');
+  await signup(fan, 'fan', 'av');
+  const title = `ai show ${run}`;
+  const first = 'first light';
+  await creator.check('#ai-on');
+  await creator.fill('#ai-prompt', first);
+  await goLive(creator, title);
+  assert.match(await text(creator, '#ai-mode'), /local preview effect/);
+  await watch(fan, title);
+  await fan.locator('#ai-box:not([hidden])').waitFor({ timeout: 10000 });
+  assert.equal(await text(fan, '#ai-current'), first);
+  await assertVideoFlows(fan, 'fan');
+  await assertVideoPlaying(fan, '#player', 'fan');
+
+  // The tint of a prompt, as the effect defines it; pick a next prompt whose tint is far away.
+  const tint = (p) => fan.evaluate((x) => window.tandem.effectColor(x).map((c) => c * 255), p);
+  const firstTint = await tint(first);
+  let next = null;
+  let nextTint = null;
+  for (const candidate of ['midnight ocean', 'molten gold', 'green aurora', 'violet storm', 'red desert', 'ice cave']) {
+    const t = await tint(candidate);
+    if (distance(t, firstTint) > 250) { next = candidate; nextTint = t; break; }
+  }
+  assert.ok(next, 'a prompt with a clearly different tint');
+  const before = await sampleVideo(fan);
+  assert.ok(distance(before, firstTint) < distance(before, nextTint), `the video carries the first tint (${before})`);
+  await shots(creator, 'creator-studio-ai');
+
+  // Propose and vote (again if the round closed in between), until the round applies it.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await fan.fill('#ai-propose', next);
+    await fan.locator('#ai-box button[type=submit]').click();
+    const row = fan.locator('#ai-box .proposals li', { hasText: next });
+    await row.first().waitFor({ timeout: 5000 });
+    await row.first().locator('button.vote').click();
+    const voted = await row.first().locator('button.vote', { hasText: 'voted' }).waitFor({ timeout: 2000 }).then(() => true, () => false);
+    if (voted) break;
+  }
+  await fan.waitForFunction((p) => document.getElementById('ai-current').textContent === p, next, { timeout: 15000 });
+
+  // The fan's own video turns to the new tint.
+  const deadline = Date.now() + 10000;
+  let after = await sampleVideo(fan);
+  while (!(distance(after, nextTint) < distance(after, firstTint)) && Date.now() < deadline) {
+    await fan.waitForTimeout(250);
+    after = await sampleVideo(fan);
+  }
+  assert.ok(distance(after, nextTint) < distance(after, firstTint), `the video now carries the tint of "${next}" (${before} -> ${after})`);
+  assert.ok(distance(after, before) > 60, `the pixels changed visibly (${before} -> ${after})`);
+  await shots(fan, 'fan-watching-ai');
+  await creator.click('#end');
+  await fan.waitForSelector('body[data-ended="true"]', { timeout: 5000 });
+});

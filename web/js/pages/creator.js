@@ -8,6 +8,7 @@ import { onTips } from '../tips.js';
 import { incomingRequests } from '../requests.js';
 import { hostStage } from '../stage.js';
 import { endText } from '../reasons.js';
+import { localEffect, audioMeter, hostPanel } from '../ai.js';
 import { $, h, header, showConnection, status, showError, notify, addChat, confirmDialog } from '../ui.js';
 
 const me = requireLogin('creator');
@@ -17,9 +18,14 @@ sig.connect();
 let room = null;
 let publisher = null;
 let stream = null;
+let effect = null;       // the local preview effect of a `local` AI room
+let stopMeter = null;
 const handles = new Map();   // user id -> handle, learnt from chat and tips
 
 const stage = hostStage(sig, { list: $('stage-list'), video: $('stage-video'), roomId: () => room && room.id, handles });
+
+const aiPanel = hostPanel(sig, { box: $('ai-box'), room: () => room });
+sig.on('ai.updated', (m) => { if (effect && room && m.room_id === room.id) effect.update(m); });
 
 sig.on('viewers', (m) => { if (room && m.room_id === room.id) $('viewers').textContent = m.count; });
 sig.on('chat', (m) => {
@@ -72,18 +78,38 @@ async function goLive() {
   try {
     stream = stream || await camera();
     $('preview').srcObject = stream;
-    room = await api('POST', '/v1/rooms', { title: $('title').value });
+    const ai = $('ai-on').checked ? { prompt: $('ai-prompt').value } : undefined;
+    room = await api('POST', '/v1/rooms', { title: $('title').value, ai });
     const slot = room.slots.find((s) => s.publish);
     if (!slot) throw new Error('the broker gave no publish endpoint');
     await sig.join(room.id);
     status('starting…');
     const id = room.id;
+    // Daydream AI: the camera goes into the pipeline; local: the effect's canvas goes to our slot.
+    const daydream = room.ai && room.ai.mode === 'daydream';
     const refetch = async () => {
       const r = await api('GET', '/v1/rooms/' + id);
-      const s = r.status === 'live' && r.slots.find((x) => x.name === 'host' && x.publish);
+      if (r.status !== 'live') return null;
+      if (daydream) return r.ai && r.ai.publish;
+      const s = r.slots.find((x) => x.name === 'host' && x.publish);
       return s ? s.publish : null;
     };
-    publisher = publish(stream, firstThen(slot.publish, refetch), (s) => { if (room && room.id === id) status(s === 'ended' ? 'offline' : 'live · ' + s); });
+    let outgoing = stream;
+    if (room.ai) {
+      aiPanel.start(room.ai);
+      if (!daydream) {
+        effect = localEffect(stream, $('ai-canvas'));
+        effect.update(room.ai);
+        outgoing = effect.stream;
+        $('preview').srcObject = new MediaStream(effect.stream.getVideoTracks());
+      }
+      stopMeter = audioMeter(stream, (level, beat) => {
+        aiPanel.level(level);
+        if ($('ai-audio').checked && room && room.id === id) sig.send('ai.audio', { level, beat }).catch(() => {});
+      });
+    }
+    const first = daydream ? room.ai.publish : slot.publish;
+    publisher = publish(outgoing, firstThen(first, refetch), (s) => { if (room && room.id === id) status(s === 'ended' ? 'offline' : 'live · ' + s); });
     $('end').disabled = false;
     window.tandemRoom = room;
   } catch (e) {
@@ -98,6 +124,12 @@ async function stopLive(text) {
   if (publisher) await publisher.stop();
   publisher = null;
   room = null;
+  if (stopMeter) stopMeter();
+  if (effect) effect.stop();
+  stopMeter = null;
+  effect = null;
+  aiPanel.stop();
+  $('preview').srcObject = stream;
   stage.reset();
   $('viewers').textContent = '0';
   status(text || 'offline');

@@ -9,6 +9,7 @@ import { tipButtons, onTips } from '../tips.js';
 import { askForPrivate, fanRequestEvents } from '../requests.js';
 import { viewerStage } from '../stage.js';
 import { endText } from '../reasons.js';
+import { audiencePanel, effectColor, effectStrength } from '../ai.js';
 import { $, header, showConnection, status, showError, addChat } from '../ui.js';
 
 const me = requireLogin('fan');
@@ -18,6 +19,7 @@ sig.connect();
 let watching = null;   // {room, player, handle}
 
 fanRequestEvents(sig);
+const aiPanel = audiencePanel(sig, { box: $('ai-box'), roomId: () => watching && watching.room.id });
 viewerStage(sig, { box: $('stage'), roomId: () => watching && watching.room.id, me: me.user.user_id });
 sig.on('chat', (m) => { if (watching && m.room_id === watching.room.id) addChat($('chat'), m); });
 onTips(sig, (text, data) => {
@@ -86,14 +88,20 @@ async function watch(id) {
   } catch (e) {
     return showError(e, 'Cannot join the room');
   }
+  aiPanel.open(room.ai);
+  // Daydream AI rooms play the pipeline's output; everything else plays the host slot (a local
+  // preview effect is already drawn into it).
+  const daydream = room.ai && room.ai.mode === 'daydream' && room.ai.play;
   const hostSlot = room.slots.find((s) => s.name === 'host' && s.play);
-  if (!hostSlot) return status('This room has no playable stream.');
+  if (!hostSlot && !daydream) return status('This room has no playable stream.');
   const refetch = async () => {
     const r = await api('GET', '/v1/rooms/' + id);
-    const s = r.status === 'live' && r.slots.find((x) => x.name === 'host' && x.play);
+    if (r.status !== 'live') return null;
+    if (daydream) return r.ai && r.ai.play;
+    const s = r.slots.find((x) => x.name === 'host' && x.play);
     return s ? s.play : null;
   };
-  watching.player = play($('player'), firstThen(hostSlot.play, refetch), (s) => { if (!document.body.dataset.ended) status(s === 'connected' ? 'watching' : s); });
+  watching.player = play($('player'), firstThen(daydream ? room.ai.play : hostSlot.play, refetch), (s) => { if (!document.body.dataset.ended) status(s === 'connected' ? 'watching' : s); });
 }
 
 $('private').onclick = () => {
@@ -107,7 +115,7 @@ $('say').onsubmit = (ev) => {
   t.value = '';
 };
 
-window.tandem = { sig, stats: () => inboundVideo(watching && watching.player && watching.player.pc) };
+window.tandem = { sig, stats: () => inboundVideo(watching && watching.player && watching.player.pc), effectColor, effectStrength };
 window.tandemStats = window.tandem.stats;
 await loadRooms();
 setInterval(loadRooms, 10000);

@@ -15,6 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/rooms", web::get().to(rooms::list))
         .route("/v1/rooms/{id}", web::get().to(rooms::get))
         .route("/v1/rooms/{id}/end", web::post().to(rooms::end))
+        .route("/v1/rooms/{id}/ai", web::patch().to(rooms::change_ai))
         .route("/v1/rooms/{id}/heartbeat", web::post().to(rooms::heartbeat))
         .route("/v1/rooms/{id}/stage", web::put().to(rooms::set_stage))
         .route("/v1/rooms/{id}/stage", web::delete().to(rooms::clear_stage))
@@ -39,12 +40,14 @@ pub fn configure_docs(cfg: &mut web::ServiceConfig, doc: utoipa::openapi::OpenAp
 #[openapi(
     info(title = "Tandem API", description = "Tandem broker: rooms, private sessions, presence, webhooks."),
     paths(
-        rooms::open, rooms::list, rooms::get, rooms::end, rooms::heartbeat, rooms::set_stage, rooms::clear_stage,
+        rooms::open, rooms::list, rooms::get, rooms::end, rooms::heartbeat, rooms::set_stage, rooms::clear_stage, rooms::change_ai,
         requests::set_presence, requests::get_presence,
         requests::create, requests::list, requests::get, requests::accept, requests::decline, requests::cancel,
         webhooks::livepeer,
     ),
-    components(schemas(ErrorDoc, crate::provider::PublishEndpoint, crate::provider::PlayEndpoint)),
+    components(schemas(ErrorDoc, crate::provider::PublishEndpoint, crate::provider::PlayEndpoint,
+        crate::ai::AiRequest, crate::ai::AiChange, crate::ai::view::AiView, crate::ai::daydream::PipelineHealth,
+        crate::ai::params::ModelId)),
     modifiers(&BearerAuth),
     tags(
         (name = "rooms", description = "Broadcasts and private rooms; every room pairs a host and a guest slot"),

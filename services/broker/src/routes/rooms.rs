@@ -1,5 +1,7 @@
 //! `/v1/rooms`: open, list, read, end, heartbeat.
 
+use crate::ai::view::{ai_view, AiView};
+use crate::ai::AiChange;
 use crate::broker::Broker;
 use crate::domain::{MediaMode, RoomKind, RoomStatus, Title};
 use crate::error::BrokerError;
@@ -11,6 +13,7 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tandem_shared::auth::AuthUser;
+use tandem_shared::events::AiSource;
 use tandem_shared::ids::{Role, RoomId, UserId};
 use utoipa::{IntoParams, ToSchema};
 
@@ -24,12 +27,22 @@ pub struct OpenRoom {
     /// `relay` or `livepeer`; the deployment default when absent.
     #[serde(default)]
     pub media: Option<MediaMode>,
+    /// An AI effect on the broadcast: Daydream with `DAYDREAM_API_KEY`, a local preview effect
+    /// without (`docs/ai.md`).
+    #[serde(default)]
+    pub ai: Option<crate::ai::AiRequest>,
 }
 
-/// A creator opens a broadcast; both slots are created or none.
+/// A creator opens a broadcast; both slots (and, with `ai` in Daydream mode, the AI stream)
+/// are created or none.
 #[utoipa::path(post, path = "/v1/rooms", tag = "rooms", request_body = OpenRoom, security(("bearer" = [])),
-    responses((status = 201, body = RoomView), (status = 403, body = ErrorDoc, description = "not a creator"),
-        (status = 409, body = ErrorDoc, description = "already_live"), (status = 502, body = ErrorDoc), (status = 503, body = ErrorDoc)))]
+    responses((status = 201, body = RoomView),
+        (status = 400, body = ErrorDoc, description = "invalid_input: bad title, media or AI params (unknown or out of bounds)"),
+        (status = 401, body = ErrorDoc, description = "unauthenticated"),
+        (status = 403, body = ErrorDoc, description = "not a creator"),
+        (status = 409, body = ErrorDoc, description = "already_live"),
+        (status = 502, body = ErrorDoc, description = "provider_error / ai_provider_error (Daydream refused, with its message)"),
+        (status = 503, body = ErrorDoc, description = "provider_unavailable / ai_unavailable")))]
 pub async fn open(
     broker: web::Data<Broker>,
     user: AuthUser,
@@ -38,9 +51,12 @@ pub async fn open(
     user.require(Role::Creator)?;
     let title = Title::parse(&body.title).map_err(BrokerError::Validation)?;
     let media = body.media.unwrap_or(broker.settings.broadcast_media);
-    let room = broker.open_broadcast(user.user_id, title.as_ref(), media).await?;
+    let body = body.into_inner();
+    let (room, _) = broker.open_broadcast(user.user_id, title.as_ref(), media, body.ai).await?;
     let slots = store::slots(&broker.core.db, room.room_id).await?;
-    Ok(HttpResponse::Created().json(room_view(&broker, &room, &slots, user.user_id, None)))
+    let mut view = room_view(&broker, &room, &slots, user.user_id, None);
+    view.ai = ai_view(&broker, &room, user.user_id).await?;
+    Ok(HttpResponse::Created().json(view))
 }
 
 /// Query of `GET /v1/rooms`.
@@ -126,10 +142,11 @@ async fn visible_room(broker: &Broker, user: &AuthUser, id: RoomId) -> Result<st
     Ok(room)
 }
 
-/// A room with the endpoints the caller may use.
+/// A room with the endpoints the caller may use, and its AI effect (`ai`; the pipeline's health
+/// only for the host).
 #[utoipa::path(get, path = "/v1/rooms/{id}", tag = "rooms", security(("bearer" = [])),
     params(("id" = String, Path, description = "room id")),
-    responses((status = 200, body = RoomView), (status = 404, body = ErrorDoc)))]
+    responses((status = 200, body = RoomView), (status = 401, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
 pub async fn get(
     broker: web::Data<Broker>,
     user: AuthUser,
@@ -141,7 +158,9 @@ pub async fn get(
         (RoomKind::Broadcast, RoomStatus::Live) => presence::stage_guest(&broker.core.redis, room.room_id).await?,
         _ => None,
     };
-    Ok(HttpResponse::Ok().json(room_view(&broker, &room, &slots, user.user_id, stage)))
+    let mut view = room_view(&broker, &room, &slots, user.user_id, stage);
+    view.ai = ai_view(&broker, &room, user.user_id).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// End a room (host, private guest or operator). Idempotent: ending an ended room returns it.
@@ -160,7 +179,9 @@ pub async fn end(
     broker.end_room(room.room_id, Broker::end_reason_for(&room, user.user_id)).await?;
     let room = store::room(&broker.core.db, room.room_id).await?.ok_or(BrokerError::NotFound("room"))?;
     let slots = store::slots(&broker.core.db, room.room_id).await?;
-    Ok(HttpResponse::Ok().json(room_view(&broker, &room, &slots, user.user_id, None)))
+    let mut view = room_view(&broker, &room, &slots, user.user_id, None);
+    view.ai = ai_view(&broker, &room, user.user_id).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// A participant says it is alive (hosts and private guests, every few seconds).
@@ -222,4 +243,35 @@ pub async fn clear_stage(
     }
     broker.change_stage(&room, None).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The host changes the AI effect live. Params that restart the pipeline (model, size, steps,
+/// ...) are refused with `400 reload_required` unless `"reload": true`.
+#[utoipa::path(patch, path = "/v1/rooms/{id}/ai", tag = "rooms", request_body = AiChange, security(("bearer" = [])),
+    params(("id" = String, Path, description = "room id")),
+    responses((status = 200, body = AiView),
+        (status = 400, body = ErrorDoc, description = "invalid_input (unknown param, out of bounds, nothing to change) or reload_required"),
+        (status = 401, body = ErrorDoc, description = "unauthenticated"),
+        (status = 403, body = ErrorDoc, description = "forbidden: not the host"),
+        (status = 404, body = ErrorDoc, description = "no such room, or it has no AI effect"),
+        (status = 409, body = ErrorDoc, description = "room_ended"),
+        (status = 502, body = ErrorDoc, description = "ai_provider_error: Daydream refused (its message included)"),
+        (status = 503, body = ErrorDoc, description = "ai_unavailable: Daydream unreachable after retries")))]
+pub async fn change_ai(
+    broker: web::Data<Broker>,
+    user: AuthUser,
+    id: web::Path<RoomId>,
+    body: web::Json<AiChange>,
+) -> Result<HttpResponse, BrokerError> {
+    let room = visible_room(&broker, &user, *id).await?;
+    let row = crate::ai::store::get(&broker.core.db, room.room_id).await?.ok_or(BrokerError::NotFound("AI effect"))?;
+    if room.host_id != user.user_id {
+        return Err(BrokerError::Forbidden("only the host changes the AI effect"));
+    }
+    if room.status != RoomStatus::Live {
+        return Err(BrokerError::conflict("room_ended", "the room has ended"));
+    }
+    broker.ai.change(&row, body.into_inner(), AiSource::Host).await?;
+    let view = ai_view(&broker, &room, user.user_id).await?.ok_or(BrokerError::NotFound("AI effect"))?;
+    Ok(HttpResponse::Ok().json(view))
 }

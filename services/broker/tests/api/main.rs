@@ -1,5 +1,7 @@
 //! Broker integration tests against real PostgreSQL and Redis.
 
+mod ai;
+mod daydream_standin;
 mod helpers;
 mod livepeer;
 mod private;

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod ai_rounds;
 mod connect;
 mod decoder;
 mod drain;

@@ -14,6 +14,7 @@ async fn one_document_describes_auth_broker_and_billing_routes() {
         ("/v1/me", "get"),
         ("/v1/rooms", "post"),
         ("/v1/rooms", "get"),
+        ("/v1/rooms/{id}/ai", "patch"),
         ("/v1/private-requests/{id}/accept", "post"),
         ("/v1/wallet", "get"),
         ("/v1/tips", "post"),
@@ -25,6 +26,7 @@ async fn one_document_describes_auth_broker_and_billing_routes() {
     let schemas = &doc["components"]["schemas"];
     assert!(schemas["TokenResponse"].is_object() && schemas["ErrorDoc"].is_object());
     assert!(schemas["PublishEndpoint"].is_object());
+    assert!(schemas["AiView"].is_object() && schemas["AiChange"].is_object());
     assert!(schemas["TipRequest"].is_object() && schemas["Payout"].is_object());
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
 }

@@ -39,7 +39,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn every_table_has_an_owner_and_no_service_names_another_services_table() {
     let owners = owners();
-    for table in ["users", "rooms", "room_slots", "private_requests", "private_sessions", "ledger_entries"] {
+    for table in ["users", "rooms", "room_slots", "private_requests", "room_ai", "private_sessions", "ledger_entries"] {
         assert!(owners.contains_key(table), "{table} has no recorded owner: {owners:?}");
     }
     let mut offences = Vec::new();

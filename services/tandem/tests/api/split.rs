@@ -66,6 +66,7 @@ impl Split {
                 .env_remove("TANDEM_SERVICE_SECRET")
                 .env_remove("STRIPE_SECRET_KEY")
                 .env_remove("LIVEPEER_API_KEY")
+                .env_remove("DAYDREAM_API_KEY")
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
@@ -318,12 +319,22 @@ async fn the_split_topology_behaves_like_tandem_serve() {
     }
 
     // stage.accept hands the guest slot of a broadcast over, across processes.
-    let (st, b) = s.call(Method::POST, "broker", "/v1/rooms", &ct, Some(json!({"title": "split show"}))).await;
-    assert_eq!(st, 201, "{b}");
+    let open = json!({"title": "split show", "ai": {"prompt": "split dream"}});
+    let (st, b) = s.call(Method::POST, "broker", "/v1/rooms", &ct, Some(open)).await;
+    assert_eq!((st, b["ai"]["mode"].as_str()), (201, Some("local")), "{b}");
     let broadcast = b["id"].as_str().unwrap().to_string();
     let mut viewer_ws = Socket::connect(&s, "signaling-a", &ot).await;
     viewer_ws.ok(json!({"type": "join", "room_id": broadcast})).await;
     creator_ws.ok(json!({"type": "join", "room_id": broadcast})).await;
+
+    // AI over the remote contract: a proposal on one signaling process, applied by the host on
+    // the other, reaches the broker's state and every member.
+    let p = viewer_ws.ok(json!({"type": "prompt.propose", "text": "split gold"})).await["data"]["proposal_id"].clone();
+    creator_ws.ok(json!({"type": "prompt.apply", "proposal_id": p})).await;
+    assert_eq!(viewer_ws.event("prompt.applied").await["prompt"], "split gold");
+    assert_eq!(viewer_ws.event("ai.updated").await["prompt"], "split gold");
+    let (_, seen) = s.call(Method::GET, "broker", &format!("/v1/rooms/{broadcast}"), &ot, None).await;
+    assert_eq!(seen["ai"]["prompt"], "split gold", "{seen}");
     let other_id = {
         let (_, me) = s.call(Method::GET, "auth", "/v1/me", &ot, None).await;
         me["user_id"].as_str().unwrap().to_string()
