@@ -175,6 +175,7 @@ pub struct StandInRooms {
     rooms: std::sync::Mutex<std::collections::HashMap<crate::ids::RoomId, crate::hooks::RoomSummary>>,
     calls: std::sync::Mutex<Vec<RoomCall>>,
     released: std::sync::Mutex<std::collections::HashSet<crate::ids::SlotId>>,
+    generations: std::sync::Mutex<std::collections::HashMap<crate::ids::SlotId, u32>>,
     /// While true, every call fails as if the broker were down.
     pub fail: std::sync::atomic::AtomicBool,
 }
@@ -228,6 +229,11 @@ impl StandInRooms {
         }
     }
 
+    /// Record a new publish generation of `slot` (a stage change), without telling anyone.
+    pub fn set_generation(&self, slot: crate::ids::SlotId, generation: u32) {
+        self.generations.lock().unwrap_or_else(|e| e.into_inner()).insert(slot, generation);
+    }
+
     /// Record that `slot` is released (as the broker's database would), without telling anyone.
     pub fn release_slot(&self, slot: crate::ids::SlotId) {
         self.released.lock().unwrap_or_else(|e| e.into_inner()).insert(slot);
@@ -267,6 +273,19 @@ impl crate::hooks::RoomControl for StandInRooms {
         self.check()?;
         let released = self.released.lock().unwrap_or_else(|e| e.into_inner());
         Ok(slots.iter().copied().filter(|s| released.contains(s)).collect())
+    }
+    async fn live_slots(&self, slots: &[crate::ids::SlotId]) -> anyhow::Result<Vec<crate::hooks::LiveSlot>> {
+        self.check()?;
+        let released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+        let generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(slots
+            .iter()
+            .filter(|s| !released.contains(s))
+            .map(|&slot_id| crate::hooks::LiveSlot {
+                slot_id,
+                generation: generations.get(&slot_id).copied().unwrap_or(0),
+            })
+            .collect())
     }
     async fn end_room(&self, room: crate::ids::RoomId, reason: &str) -> anyhow::Result<bool> {
         self.record(RoomCall::End(room, reason.to_string()))?;

@@ -63,6 +63,8 @@ pub struct SlotRow {
     pub state: SlotState,
     /// Released at.
     pub released_at: Option<DateTime<Utc>>,
+    /// Publish generation (bumped when a broadcast's stage changes).
+    pub generation: i32,
 }
 
 impl std::fmt::Debug for SlotRow {
@@ -115,7 +117,7 @@ pub struct RequestRow {
 const ROOM_COLS: &str =
     "room_id, kind, status, media, host_id, guest_id, title, created_at, ended_at, end_reason, price_per_minute";
 const SLOT_COLS: &str =
-    "slot_id, room_id, name, provider, provider_stream_id, playback_id, stream_key, state, released_at";
+    "slot_id, room_id, name, provider, provider_stream_id, playback_id, stream_key, state, released_at, generation";
 const REQUEST_COLS: &str =
     "request_id, fan_id, creator_id, status, room_id, media, created_at, expires_at, decided_at, price_per_minute";
 
@@ -519,6 +521,36 @@ pub async fn private_rooms_without_billing(db: &PgPool, secs: f64) -> Result<Vec
 ///
 /// # Errors
 /// Database errors.
+/// Bump the publish generation of a room's `guest` slot (the stage changed); returns the slot
+/// and its new generation, or `None` when the room has no such unreleased slot.
+///
+/// # Errors
+/// Database errors.
+pub async fn bump_guest_generation(db: &PgPool, room_id: RoomId) -> Result<Option<(SlotId, i32)>, sqlx::Error> {
+    sqlx::query_as(
+        "update room_slots set generation = generation + 1
+         where room_id = $1 and name = 'guest' and released_at is null
+         returning slot_id, generation",
+    )
+    .bind(room_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Which of `slots` may still carry media (unreleased, room live), with their generation.
+///
+/// # Errors
+/// Database errors.
+pub async fn live_slots(db: &PgPool, slots: &[SlotId]) -> Result<Vec<(SlotId, i32)>, sqlx::Error> {
+    sqlx::query_as(
+        "select s.slot_id, s.generation from room_slots s join rooms r on r.room_id = s.room_id
+         where s.slot_id = any($1) and s.released_at is null and r.status = 'live'",
+    )
+    .bind(slots.iter().map(|s| s.0).collect::<Vec<_>>())
+    .fetch_all(db)
+    .await
+}
+
 pub async fn released_slots(db: &PgPool, slots: &[SlotId]) -> Result<Vec<SlotId>, sqlx::Error> {
     let live: Vec<SlotId> = sqlx::query_scalar(
         "select s.slot_id from room_slots s join rooms r on r.room_id = s.room_id

@@ -8,6 +8,10 @@
 //! | `TANDEM_RELAY_UDP_PORTS` | any (ephemeral) | `lo-hi`: the only UDP ports the relay binds (one per session and host) |
 //! | `TANDEM_RELAY_PUBLIC_IPS` | none | comma-separated public IPs advertised instead of host addresses (1:1 NAT) |
 //! | `TANDEM_RELAY_PLI_SECS` | `2` | how often the relay asks each publisher for a keyframe |
+//! | `TANDEM_RELAY_REVALIDATE_SECS` | `10` | how often running slots are re-validated with the broker |
+//! | `TANDEM_RELAY_MAX_PLAYS_PER_TOKEN` | `3` | WHEP sessions one play token may hold (private rooms: 1) |
+//! | `TANDEM_RELAY_MAX_PLAYS_PER_USER` | `8` | WHEP sessions one user may hold on this node, over every slot (private rooms: 1 per slot) |
+//! | `TANDEM_RELAY_MAX_PLAYS_PER_SLOT` | `500` | WHEP sessions one slot may feed on this node |
 //! | `TANDEM_BROKER_URL` | `TANDEM_PUBLIC_URL` | where to report publish start/stop when the broker runs elsewhere |
 
 use anyhow::Context;
@@ -54,6 +58,8 @@ pub struct RelaySettings {
     pub broker_url: Option<String>,
     /// How often running slots are re-validated with the broker.
     pub revalidate_interval: Duration,
+    /// Caps on play sessions.
+    pub play_limits: crate::forward::PlayLimits,
 }
 
 impl Default for RelaySettings {
@@ -66,6 +72,7 @@ impl Default for RelaySettings {
             pli_interval: Duration::from_secs(2),
             broker_url: None,
             revalidate_interval: Duration::from_secs(10),
+            play_limits: crate::forward::PlayLimits::default(),
         }
     }
 }
@@ -145,6 +152,17 @@ impl RelaySettings {
             let secs: u64 = v.parse().map_err(|_| anyhow::anyhow!("TANDEM_RELAY_REVALIDATE_SECS must be a number"))?;
             anyhow::ensure!(secs > 0, "TANDEM_RELAY_REVALIDATE_SECS must be positive");
             s.revalidate_interval = Duration::from_secs(secs);
+        }
+        for (name, cap) in [
+            ("TANDEM_RELAY_MAX_PLAYS_PER_TOKEN", &mut s.play_limits.per_token),
+            ("TANDEM_RELAY_MAX_PLAYS_PER_USER", &mut s.play_limits.per_user),
+            ("TANDEM_RELAY_MAX_PLAYS_PER_SLOT", &mut s.play_limits.per_slot),
+        ] {
+            if let Some(v) = var(name) {
+                let n: usize = v.parse().map_err(|_| anyhow::anyhow!("{name} must be a number"))?;
+                anyhow::ensure!(n > 0, "{name} must be at least 1");
+                *cap = n;
+            }
         }
         s.broker_url = var("TANDEM_BROKER_URL").map(|u| u.trim_end_matches('/').to_string());
         Ok(s)
