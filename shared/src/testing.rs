@@ -53,6 +53,11 @@ impl TestCore {
         let redis = RedisHandle::connect(&redis_url(), &prefix).await.expect("Redis is reachable");
         let settings = Self::settings(&database_url, &prefix);
         let core = Core::from_parts(settings, db, redis, KeyPair::generate());
+        // Auth marks the revocation cache loaded; tests of other services run without auth.
+        let mut c = core.redis.conn.clone();
+        redis::AsyncCommands::set::<_, _, ()>(&mut c, core.redis.revocations_loaded_key(), 0)
+            .await
+            .expect("Redis is reachable");
         Self { core, database_url, db_name }
     }
 

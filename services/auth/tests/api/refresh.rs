@@ -127,3 +127,45 @@ async fn a_revocation_racing_a_rotation_revokes_the_successor_too() {
     .unwrap();
     assert_eq!(live, 0, "no token of the revoked family is left unrevoked");
 }
+
+/// Redis restarts empty after a logout: the revoked access token is never accepted (503 while
+/// auth refills the cache from PostgreSQL, 401 after), and other tokens work again.
+#[tokio::test]
+async fn a_revoked_access_token_stays_refused_after_redis_restarts_empty() {
+    let app = TestApp::spawn().await;
+    let s = app.signed_up("ann@example.com", "ann").await;
+    let access = s["access_token"].as_str().unwrap().to_string();
+    let other = app.signed_up("bob@example.com", "bob").await;
+    let other_access = other["access_token"].as_str().unwrap().to_string();
+    let res = app
+        .http
+        .post(app.url("/v1/auth/logout"))
+        .bearer_auth(&access)
+        .json(&json!({"refresh_token": s["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(code_of(app.me(&access).await).await, (401, "invalid_token".into()));
+
+    // Every key of this deployment is gone, as after a Redis restart without persistence.
+    let redis = &app.t.core.redis;
+    let mut conn = redis.conn.clone();
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{}*", redis.prefix())).query_async(&mut conn).await.unwrap();
+    assert!(!keys.is_empty());
+    let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let status = app.me(&access).await.status().as_u16();
+        assert_ne!(status, 200, "a revoked token was accepted after Redis lost its revocation");
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 503, "refused while the cache is refilled");
+        assert!(std::time::Instant::now() < deadline, "the revocations were not refilled");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.me(&other_access).await.status(), 200, "valid tokens work once refilled");
+}
