@@ -98,14 +98,16 @@ fn sdp_body(req: &HttpRequest, body: web::Bytes) -> Result<String, RelayError> {
     String::from_utf8(body.to_vec()).map_err(|_| RelayError::BadOffer("the SDP offer is not UTF-8".into()))
 }
 
-fn created(state: &RelayState, kind: &str, slot: SlotId, answer: Answer) -> HttpResponse {
+fn created(state: &RelayState, kind: &str, slot: SlotId, answer: Answer, holder: &Holder) -> HttpResponse {
     let mut res = HttpResponse::Created();
     res.content_type("application/sdp")
         .insert_header((header::LOCATION, format!("/v1/relay/{kind}/{slot}/{}", answer.session)))
         .insert_header((header::CACHE_CONTROL, "no-store"));
     let mut res = res.body(answer.sdp);
+    // TURN credentials for the user the media token names, valid for a short while.
+    let credential = state.settings.turn_credential(&holder.user.to_string());
     for server in &state.settings.ice_servers {
-        if let Ok(v) = HeaderValue::from_str(&server.link_header()) {
+        if let Ok(v) = HeaderValue::from_str(&server.link_header(credential.as_ref())) {
             res.headers_mut().append(header::LINK, v);
         }
     }
@@ -160,7 +162,7 @@ async fn start(
         return Err(RelayError::SlotReleased);
     }
     let kind = if role == SessionRole::Publisher { "whip" } else { "whep" };
-    Ok(created(&state, kind, slot, answer))
+    Ok(created(&state, kind, slot, answer, &holder))
 }
 
 /// `POST /v1/relay/whip/{slot_id}`: publish the slot (SDP offer in, SDP answer out).

@@ -335,14 +335,18 @@ impl Sessions {
             media_engine.register_default_codecs().map_err(|e| anyhow::anyhow!("media engine: {e}"))?;
             let registry = register_default_interceptors(Registry::new(), &mut media_engine)
                 .map_err(|e| anyhow::anyhow!("interceptors: {e}"))?;
+            let own = self.settings.turn_credential("relay");
             let ice_servers = self
                 .settings
                 .ice_servers
                 .iter()
-                .map(|s| RTCIceServer {
-                    urls: vec![s.url.clone()],
-                    username: s.username.clone().unwrap_or_default(),
-                    credential: s.credential.clone().unwrap_or_default(),
+                .map(|s| {
+                    let c = own.as_ref().filter(|_| s.turn);
+                    RTCIceServer {
+                        urls: vec![s.url.clone()],
+                        username: c.map(|c| c.username.clone()).unwrap_or_default(),
+                        credential: c.map(|c| c.credential.clone()).unwrap_or_default(),
+                    }
                 })
                 .collect();
             let config = RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build();

@@ -70,17 +70,22 @@ impl TestRelay {
     }
 
     pub async fn spawn_with(play_limits: tandem_relay::forward::PlayLimits) -> Self {
+        Self::spawn_configured(|s| s.play_limits = play_limits).await
+    }
+
+    /// A relay whose test settings `configure` adjusts.
+    pub async fn spawn_configured(configure: impl FnOnce(&mut RelaySettings)) -> Self {
         let t = TestCore::new().await;
         let rooms = Arc::new(StandInRooms::default());
         t.core.hooks.set_rooms(rooms.clone());
         let key = MediaKey::generate();
         let events = Arc::new(RecordedEvents::default());
-        let settings = RelaySettings {
+        let mut settings = RelaySettings {
             hosts: vec!["127.0.0.1".parse().expect("ip")],
             revalidate_interval: std::time::Duration::from_millis(500),
-            play_limits,
             ..Default::default()
         };
+        configure(&mut settings);
         let relay = tandem_relay::build(&t.core, settings, key.clone(), events.clone());
         let forwarder = relay.forwarder().clone();
         let server = TestCore::spawn(&t.core, vec![Arc::new(relay)]);

@@ -5,4 +5,5 @@ mod caps;
 mod helpers;
 mod release;
 mod stage;
+mod turn;
 mod whip_whep;
