@@ -109,6 +109,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The nodes' /metrics need a token; tandem-loadtest scrapes with the same one.
+export TANDEM_METRICS_TOKEN=${TANDEM_METRICS_TOKEN:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+
 # Migrate once before the nodes start racing for it.
 "$bin/tandem" migrate >/dev/null
 

@@ -15,6 +15,8 @@
 //! | `TANDEM_JWT_ISSUER` / `TANDEM_JWT_AUDIENCE` | `tandem` / `tandem` | pinned token claims |
 //! | `TANDEM_WORKERS` | number of CPUs | actix-web worker threads |
 //! | `TANDEM_TRUSTED_PROXIES` | empty (trust nobody) | comma-separated IPs/CIDRs whose `X-Forwarded-For` is believed |
+//! | `TANDEM_METRICS_TOKEN` | none | bearer token (≥ 16 characters) that `GET /metrics` on the main listener requires; unset: the main listener does not serve `/metrics` (404) |
+//! | `TANDEM_METRICS_ADDR` | none | a separate listener serving only `GET /metrics`, without a token (bind it where only the scraper reaches it) |
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -60,6 +62,10 @@ pub struct CoreSettings {
     pub workers: Option<usize>,
     /// Proxies whose `X-Forwarded-For` names the client (see [`crate::client_addr`]).
     pub trusted_proxies: crate::client_addr::TrustedProxies,
+    /// Bearer token of `/metrics` on the main listener; `None`: not served there.
+    pub metrics_token: Option<crate::metrics::MetricsToken>,
+    /// The separate, unauthenticated metrics listener, if any.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -93,6 +99,14 @@ impl CoreSettings {
         let trusted_proxies =
             crate::client_addr::TrustedProxies::parse(&var("TANDEM_TRUSTED_PROXIES").unwrap_or_default())
                 .map_err(|e| anyhow::anyhow!("TANDEM_TRUSTED_PROXIES: {e}"))?;
+        let metrics_token = var("TANDEM_METRICS_TOKEN")
+            .map(|t| crate::metrics::MetricsToken::new(t.trim()))
+            .transpose()
+            .context("TANDEM_METRICS_TOKEN")?;
+        let metrics_addr = var("TANDEM_METRICS_ADDR")
+            .map(|v| v.parse::<SocketAddr>().context("TANDEM_METRICS_ADDR must be host:port, e.g. 0.0.0.0:9090"))
+            .transpose()?;
+        anyhow::ensure!(metrics_addr != Some(addr), "TANDEM_METRICS_ADDR must differ from TANDEM_ADDR");
         Ok(Self {
             environment,
             addr,
@@ -109,6 +123,8 @@ impl CoreSettings {
             jwt_audience: var("TANDEM_JWT_AUDIENCE").unwrap_or_else(|| "tandem".into()),
             workers,
             trusted_proxies,
+            metrics_token,
+            metrics_addr,
         })
     }
 }

@@ -97,6 +97,8 @@ impl TestCore {
             jwt_audience: "tandem".into(),
             workers: Some(1),
             trusted_proxies: Default::default(),
+            metrics_token: Some(crate::metrics::MetricsToken::new(METRICS_TOKEN).expect("a valid token")),
+            metrics_addr: None,
         }
     }
 
@@ -113,6 +115,9 @@ impl TestCore {
         TestServer { addr, handle }
     }
 }
+
+/// The `/metrics` bearer token of test servers.
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
 
 /// A user made by [`TestCore::user`].
 pub struct TestUser {
