@@ -252,7 +252,7 @@ pub async fn mark_room_released(db: &PgPool, room_id: RoomId) -> Result<(), sqlx
 pub async fn unreleased_slots_of_ended_rooms(db: &PgPool, older_than_secs: i64) -> Result<Vec<SlotRow>, sqlx::Error> {
     sqlx::query_as(
         "select s.slot_id, s.room_id, s.name, s.provider, s.provider_stream_id, s.playback_id, s.stream_key,
-                s.state, s.released_at
+                s.state, s.released_at, s.generation
          from room_slots s join rooms r on r.room_id = s.room_id
          where s.released_at is null and r.status = 'ended' and r.ended_at < now() - make_interval(secs => $1)
          limit 100",
@@ -361,7 +361,7 @@ pub async fn rooms_with_idle_host(db: &PgPool, secs: f64) -> Result<Vec<RoomId>,
 pub async fn publishing_slots(db: &PgPool, media: MediaMode) -> Result<Vec<SlotRow>, sqlx::Error> {
     sqlx::query_as(
         "select s.slot_id, s.room_id, s.name, s.provider, s.provider_stream_id, s.playback_id, s.stream_key,
-                s.state, s.released_at
+                s.state, s.released_at, s.generation
          from room_slots s join rooms r on r.room_id = s.room_id
          where r.status = 'live' and s.provider = $1 and s.state = 'publishing' and s.released_at is null",
     )
