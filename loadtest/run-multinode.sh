@@ -150,6 +150,8 @@ if [ "${CHAOS:-0}" = 1 ]; then
   export TANDEM_DEV_TOPUPS=1
   echo "==> chaos: own Redis on :$CHAOS_REDIS_PORT (pid $redis_pid), PostgreSQL on :$CHAOS_PG_PORT (pid $pg_pid)"
 fi
+# The nodes' /metrics need a token; tandem-loadtest scrapes with the same one.
+export TANDEM_METRICS_TOKEN=${TANDEM_METRICS_TOKEN:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 
 # Migrate once before the nodes start racing for it.
 "$bin/tandem" migrate >/dev/null

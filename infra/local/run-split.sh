@@ -92,6 +92,9 @@ if [ -z "${TANDEM_SERVICE_SECRET:-}" ] && [ ! -s "$TANDEM_DATA_DIR/service-secre
   echo "==> generated a development service secret in $TANDEM_DATA_DIR/service-secret (mode 600)"
 fi
 
+# --- the metrics token (GET /metrics on each process; nginx never routes /metrics) ----------
+. "$ROOT/infra/local/metrics-token.sh"
+
 echo "==> tandem migrate"
 "$BIN/tandem" migrate >"$LOG_DIR/migrate.log" 2>&1 || { echo "error: tandem migrate failed:" >&2; tail -n 40 "$LOG_DIR/migrate.log" >&2; exit 1; }
 

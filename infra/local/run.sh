@@ -5,4 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 infra/local/ensure-services.sh
+. infra/local/metrics-token.sh
 exec cargo run --bin tandem -- serve

@@ -50,7 +50,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 echo "==> starting infra/local/run-split.sh on $ADDR (log: $RUN_LOG)"
-TANDEM_ADDR=$ADDR TANDEM_PUBLIC_URL=$B SPLIT_BASE_PORT=${SPLIT_BASE_PORT:-19080} \
+TANDEM_METRICS_TOKEN= TANDEM_ADDR=$ADDR TANDEM_PUBLIC_URL=$B SPLIT_BASE_PORT=${SPLIT_BASE_PORT:-19080} \
   DATABASE_URL=$DB_URL REDIS_URL=$REDIS TANDEM_REDIS_PREFIX=$PREFIX TANDEM_DATA_DIR=$WORK/data \
   TANDEM_DRAIN_SECS=1 infra/local/run-split.sh >"$RUN_LOG" 2>&1 &
 run_pid=$!
@@ -130,8 +130,13 @@ req POST "/v1/rooms/$ROOM/end" -H "authorization: Bearer $FT"
 expect 200 '.status == "ended"' "ending the room: status ended"
 
 req GET /metrics
-[ "$STATUS" = 200 ] && grep -q http_requests_total <<<"$BODY" || fail "GET /metrics has no http_requests_total" "$STATUS"
-ok "GET /metrics (broker)"
+[ "$STATUS" = 404 ] || fail "GET /metrics through nginx: $STATUS, expected 404 (never public)" "$BODY"
+BROKER=http://127.0.0.1:$((${SPLIT_BASE_PORT:-19080} + 2))
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' "$BROKER/metrics")
+[ "$STATUS" = 401 ] || fail "GET /metrics on the broker without the token: $STATUS, expected 401" ""
+BODY=$(curl -s -H "authorization: Bearer $(cat "$WORK/data/metrics-token")" "$BROKER/metrics")
+grep -q http_requests_total <<<"$BODY" || fail "GET /metrics on the broker with the token has no http_requests_total" ""
+ok "GET /metrics: 404 through nginx, 401 without the token, served with it (broker)"
 
 echo "==> routing checks"
 for p in /internal/v1/users/$CID /internal/v1/rooms/$ROOM /internal; do

@@ -31,12 +31,17 @@ pub fn parse(text: &str) -> ProcessFigures {
     f
 }
 
-/// Fetch and parse `<target>/metrics`.
+/// Fetch and parse `<target>/metrics`, with `TANDEM_METRICS_TOKEN` as bearer token when set
+/// (a process serves `/metrics` only with it).
 ///
 /// # Errors
 /// The target does not answer.
 pub async fn fetch(http: &reqwest::Client, target: &str) -> anyhow::Result<ProcessFigures> {
-    let text = http.get(format!("{target}/metrics")).send().await?.error_for_status()?.text().await?;
+    let mut req = http.get(format!("{target}/metrics"));
+    if let Some(token) = std::env::var("TANDEM_METRICS_TOKEN").ok().filter(|t| !t.trim().is_empty()) {
+        req = req.bearer_auth(token.trim());
+    }
+    let text = req.send().await?.error_for_status()?.text().await?;
     Ok(parse(&text))
 }
 

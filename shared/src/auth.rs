@@ -95,15 +95,22 @@ impl AuthUser {
         }
     }
 
-    /// Verify a raw token: signature and claims, then the revocation list in Redis.
+    /// Verify a raw token: signature and claims, then the revocation list in Redis (a cache of
+    /// auth's table, refilled by auth when Redis restarts empty).
     ///
     /// # Errors
     /// An invalid, expired or revoked token, or Redis unreachable.
     pub async fn from_token(tokens: &Tokens, redis: &RedisHandle, token: &str) -> Result<Self, AuthError> {
         let claims = tokens.verify(token)?;
         match redis.is_token_revoked(claims.jti).await {
-            Ok(false) => {}
-            Ok(true) => return Err(AuthError::Invalid),
+            Ok(Some(false)) => {}
+            Ok(Some(true)) => return Err(AuthError::Invalid),
+            // Redis came back empty: refuse (503) until auth has refilled the revocations from
+            // PostgreSQL (within a second or two), never let a revoked token through.
+            Ok(None) => {
+                tracing::warn!("the revocation cache is not loaded yet; refusing the token for now");
+                return Err(AuthError::Unavailable);
+            }
             Err(e) => {
                 tracing::error!(error.message = %e, "failed to check token revocation");
                 return Err(AuthError::Unavailable);

@@ -16,6 +16,8 @@
 //! | `TANDEM_JWT_ISSUER` / `TANDEM_JWT_AUDIENCE` | `tandem` / `tandem` | pinned token claims |
 //! | `TANDEM_WORKERS` | number of CPUs | actix-web worker threads |
 //! | `TANDEM_TRUSTED_PROXIES` | empty (trust nobody) | comma-separated IPs/CIDRs whose `X-Forwarded-For` is believed |
+//! | `TANDEM_METRICS_TOKEN` | none | bearer token (≥ 16 characters) that `GET /metrics` on the main listener requires; unset: the main listener does not serve `/metrics` (404) |
+//! | `TANDEM_METRICS_ADDR` | none | a separate listener serving only `GET /metrics`, without a token (bind it where only the scraper reaches it) |
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -63,6 +65,10 @@ pub struct CoreSettings {
     pub trusted_proxies: crate::client_addr::TrustedProxies,
     /// Lifetime of access tokens, seconds (signaling sockets close when theirs expires).
     pub access_token_ttl_secs: i64,
+    /// Bearer token of `/metrics` on the main listener; `None`: not served there.
+    pub metrics_token: Option<crate::metrics::MetricsToken>,
+    /// The separate, unauthenticated metrics listener, if any.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -105,6 +111,14 @@ impl CoreSettings {
             (min_ttl..=86_400).contains(&access_token_ttl_secs),
             "TANDEM_ACCESS_TOKEN_TTL_SECS must be between {min_ttl} and 86400"
         );
+        let metrics_token = var("TANDEM_METRICS_TOKEN")
+            .map(|t| crate::metrics::MetricsToken::new(t.trim()))
+            .transpose()
+            .context("TANDEM_METRICS_TOKEN")?;
+        let metrics_addr = var("TANDEM_METRICS_ADDR")
+            .map(|v| v.parse::<SocketAddr>().context("TANDEM_METRICS_ADDR must be host:port, e.g. 0.0.0.0:9090"))
+            .transpose()?;
+        anyhow::ensure!(metrics_addr != Some(addr), "TANDEM_METRICS_ADDR must differ from TANDEM_ADDR");
         Ok(Self {
             environment,
             addr,
@@ -122,6 +136,8 @@ impl CoreSettings {
             workers,
             trusted_proxies,
             access_token_ttl_secs,
+            metrics_token,
+            metrics_addr,
         })
     }
 }

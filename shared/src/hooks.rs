@@ -114,6 +114,16 @@ pub struct RoomSummary {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+/// A slot that may still carry media, with its current publish generation (bumped by the broker
+/// whenever a broadcast's stage changes; publish tokens of older generations are refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveSlot {
+    /// The slot.
+    pub slot_id: SlotId,
+    /// Its publish generation.
+    pub generation: u32,
+}
+
 /// What other services may know of a user (auth owns accounts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserSummary {
@@ -141,6 +151,14 @@ pub trait RoomControl: Send + Sync + 'static {
     /// no such slot exists. The broker answers from PostgreSQL, the truth, so a relay that
     /// missed a release (Redis lost it, the message was dropped) still learns it.
     async fn released_slots(&self, slots: &[SlotId]) -> anyhow::Result<Vec<SlotId>>;
+    /// The slots among `slots` that may still carry media, each with its current publish
+    /// generation; released and unknown slots are absent. The relay asks this before every
+    /// WHIP/WHEP session and when it re-validates running slots. The default derives it from
+    /// [`RoomControl::released_slots`] with generation 0 (slots whose stage never changes).
+    async fn live_slots(&self, slots: &[SlotId]) -> anyhow::Result<Vec<LiveSlot>> {
+        let released = self.released_slots(slots).await?;
+        Ok(slots.iter().filter(|s| !released.contains(s)).map(|&slot_id| LiveSlot { slot_id, generation: 0 }).collect())
+    }
     /// End a live room with `reason` (idempotent): releases both slots, frees locks, tells members.
     /// Returns true when this call ended it, false when it had already ended.
     async fn end_room(&self, room: RoomId, reason: &str) -> anyhow::Result<bool>;

@@ -4,13 +4,19 @@
 //! A media token is the ASCII string
 //!
 //! ```text
-//! <slot_id>.<room_id>.<grant>.<exp>.<sig>
+//! <slot_id>.<room_id>.<grant>.<scope>.<user_id>.<generation>.<exp>.<sig>
 //! ```
 //!
-//! - `slot_id`, `room_id`: hyphenated lowercase UUIDs;
+//! - `slot_id`, `room_id`, `user_id`: hyphenated lowercase UUIDs; the user is the one the token
+//!   was issued to, so a token passed on still counts against that user's session caps;
 //! - `grant`: `publish` (may push media into the slot over WHIP) or `play` (may pull it over WHEP);
+//! - `scope`: `shared` (broadcasts) or `exclusive` (a private room: one play session per token
+//!   and user);
+//! - `generation`: the slot's publish generation when the token was issued; the broker bumps it
+//!   whenever a broadcast's stage changes, and the relay refuses (and ends) publishers whose
+//!   generation is older than the slot's;
 //! - `exp`: expiry, Unix seconds;
-//! - `sig`: lowercase hex of `HMAC-SHA256(secret, "<slot_id>|<room_id>|<grant>|<exp>")`.
+//! - `sig`: lowercase hex of `HMAC-SHA256(secret, "<slot_id>|<room_id>|<grant>|<scope>|<user_id>|<generation>|<exp>")`.
 //!
 //! The relay takes the token from `Authorization: Bearer <token>` on the WHIP/WHEP request, calls
 //! [`MediaKey::verify`] and checks that the token's slot is the slot in the URL
@@ -25,7 +31,7 @@
 //! [`MediaKey::slot_state_signature`] (HMAC over `"slot-state|<slot_id>|<publishing>|<ts>"`).
 
 use crate::config::{CoreSettings, Environment};
-use crate::ids::{RoomId, SlotId};
+use crate::ids::{RoomId, SlotId, UserId};
 use anyhow::Context;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -74,6 +80,42 @@ impl FromStr for MediaGrant {
     }
 }
 
+/// How many sessions one token (and its user) may hold on a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaScope {
+    /// A broadcast: the relay's configured per-token and per-user caps apply.
+    Shared,
+    /// A private room: one play session per token and per user.
+    Exclusive,
+}
+
+impl MediaScope {
+    /// `shared` or `exclusive`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MediaScope::Shared => "shared",
+            MediaScope::Exclusive => "exclusive",
+        }
+    }
+}
+
+impl fmt::Display for MediaScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MediaScope {
+    type Err = MediaTokenError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "shared" => Ok(MediaScope::Shared),
+            "exclusive" => Ok(MediaScope::Exclusive),
+            _ => Err(MediaTokenError::Malformed),
+        }
+    }
+}
+
 /// What a verified media token says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MediaClaims {
@@ -83,8 +125,23 @@ pub struct MediaClaims {
     pub room_id: RoomId,
     /// What it allows.
     pub grant: MediaGrant,
+    /// Shared (broadcast) or exclusive (private room).
+    pub scope: MediaScope,
+    /// The user it was issued to.
+    pub user_id: UserId,
+    /// The slot's publish generation at issue.
+    pub generation: u32,
     /// Expiry, Unix seconds.
     pub exp: i64,
+}
+
+impl MediaClaims {
+    fn message(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{}|{}|{}",
+            self.slot_id, self.room_id, self.grant, self.scope, self.user_id, self.generation, self.exp
+        )
+    }
 }
 
 /// Why a media token or signature was refused.
@@ -175,9 +232,9 @@ impl MediaKey {
 
     /// Sign a token for `claims`.
     pub fn sign(&self, claims: &MediaClaims) -> String {
-        let msg = format!("{}|{}|{}|{}", claims.slot_id, claims.room_id, claims.grant, claims.exp);
-        let sig = hex::encode(self.mac(&msg).finalize().into_bytes());
-        format!("{}.{}.{}.{}.{}", claims.slot_id, claims.room_id, claims.grant, claims.exp, sig)
+        let sig = hex::encode(self.mac(&claims.message()).finalize().into_bytes());
+        let c = claims;
+        format!("{}.{}.{}.{}.{}.{}.{}.{sig}", c.slot_id, c.room_id, c.grant, c.scope, c.user_id, c.generation, c.exp)
     }
 
     /// Verify a token's shape, signature (constant time) and expiry against `now` (Unix seconds).
@@ -185,24 +242,27 @@ impl MediaKey {
     /// # Errors
     /// Malformed, forged or expired.
     pub fn verify(&self, token: &str, now: i64) -> Result<MediaClaims, MediaTokenError> {
-        let mut parts = token.split('.');
-        let (Some(slot), Some(room), Some(grant), Some(exp), Some(sig), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let parts: Vec<&str> = token.splitn(9, '.').collect();
+        let [slot, room, grant, scope, user, generation, exp, sig] = parts[..] else {
             return Err(MediaTokenError::Malformed);
         };
-        let slot_id: SlotId = slot.parse().map_err(|_| MediaTokenError::Malformed)?;
-        let room_id: RoomId = room.parse().map_err(|_| MediaTokenError::Malformed)?;
-        let grant: MediaGrant = grant.parse()?;
-        let exp: i64 = exp.parse().map_err(|_| MediaTokenError::Malformed)?;
-        let msg = format!("{slot_id}|{room_id}|{grant}|{exp}");
-        if !self.check(&msg, sig) {
+        let malformed = |_| MediaTokenError::Malformed;
+        let claims = MediaClaims {
+            slot_id: slot.parse().map_err(malformed)?,
+            room_id: room.parse().map_err(malformed)?,
+            grant: grant.parse()?,
+            scope: scope.parse()?,
+            user_id: user.parse().map_err(malformed)?,
+            generation: generation.parse().map_err(|_| MediaTokenError::Malformed)?,
+            exp: exp.parse().map_err(|_| MediaTokenError::Malformed)?,
+        };
+        if !self.check(&claims.message(), sig) {
             return Err(MediaTokenError::BadSignature);
         }
-        if exp < now {
+        if claims.exp < now {
             return Err(MediaTokenError::Expired);
         }
-        Ok(MediaClaims { slot_id, room_id, grant, exp })
+        Ok(claims)
     }
 
     /// [`MediaKey::verify`], then check the token is for `slot` with `grant`.
@@ -234,6 +294,16 @@ impl MediaKey {
     }
 }
 
+/// A short digest identifying one token (its signature is unique to its claims), so the relay
+/// can count sessions per token without keeping tokens.
+pub fn token_digest(token: &str) -> [u8; 16] {
+    use sha2::Digest;
+    let hash = Sha256::digest(token.as_bytes());
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&hash[..16]);
+    id
+}
+
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
@@ -252,7 +322,15 @@ mod tests {
     use super::*;
 
     fn claims(exp: i64) -> MediaClaims {
-        MediaClaims { slot_id: SlotId::new(), room_id: RoomId::new(), grant: MediaGrant::Publish, exp }
+        MediaClaims {
+            slot_id: SlotId::new(),
+            room_id: RoomId::new(),
+            grant: MediaGrant::Publish,
+            scope: MediaScope::Shared,
+            user_id: UserId::new(),
+            generation: 3,
+            exp,
+        }
     }
 
     #[test]
@@ -277,6 +355,12 @@ mod tests {
         assert_eq!(key.verify(&upgraded, 1_000), Err(MediaTokenError::BadSignature));
         let extended = token.replace(".2000.", ".9999.");
         assert_eq!(key.verify(&extended, 1_000), Err(MediaTokenError::BadSignature));
+        let older = token.replace(".3.2000.", ".2.2000.");
+        assert_eq!(key.verify(&older, 1_000), Err(MediaTokenError::BadSignature), "the generation is signed");
+        let widened = token.replace(".shared.", ".exclusive.");
+        assert_eq!(key.verify(&widened, 1_000), Err(MediaTokenError::BadSignature), "the scope is signed");
+        let passed_on = token.replace(&c.user_id.to_string(), &UserId::new().to_string());
+        assert_eq!(key.verify(&passed_on, 1_000), Err(MediaTokenError::BadSignature), "the user is signed");
         for bad in ["", "a.b.c.d.e", &format!("{token}.x"), &token[..token.len() - 2]] {
             assert!(key.verify(bad, 1_000).is_err(), "{bad}");
         }

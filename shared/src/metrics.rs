@@ -1,10 +1,16 @@
 //! Prometheus metrics: request counts and latency histograms by route and status, plus
 //! process memory, CPU and open files, rendered at `GET /metrics`.
+//!
+//! `/metrics` tells an outsider a lot (routes, traffic, error rates, memory), so it is never
+//! public: on the main listener it needs `Authorization: Bearer <TANDEM_METRICS_TOKEN>` and is
+//! not served at all (404) without that variable; `TANDEM_METRICS_ADDR` adds a separate listener
+//! serving only `/metrics`, without a token, for a scraper on a private network (Kubernetes
+//! scrapes that port; the Ingress and nginx never route `/metrics`).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -87,6 +93,90 @@ impl ProcessStats {
         }
         s
     }
+}
+
+/// The bearer token `/metrics` on the main listener requires. `Debug` hides it.
+#[derive(Clone)]
+pub struct MetricsToken(std::sync::Arc<str>);
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(..)")
+    }
+}
+
+impl MetricsToken {
+    /// A token of at least 16 characters.
+    ///
+    /// # Errors
+    /// A shorter token.
+    pub fn new(token: &str) -> anyhow::Result<Self> {
+        anyhow::ensure!(token.len() >= 16, "the metrics token must be at least 16 characters");
+        Ok(Self(token.into()))
+    }
+
+    /// Whether `presented` is the token (constant time in its length).
+    fn matches(&self, presented: &str) -> bool {
+        use sha2::Digest;
+        // Compare digests so the time does not depend on where the strings differ.
+        let (a, b) = (sha2::Sha256::digest(self.0.as_bytes()), sha2::Sha256::digest(presented.as_bytes()));
+        a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+/// `GET /metrics` on the main listener: 404 without a configured token, 401 without the right
+/// bearer token, else [`render`].
+pub async fn render_protected(
+    req: HttpRequest,
+    core: web::Data<crate::server::Core>,
+    handle: web::Data<PrometheusHandle>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let Some(token) = &core.settings.metrics_token else {
+        return crate::error::error_response(StatusCode::NOT_FOUND, "not_found", "no such route");
+    };
+    match crate::auth::bearer_token(&req) {
+        Some(presented) if token.matches(presented) => render(handle).await,
+        _ => {
+            let mut res = crate::error::error_response(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "GET /metrics needs Authorization: Bearer <TANDEM_METRICS_TOKEN>",
+            );
+            res.headers_mut().insert(
+                actix_web::http::header::WWW_AUTHENTICATE,
+                actix_web::http::header::HeaderValue::from_static("Bearer"),
+            );
+            res
+        }
+    }
+}
+
+/// Serve `GET /metrics` (no token) on `listener` until `shutdown`: the separate metrics
+/// listener of `TANDEM_METRICS_ADDR`.
+///
+/// # Errors
+/// The listener cannot be used.
+pub fn serve_separately(
+    listener: std::net::TcpListener,
+    handle: PrometheusHandle,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    let data = web::Data::new(handle);
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new().app_data(data.clone()).route("/metrics", web::get().to(render))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    let stop = server.handle();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        stop.stop(true).await;
+    });
+    tokio::spawn(server);
+    Ok(())
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -55,21 +55,40 @@ impl RedisHandle {
         redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ())
     }
 
-    /// Mark an access token revoked until it would expire anyway.
+    /// The marker auth sets once Redis holds every unexpired revocation; Redis restarted empty
+    /// when it is missing.
+    pub fn revocations_loaded_key(&self) -> String {
+        self.key("auth:revocations:loaded")
+    }
+
+    /// The cached revocation of access token `jti`.
+    pub fn revoked_key(&self, jti: Uuid) -> String {
+        self.key(format_args!("auth:revoked:{jti}"))
+    }
+
+    /// Mark an access token revoked until it would expire anyway (auth records it in
+    /// PostgreSQL first).
     ///
     /// # Errors
     /// Redis is unreachable.
     pub async fn revoke_token(&self, jti: Uuid, seconds_left: u64) -> redis::RedisResult<()> {
         let mut c = self.conn.clone();
-        c.set_ex::<_, _, ()>(self.key(format_args!("auth:revoked:{jti}")), 1u8, seconds_left.max(1)).await
+        c.set_ex::<_, _, ()>(self.revoked_key(jti), 1u8, seconds_left.max(1)).await
     }
 
-    /// Whether an access token was revoked (by logout).
+    /// Whether an access token was revoked (by logout), in one round trip: `None` when Redis
+    /// lost the revocation list (it restarted empty) and auth has not refilled it yet, so the
+    /// answer cannot be trusted.
     ///
     /// # Errors
     /// Redis is unreachable.
-    pub async fn is_token_revoked(&self, jti: Uuid) -> redis::RedisResult<bool> {
+    pub async fn is_token_revoked(&self, jti: Uuid) -> redis::RedisResult<Option<bool>> {
         let mut c = self.conn.clone();
-        c.exists(self.key(format_args!("auth:revoked:{jti}"))).await
+        let (revoked, loaded): (bool, bool) = redis::pipe()
+            .exists(self.revoked_key(jti))
+            .exists(self.revocations_loaded_key())
+            .query_async(&mut c)
+            .await?;
+        Ok(loaded.then_some(revoked))
     }
 }

@@ -110,7 +110,7 @@ pub fn build_server(listener: TcpListener, core: Core, services: Vec<Arc<dyn Ser
             .app_data(metrics.clone())
             .configure(|c| crate::error::extractor_configs(c, JSON_LIMIT))
             .configure(crate::health::configure)
-            .route("/metrics", web::get().to(crate::metrics::render))
+            .route("/metrics", web::get().to(crate::metrics::render_protected))
             .configure(move |cfg| {
                 for s in &services {
                     s.configure(cfg);
@@ -180,6 +180,19 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Start the separate metrics listener when `TANDEM_METRICS_ADDR` is set; returns its address.
+///
+/// # Errors
+/// The address is taken.
+pub fn start_metrics_listener(core: &Core) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    let Some(addr) = core.settings.metrics_addr else { return Ok(None) };
+    let listener = bind(addr)?;
+    let bound = listener.local_addr()?;
+    crate::metrics::serve_separately(listener, core.metrics.clone(), core.shutdown.clone())?;
+    tracing::info!(%bound, "metrics listener (GET /metrics, no token)");
+    Ok(Some(bound))
 }
 
 /// Bind `settings.addr`, returning the listener (port 0 picks a free port).

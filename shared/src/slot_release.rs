@@ -12,6 +12,10 @@
 //!
 //! Markers are written before the message, so a relay that sees the message (or starts a
 //! session after it) also sees the markers.
+//!
+//! A stage change is announced the same way with [`SlotRelease::generation`] set: the slot stays
+//! live, but publishers whose token carries an older generation are ended (no marker is written;
+//! the relay learns the generation from the broker before every session and on re-validation).
 
 use crate::ids::{RoomId, SlotId};
 use crate::redis::RedisHandle;
@@ -36,22 +40,28 @@ pub struct SlotRelease {
     pub room_id: RoomId,
     /// Its slots (host and guest).
     pub slot_ids: Vec<SlotId>,
+    /// `None`: the room ended and the slots are released. `Some(g)`: the slots stay live but
+    /// their publish generation is now `g` (the stage changed), so older publishers end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u32>,
 }
 
-/// Mark `release.slot_ids` released for `ttl` (rounded up to whole seconds, at least one),
-/// then publish `release` to every relay.
+/// Mark `release.slot_ids` released for `ttl` (rounded up to whole seconds, at least one;
+/// skipped for a generation change), then publish `release` to every relay.
 ///
 /// # Errors
 /// Redis unreachable.
 pub async fn announce(redis: &RedisHandle, release: &SlotRelease, ttl: Duration) -> anyhow::Result<()> {
     let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
     let secs = secs.max(1);
-    let mut pipe = redis::pipe();
-    for slot in &release.slot_ids {
-        pipe.set_ex(released_key(redis, *slot), release.room_id.to_string(), secs).ignore();
-    }
     let mut conn = redis.conn.clone();
-    pipe.query_async::<()>(&mut conn).await?;
+    if release.generation.is_none() {
+        let mut pipe = redis::pipe();
+        for slot in &release.slot_ids {
+            pipe.set_ex(released_key(redis, *slot), release.room_id.to_string(), secs).ignore();
+        }
+        pipe.query_async::<()>(&mut conn).await?;
+    }
     conn.publish::<_, _, ()>(release_channel(redis), serde_json::to_string(release)?).await?;
     Ok(())
 }

@@ -62,6 +62,11 @@ impl TestCore {
         let mut settings = Self::settings(&database_url, &prefix);
         settings.redis_url = redis_url.into();
         let core = Core::from_parts(settings, db, redis, KeyPair::generate());
+        // Auth marks the revocation cache loaded; tests of other services run without auth.
+        let mut c = core.redis.conn.clone();
+        redis::AsyncCommands::set::<_, _, ()>(&mut c, core.redis.revocations_loaded_key(), 0)
+            .await
+            .expect("Redis is reachable");
         Self { core, database_url, db_name }
     }
 
@@ -102,6 +107,8 @@ impl TestCore {
             workers: Some(1),
             trusted_proxies: Default::default(),
             access_token_ttl_secs: crate::jwt::ACCESS_TOKEN_TTL_SECS,
+            metrics_token: Some(crate::metrics::MetricsToken::new(METRICS_TOKEN).expect("a valid token")),
+            metrics_addr: None,
         }
     }
 
@@ -118,6 +125,9 @@ impl TestCore {
         TestServer { addr, handle }
     }
 }
+
+/// The `/metrics` bearer token of test servers.
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
 
 /// A user made by [`TestCore::user`].
 pub struct TestUser {
@@ -185,6 +195,7 @@ pub struct StandInRooms {
     rooms: std::sync::Mutex<std::collections::HashMap<crate::ids::RoomId, crate::hooks::RoomSummary>>,
     calls: std::sync::Mutex<Vec<RoomCall>>,
     released: std::sync::Mutex<std::collections::HashSet<crate::ids::SlotId>>,
+    generations: std::sync::Mutex<std::collections::HashMap<crate::ids::SlotId, u32>>,
     /// While true, every call fails as if the broker were down.
     pub fail: std::sync::atomic::AtomicBool,
 }
@@ -238,6 +249,11 @@ impl StandInRooms {
         }
     }
 
+    /// Record a new publish generation of `slot` (a stage change), without telling anyone.
+    pub fn set_generation(&self, slot: crate::ids::SlotId, generation: u32) {
+        self.generations.lock().unwrap_or_else(|e| e.into_inner()).insert(slot, generation);
+    }
+
     /// Record that `slot` is released (as the broker's database would), without telling anyone.
     pub fn release_slot(&self, slot: crate::ids::SlotId) {
         self.released.lock().unwrap_or_else(|e| e.into_inner()).insert(slot);
@@ -277,6 +293,19 @@ impl crate::hooks::RoomControl for StandInRooms {
         self.check()?;
         let released = self.released.lock().unwrap_or_else(|e| e.into_inner());
         Ok(slots.iter().copied().filter(|s| released.contains(s)).collect())
+    }
+    async fn live_slots(&self, slots: &[crate::ids::SlotId]) -> anyhow::Result<Vec<crate::hooks::LiveSlot>> {
+        self.check()?;
+        let released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+        let generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(slots
+            .iter()
+            .filter(|s| !released.contains(s))
+            .map(|&slot_id| crate::hooks::LiveSlot {
+                slot_id,
+                generation: generations.get(&slot_id).copied().unwrap_or(0),
+            })
+            .collect())
     }
     async fn end_room(&self, room: crate::ids::RoomId, reason: &str) -> anyhow::Result<bool> {
         self.record(RoomCall::End(room, reason.to_string()))?;

@@ -5,6 +5,8 @@
 //! - [`domain`]: validated input values (`Email`, `Handle`, `Password`).
 //! - [`password`]: argon2id hashing, off the async threads.
 //! - [`refresh`]: opaque refresh tokens, stored hashed, rotated on use, families revoked on reuse.
+//! - [`revocations`]: revoked access tokens in PostgreSQL, cached in Redis and refilled when
+//!   Redis restarts empty.
 //! - [`throttle`]: login throttling per email and client address in Redis.
 //! - [`users`]: account storage, including operator creation for the CLI.
 //! - [`error`]: [`error::AuthApiError`], the one error type of this service.
@@ -16,6 +18,7 @@ pub mod domain;
 pub mod error;
 pub mod password;
 pub mod refresh;
+pub mod revocations;
 pub mod routes;
 pub mod throttle;
 pub mod users;
@@ -44,15 +47,18 @@ impl Service for AuthService {
     }
 }
 
-/// Build the auth service for `core` and install its user directory into `core.hooks`.
+/// Build the auth service for `core`, install its user directory into `core.hooks`, load the
+/// access-token revocations into Redis and keep them there ([`revocations`]).
 ///
 /// # Errors
-/// The process cannot sign access tokens.
+/// The process cannot sign access tokens, or the revocations cannot be loaded.
 pub async fn service(core: &Core) -> anyhow::Result<Arc<dyn Service>> {
     if !core.tokens.can_sign() {
         anyhow::bail!("the auth service needs the private signing key (TANDEM_JWT_PRIVATE_KEY)");
     }
     let directory: Arc<dyn UserDirectory> = Arc::new(directory::Directory::new(core.db.clone()));
     core.hooks.set_users(directory.clone());
+    revocations::reload(core).await?;
+    revocations::spawn_watcher(core.clone());
     Ok(Arc::new(AuthService { key: core.service_key.clone(), directory }))
 }

@@ -2,6 +2,12 @@
 //!
 //! Each use rotates the token: the old row is marked used and a new one joins the same family.
 //! Presenting a used token means it was copied: the whole family is revoked (theft detection).
+//!
+//! Every family has a row in `refresh_token_families`. Rotation and revocation lock it first
+//! (`select ... for update`, always before any token row, so they cannot deadlock): a revocation
+//! waits for a rotation in flight and then revokes its successor too, and a rotation that
+//! waited for a revocation finds the family revoked. Under READ COMMITTED a revocation that only
+//! updated the family's token rows would miss a successor inserted by a concurrent rotation.
 
 use crate::error::AuthApiError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -36,6 +42,13 @@ pub async fn issue(
     family: TokenFamilyId,
 ) -> Result<String, AuthApiError> {
     let token = generate();
+    sqlx::query(
+        "insert into refresh_token_families (family_id, user_id) values ($1, $2) on conflict (family_id) do nothing",
+    )
+    .bind(family)
+    .bind(user)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query(
         "insert into refresh_tokens (refresh_token_id, family_id, user_id, token_hash, expires_at)
          values ($1, $2, $3, $4, now() + make_interval(days => $5))",
@@ -78,7 +91,15 @@ struct TokenRow {
 /// Unknown/expired/revoked token, or reuse of a used token (which revokes the family).
 pub async fn rotate(pool: &PgPool, token: &str) -> Result<Rotated, AuthApiError> {
     let mut tx = pool.begin().await?;
-    // Lock the row so two concurrent refreshes with the same token cannot both succeed.
+    // The family first (see the module doc), then the token row, so two concurrent refreshes
+    // with the same token cannot both succeed.
+    let family: Option<TokenFamilyId> =
+        sqlx::query_scalar("select family_id from refresh_tokens where token_hash = $1")
+            .bind(digest(token))
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(family) = family else { return Err(AuthApiError::InvalidRefreshToken) };
+    let family_revoked = lock_family(&mut tx, family).await?;
     let row: Option<TokenRow> = sqlx::query_as(
         "select t.refresh_token_id, t.family_id, t.user_id, u.role,
                 t.expires_at < now() as expired, t.used_at is not null as used, t.revoked_at is not null as revoked
@@ -96,7 +117,7 @@ pub async fn rotate(pool: &PgPool, token: &str) -> Result<Rotated, AuthApiError>
         tracing::warn!(user_id = %row.user_id, family_id = %row.family_id, "refresh token reuse: family revoked");
         return Err(AuthApiError::RefreshTokenReused);
     }
-    if row.revoked || row.expired {
+    if row.revoked || row.expired || family_revoked {
         return Err(AuthApiError::InvalidRefreshToken);
     }
     sqlx::query("update refresh_tokens set used_at = now() where refresh_token_id = $1")
@@ -109,7 +130,25 @@ pub async fn rotate(pool: &PgPool, token: &str) -> Result<Rotated, AuthApiError>
     Ok(Rotated { user_id: row.user_id, role, token: new_token })
 }
 
+/// Lock `family`'s row until the transaction ends; whether it is revoked. A family without a
+/// row (none should exist since migration 0011) counts as not revoked.
+async fn lock_family(tx: &mut Transaction<'_, Postgres>, family: TokenFamilyId) -> Result<bool, AuthApiError> {
+    let revoked: Option<bool> =
+        sqlx::query_scalar("select revoked_at is not null from refresh_token_families where family_id = $1 for update")
+            .bind(family)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(revoked.unwrap_or(false))
+}
+
+/// Revoke `family` and every token in it, the family row locked first.
 async fn revoke_family_in(tx: &mut Transaction<'_, Postgres>, family: TokenFamilyId) -> Result<(), AuthApiError> {
+    lock_family(tx, family).await?;
+    sqlx::query("update refresh_token_families set revoked_at = coalesce(revoked_at, now()) where family_id = $1")
+        .bind(family)
+        .execute(&mut **tx)
+        .await?;
+    // A statement of its own, after the lock: it sees successors committed meanwhile.
     sqlx::query("update refresh_tokens set revoked_at = now() where family_id = $1 and revoked_at is null")
         .bind(family)
         .execute(&mut **tx)

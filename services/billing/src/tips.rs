@@ -33,8 +33,10 @@ pub struct TipRequest {
 /// A tip that was made.
 #[derive(Debug, Clone, Serialize)]
 pub struct TipReceipt {
-    /// The ledger transaction (absent when this was a retry of an earlier tip).
+    /// The ledger transaction (a retry with the same key gets the original one).
     pub transaction_id: Option<uuid::Uuid>,
+    /// True when this answers a retry: the tip was made once, earlier, with the same key.
+    pub replayed: bool,
     /// The room.
     pub room_id: RoomId,
     /// Minor units.
@@ -47,7 +49,8 @@ pub struct TipReceipt {
 
 impl Billing {
     /// `from` tips the creator of `req.room_id`. `idempotency_key`, if given, makes a retried
-    /// tip apply once.
+    /// tip apply once, from any socket, node or client: the key is stored with the ledger
+    /// transaction (unique), and a retry is answered with the original transaction.
     ///
     /// Callers must have established that `from` is in the room: for private rooms this
     /// checks that `from` is the room's fan; broadcast membership is signaling's (its `tip`
@@ -55,7 +58,8 @@ impl Billing {
     ///
     /// # Errors
     /// 400 amount or note invalid, or tipping yourself; 403 not the private room's fan or
-    /// frozen wallet; 404 no room; 409 `room_not_live`; 402 insufficient funds.
+    /// frozen wallet; 404 no room; 409 `room_not_live`, or `idempotency_key_reused` when the
+    /// key was used for a different tip; 402 insufficient funds.
     pub async fn tip(
         &self,
         from: UserId,
@@ -109,15 +113,44 @@ impl Billing {
         let posted = ledger::spend(&mut tx, self.currency(), &spend).await?;
         let balance = ledger::balance(&mut *tx, AccountKind::Wallet, from, self.currency()).await?.balance;
         tx.commit().await?;
-        let transaction_id = match posted {
-            Posted::Applied(id) => Some(id),
-            Posted::Duplicate => None,
+        let (transaction_id, replayed) = match posted {
+            Posted::Applied(id) => {
+                metrics::counter!("billing_tips_total").increment(1);
+                self.announce_tip(from, creator, req, note).await;
+                (id, false)
+            }
+            Posted::Duplicate => (self.original_tip(&spend.key, req).await?, true),
         };
-        if transaction_id.is_some() {
-            metrics::counter!("billing_tips_total").increment(1);
-            self.announce_tip(from, creator, req, note).await;
+        Ok(TipReceipt {
+            transaction_id: Some(transaction_id),
+            replayed,
+            room_id: req.room_id,
+            amount: req.amount,
+            currency: self.currency(),
+            balance,
+        })
+    }
+
+    /// The transaction of the tip first made with `key`; refused when it was another tip.
+    async fn original_tip(&self, key: &str, req: &TipRequest) -> Result<uuid::Uuid, BillingError> {
+        let row: Option<(uuid::Uuid, String, Option<RoomId>, Option<i64>)> = sqlx::query_as(
+            "select transaction_id, kind, room_id, (memo->>'gross')::bigint from ledger_transactions
+             where idempotency_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.core.db)
+        .await?;
+        match row {
+            Some((id, kind, room, gross))
+                if kind == "tip" && room == Some(req.room_id) && gross == Some(req.amount) =>
+            {
+                Ok(id)
+            }
+            _ => Err(BillingError::conflict(
+                "idempotency_key_reused",
+                "this idempotency key was used for a different tip",
+            )),
         }
-        Ok(TipReceipt { transaction_id, room_id: req.room_id, amount: req.amount, currency: self.currency(), balance })
     }
 
     async fn announce_tip(&self, from: UserId, creator: UserId, req: &TipRequest, note: Option<&str>) {

@@ -58,9 +58,11 @@ impl Billing {
             )));
         }
         let since = self.clock.now() - chrono::Duration::hours(24);
-        // Every Checkout Session created counts (paid or not: conservative), plus dev credit.
+        // Every Checkout Session created counts (paid or not: conservative), top-ups still
+        // waiting for Stripe, plus dev credit.
         let used: i64 = sqlx::query_scalar(
             "select coalesce((select sum(amount) from stripe_checkout_sessions where user_id = $1 and created_at > $2), 0)::bigint
+                  + coalesce((select sum(amount) from topup_reservations where user_id = $1 and created_at > $2), 0)::bigint
                   + coalesce((select sum(e.amount) from ledger_transactions t
                               join ledger_entries e on e.transaction_id = t.transaction_id
                               join ledger_accounts a on a.account_id = e.account_id and a.kind = 'wallet'
@@ -82,19 +84,36 @@ impl Billing {
 
     /// Create a Stripe Checkout Session for `amount` and record it.
     ///
+    /// Three steps, so that no pooled connection, transaction or lock is held while Stripe
+    /// answers (one user's parallel top-ups cannot drain the pool): reserve the amount against
+    /// the limits (short transaction under the user's top-up lock), call Stripe with the
+    /// reservation as idempotency key, then record the session and drop the reservation.
+    ///
     /// # Errors
     /// 400 amount out of bounds; 429 daily limit; 503 Stripe not configured; 502 Stripe failed.
     pub async fn create_top_up(&self, user: UserId, amount: i64) -> Result<TopUpSession, BillingError> {
         let checkout = self.checkout.as_ref().ok_or(BillingError::NotConfigured("Stripe (STRIPE_SECRET_KEY)"))?;
+        let reservation = self.reserve_top_up(user, amount).await?;
+        let key = format!("topup-{reservation}");
+        let session = match checkout.create_top_up(user, amount, self.currency(), &key).await {
+            Ok(session) => session,
+            Err(e) => {
+                // Stripe created nothing we know of: free the reservation (if this fails, it
+                // keeps counting against the limit for 24 hours, never less).
+                if let Err(db) = sqlx::query("delete from topup_reservations where reservation_id = $1")
+                    .bind(reservation)
+                    .execute(&self.core.db)
+                    .await
+                {
+                    tracing::warn!(error.cause_chain = ?db, "failed to drop a top-up reservation");
+                }
+                return Err(BillingError::Provider(e));
+            }
+        };
         let mut tx = self.core.db.begin().await?;
-        lock_user(&mut tx, user).await?;
-        self.check_top_up(&mut tx, user, amount).await?;
-        // Held while calling Stripe, so concurrent top-ups of one user cannot both pass the limit.
-        let key = format!("topup-{}", uuid::Uuid::new_v4());
-        let session =
-            checkout.create_top_up(user, amount, self.currency(), &key).await.map_err(BillingError::Provider)?;
         sqlx::query(
-            "insert into stripe_checkout_sessions (session_id, user_id, amount, currency, created_at) values ($1, $2, $3, $4, $5)",
+            "insert into stripe_checkout_sessions (session_id, user_id, amount, currency, created_at) values ($1, $2, $3, $4, $5)
+             on conflict (session_id) do nothing",
         )
         .bind(&session.id)
         .bind(user)
@@ -103,9 +122,32 @@ impl Billing {
         .bind(self.clock.now())
         .execute(&mut *tx)
         .await?;
+        sqlx::query("delete from topup_reservations where reservation_id = $1")
+            .bind(reservation)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         metrics::counter!("billing_checkout_sessions_total").increment(1);
         Ok(TopUpSession { session_id: session.id, url: session.url, amount, currency: self.currency() })
+    }
+
+    /// Check the limits and reserve `amount` for `user` (committed before Stripe is called).
+    async fn reserve_top_up(&self, user: UserId, amount: i64) -> Result<uuid::Uuid, BillingError> {
+        let mut tx = self.core.db.begin().await?;
+        lock_user(&mut tx, user).await?;
+        self.check_top_up(&mut tx, user, amount).await?;
+        let reservation = uuid::Uuid::new_v4();
+        sqlx::query(
+            "insert into topup_reservations (reservation_id, user_id, amount, created_at) values ($1, $2, $3, $4)",
+        )
+        .bind(reservation)
+        .bind(user)
+        .bind(amount)
+        .bind(self.clock.now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(reservation)
     }
 
     /// Development credit (the route exists only with `TANDEM_DEV_TOPUPS=1`).

@@ -309,7 +309,7 @@ impl Broker {
         };
         // Markers outlive every token issued before the end.
         let ttl = self.settings.media_token_ttl + std::time::Duration::from_secs(60);
-        let release = SlotRelease { room_id, slot_ids };
+        let release = SlotRelease { room_id, slot_ids, generation: None };
         if let Err(e) = slot_release::announce(&self.core.redis, &release, ttl).await {
             tracing::error!(%room_id, error.cause_chain = ?e, "failed to tell relays a room's slots are released");
         }
@@ -410,6 +410,7 @@ impl Broker {
     pub async fn change_stage(&self, room: &RoomRow, user: Option<UserId>) -> Result<(), BrokerError> {
         let Some(user) = user else {
             presence::clear_stage(&self.core.redis, room.room_id).await?;
+            self.stage_changed(room).await?;
             return Ok(());
         };
         if room.kind != RoomKind::Broadcast {
@@ -422,7 +423,40 @@ impl Broker {
             return Err(BrokerError::Validation("user_id must be another existing user".into()));
         }
         presence::set_stage(&self.core.redis, room.room_id, user, self.settings.media_token_ttl).await?;
+        self.stage_changed(room).await?;
         tracing::info!(room_id = %room.room_id, user_id = %user, "user put on stage");
+        Ok(())
+    }
+
+    /// The stage of `room` changed (after Redis says who is on it now): bump the guest slot's
+    /// publish generation, so publish tokens issued to whoever was on stage stop opening
+    /// sessions, and tell every relay to end publishers of older generations at once.
+    ///
+    /// Order matters: a room view reads the slots (PostgreSQL) before the stage (Redis), so a
+    /// view that sees the new generation also sees the new stage, and a user taken off stage
+    /// never receives a token of the new generation.
+    ///
+    /// # Errors
+    /// Database errors (the announcement is best effort: relays re-validate with the broker).
+    async fn stage_changed(&self, room: &RoomRow) -> Result<(), BrokerError> {
+        if room.kind != RoomKind::Broadcast {
+            return Ok(());
+        }
+        let Some((slot_id, generation)) = store::bump_guest_generation(&self.core.db, room.room_id).await? else {
+            return Ok(());
+        };
+        if room.media != MediaMode::Relay {
+            return Ok(());
+        }
+        let release = SlotRelease {
+            room_id: room.room_id,
+            slot_ids: vec![slot_id],
+            generation: Some(u32::try_from(generation).unwrap_or(u32::MAX)),
+        };
+        let ttl = self.settings.media_token_ttl + std::time::Duration::from_secs(60);
+        if let Err(e) = slot_release::announce(&self.core.redis, &release, ttl).await {
+            tracing::warn!(room_id = %room.room_id, error.cause_chain = ?e, "failed to announce a stage change to relays (they re-validate)");
+        }
         Ok(())
     }
 
@@ -482,7 +516,22 @@ impl tandem_shared::hooks::RoomControl for Broker {
     }
 
     async fn leave_stage(&self, room: RoomId, user: UserId) -> anyhow::Result<()> {
-        presence::clear_stage_of(&self.core.redis, room, user).await?;
+        if presence::clear_stage_of(&self.core.redis, room, user).await? {
+            if let Some(row) = store::room(&self.core.db, room).await? {
+                self.stage_changed(&row).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            }
+        }
         Ok(())
+    }
+
+    async fn live_slots(&self, slots: &[SlotId]) -> anyhow::Result<Vec<tandem_shared::hooks::LiveSlot>> {
+        Ok(store::live_slots(&self.core.db, slots)
+            .await?
+            .into_iter()
+            .map(|(slot_id, generation)| tandem_shared::hooks::LiveSlot {
+                slot_id,
+                generation: u32::try_from(generation).unwrap_or(0),
+            })
+            .collect())
     }
 }

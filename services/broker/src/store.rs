@@ -63,6 +63,8 @@ pub struct SlotRow {
     pub state: SlotState,
     /// Released at.
     pub released_at: Option<DateTime<Utc>>,
+    /// Publish generation (bumped when a broadcast's stage changes).
+    pub generation: i32,
 }
 
 impl std::fmt::Debug for SlotRow {
@@ -115,7 +117,7 @@ pub struct RequestRow {
 const ROOM_COLS: &str =
     "room_id, kind, status, media, host_id, guest_id, title, created_at, ended_at, end_reason, price_per_minute";
 const SLOT_COLS: &str =
-    "slot_id, room_id, name, provider, provider_stream_id, playback_id, stream_key, state, released_at";
+    "slot_id, room_id, name, provider, provider_stream_id, playback_id, stream_key, state, released_at, generation";
 const REQUEST_COLS: &str =
     "request_id, fan_id, creator_id, status, room_id, media, created_at, expires_at, decided_at, price_per_minute";
 
@@ -250,7 +252,7 @@ pub async fn mark_room_released(db: &PgPool, room_id: RoomId) -> Result<(), sqlx
 pub async fn unreleased_slots_of_ended_rooms(db: &PgPool, older_than_secs: i64) -> Result<Vec<SlotRow>, sqlx::Error> {
     sqlx::query_as(
         "select s.slot_id, s.room_id, s.name, s.provider, s.provider_stream_id, s.playback_id, s.stream_key,
-                s.state, s.released_at
+                s.state, s.released_at, s.generation
          from room_slots s join rooms r on r.room_id = s.room_id
          where s.released_at is null and r.status = 'ended' and r.ended_at < now() - make_interval(secs => $1)
          limit 100",
@@ -359,7 +361,7 @@ pub async fn rooms_with_idle_host(db: &PgPool, secs: f64) -> Result<Vec<RoomId>,
 pub async fn publishing_slots(db: &PgPool, media: MediaMode) -> Result<Vec<SlotRow>, sqlx::Error> {
     sqlx::query_as(
         "select s.slot_id, s.room_id, s.name, s.provider, s.provider_stream_id, s.playback_id, s.stream_key,
-                s.state, s.released_at
+                s.state, s.released_at, s.generation
          from room_slots s join rooms r on r.room_id = s.room_id
          where r.status = 'live' and s.provider = $1 and s.state = 'publishing' and s.released_at is null",
     )
@@ -519,6 +521,36 @@ pub async fn private_rooms_without_billing(db: &PgPool, secs: f64) -> Result<Vec
 ///
 /// # Errors
 /// Database errors.
+/// Bump the publish generation of a room's `guest` slot (the stage changed); returns the slot
+/// and its new generation, or `None` when the room has no such unreleased slot.
+///
+/// # Errors
+/// Database errors.
+pub async fn bump_guest_generation(db: &PgPool, room_id: RoomId) -> Result<Option<(SlotId, i32)>, sqlx::Error> {
+    sqlx::query_as(
+        "update room_slots set generation = generation + 1
+         where room_id = $1 and name = 'guest' and released_at is null
+         returning slot_id, generation",
+    )
+    .bind(room_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Which of `slots` may still carry media (unreleased, room live), with their generation.
+///
+/// # Errors
+/// Database errors.
+pub async fn live_slots(db: &PgPool, slots: &[SlotId]) -> Result<Vec<(SlotId, i32)>, sqlx::Error> {
+    sqlx::query_as(
+        "select s.slot_id, s.generation from room_slots s join rooms r on r.room_id = s.room_id
+         where s.slot_id = any($1) and s.released_at is null and r.status = 'live'",
+    )
+    .bind(slots.iter().map(|s| s.0).collect::<Vec<_>>())
+    .fetch_all(db)
+    .await
+}
+
 pub async fn released_slots(db: &PgPool, slots: &[SlotId]) -> Result<Vec<SlotId>, sqlx::Error> {
     let live: Vec<SlotId> = sqlx::query_scalar(
         "select s.slot_id from room_slots s join rooms r on r.room_id = s.room_id

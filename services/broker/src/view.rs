@@ -109,6 +109,8 @@ pub fn room_view(
                 playback_id: s.playback_id.as_deref(),
                 stream_key: s.stream_key.as_deref(),
                 kind: room.kind,
+                user: caller,
+                generation: u32::try_from(s.generation).unwrap_or(0),
             };
             let publishes =
                 matches!((s.name, role), (SlotName::Host, RoomRole::Host) | (SlotName::Guest, RoomRole::Guest));

@@ -28,6 +28,12 @@ pub enum RelayError {
     /// The slot's room ended; its tokens no longer open sessions (410).
     #[error("this slot's room has ended")]
     SlotReleased,
+    /// The publish token was revoked: the stage changed since it was issued (410).
+    #[error("this publish token was revoked: the stage changed")]
+    TokenRevoked,
+    /// A play-session cap is reached (429).
+    #[error("too many play sessions for this {}", .0.as_str())]
+    TooManySessions(crate::forward::SessionCap),
     /// No such session resource (404).
     #[error("no such session")]
     UnknownSession,
@@ -57,6 +63,8 @@ impl From<crate::session::SessionError> for RelayError {
         match e {
             S::SlotBusy => RelayError::SlotBusy,
             S::NotPublishing => RelayError::NotPublishing,
+            S::Revoked => RelayError::TokenRevoked,
+            S::TooManySessions(cap) => RelayError::TooManySessions(cap),
             S::BadOffer(m) => RelayError::BadOffer(m),
             S::NoPorts => RelayError::NoPorts,
             S::Internal(e) => RelayError::Internal(e),
@@ -75,6 +83,8 @@ impl RelayError {
             RelayError::NotPublishing => "not_publishing",
             RelayError::UnknownSession => "not_found",
             RelayError::SlotReleased => "slot_released",
+            RelayError::TokenRevoked => "token_revoked",
+            RelayError::TooManySessions(_) => "too_many_sessions",
             RelayError::NoPorts => "no_media_ports",
             RelayError::Draining => "draining",
             RelayError::Unavailable => "unavailable",
@@ -92,7 +102,8 @@ impl ResponseError for RelayError {
             RelayError::BadOffer(_) => StatusCode::BAD_REQUEST,
             RelayError::SlotBusy => StatusCode::CONFLICT,
             RelayError::NotPublishing | RelayError::UnknownSession => StatusCode::NOT_FOUND,
-            RelayError::SlotReleased => StatusCode::GONE,
+            RelayError::SlotReleased | RelayError::TokenRevoked => StatusCode::GONE,
+            RelayError::TooManySessions(_) => StatusCode::TOO_MANY_REQUESTS,
             RelayError::NoPorts | RelayError::Draining | RelayError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             RelayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -3,15 +3,17 @@
 //!
 //! Nothing here touches a socket or a peer connection: the WebRTC layer ([`crate::session`])
 //! claims slots, pushes packets into [`Feed`]s and pulls them out per subscriber; this module
-//! keeps the rules (one publisher per slot, subscribers end with their publisher) and the
-//! counters, so it can be unit-tested in memory.
+//! keeps the rules (one publisher per slot, of the newest generation; subscribers end with
+//! their publisher; play sessions capped per token, per user and per slot) and the counters,
+//! so it can be unit-tested in memory.
 
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::RTCRtpCodec;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tandem_shared::ids::SlotId;
+use std::time::{Duration, Instant};
+use tandem_shared::ids::{SlotId, UserId};
 use tokio::sync::{broadcast, watch, Notify};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -72,12 +74,78 @@ pub enum SessionRole {
     Subscriber,
 }
 
+/// Identifies one media token (a digest of it), for per-token caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenId(pub [u8; 16]);
+
+/// Who holds a session, as its media token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    /// The user the token was issued to.
+    pub user: UserId,
+    /// The token.
+    pub token: TokenId,
+    /// The slot's publish generation the token carries.
+    pub generation: u32,
+    /// A private room's token: one play session per token and per user on the slot.
+    pub exclusive: bool,
+}
+
+/// Caps on play (WHEP) sessions on one relay node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlayLimits {
+    /// Sessions one token may hold.
+    pub per_token: usize,
+    /// Sessions one user may hold, over every slot.
+    pub per_user: usize,
+    /// Sessions one slot may feed.
+    pub per_slot: usize,
+}
+
+impl Default for PlayLimits {
+    fn default() -> Self {
+        Self { per_token: 3, per_user: 8, per_slot: 500 }
+    }
+}
+
+/// Which cap refused a play session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCap {
+    /// [`PlayLimits::per_token`], or one per token for a private room.
+    Token,
+    /// [`PlayLimits::per_user`], or one per user on a private room's slot.
+    User,
+    /// [`PlayLimits::per_slot`].
+    Slot,
+}
+
+impl SessionCap {
+    /// `token`, `user` or `slot`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SessionCap::Token => "token",
+            SessionCap::User => "user",
+            SessionCap::Slot => "slot",
+        }
+    }
+}
+
+/// How long a generation raised by the broker is remembered for a slot this node does not
+/// (yet) serve: longer than any session takes to set up.
+const FLOOR_TTL: Duration = Duration::from_secs(120);
+
 /// Why the core refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ForwardError {
     /// The slot already has a publisher.
     #[error("the slot already has a publisher")]
     SlotBusy,
+    /// The publisher's token is of an older generation than the slot's (the stage changed).
+    #[error("the token's generation was revoked")]
+    Revoked,
+    /// A play-session cap is reached.
+    #[error("too many play sessions for this {}", .0.as_str())]
+    TooManySessions(SessionCap),
     /// Nobody publishes the slot.
     #[error("nobody is publishing this slot")]
     NotPublishing,
@@ -225,16 +293,22 @@ type FeedMap = HashMap<TrackKind, Arc<Feed>>;
 
 struct Publisher {
     session: SessionId,
+    generation: u32,
     cancel: CancellationToken,
     /// How many tracks the publisher's offer announced.
     expected_tracks: usize,
     feeds: watch::Sender<FeedMap>,
 }
 
+struct Subscriber {
+    cancel: CancellationToken,
+    holder: Holder,
+}
+
 #[derive(Default)]
 struct Slot {
     publisher: Option<Publisher>,
-    subscribers: HashMap<SessionId, CancellationToken>,
+    subscribers: HashMap<SessionId, Subscriber>,
     counters: Arc<Counters>,
 }
 
@@ -242,6 +316,69 @@ struct Slot {
 struct State {
     slots: HashMap<SlotId, Slot>,
     sessions: HashMap<SessionId, (SlotId, SessionRole)>,
+    /// Play sessions per user and per token, over every slot.
+    plays_per_user: HashMap<UserId, usize>,
+    plays_per_token: HashMap<TokenId, usize>,
+    /// The newest generation the broker announced per slot, and when.
+    floors: HashMap<SlotId, (u32, Instant)>,
+}
+
+fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K) {
+    if let Some(n) = map.get_mut(&key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            map.remove(&key);
+        }
+    }
+}
+
+impl State {
+    fn floor(&self, slot: SlotId) -> u32 {
+        self.floors.get(&slot).map(|(g, _)| *g).unwrap_or(0)
+    }
+
+    /// Forget a subscriber's place in the per-user and per-token counts.
+    fn forget_play(&mut self, holder: &Holder) {
+        decrement(&mut self.plays_per_user, holder.user);
+        decrement(&mut self.plays_per_token, holder.token);
+    }
+
+    /// End a session (see [`Forwarder::end`]) with the lock held.
+    fn end(&mut self, session: SessionId) -> Option<(SlotId, SessionRole)> {
+        let (slot_id, role) = self.sessions.remove(&session)?;
+        let mut ended = Vec::new();
+        let mut remove_slot = false;
+        if let Some(slot) = self.slots.get_mut(&slot_id) {
+            match role {
+                SessionRole::Publisher => {
+                    if let Some(p) = slot.publisher.take_if(|p| p.session == session) {
+                        p.cancel.cancel();
+                        metrics::gauge!("relay_publishers").decrement(1.0);
+                    }
+                    for (sub, s) in slot.subscribers.drain() {
+                        s.cancel.cancel();
+                        ended.push((sub, s.holder));
+                    }
+                }
+                SessionRole::Subscriber => {
+                    if let Some(s) = slot.subscribers.remove(&session) {
+                        s.cancel.cancel();
+                        ended.push((session, s.holder));
+                    }
+                }
+            }
+            remove_slot = slot.publisher.is_none() && slot.subscribers.is_empty();
+        }
+        for (sub, holder) in &ended {
+            self.sessions.remove(sub);
+            self.forget_play(holder);
+        }
+        metrics::gauge!("relay_subscribers").decrement(ended.len() as f64);
+        if remove_slot {
+            self.slots.remove(&slot_id);
+        }
+        Some((slot_id, role))
+    }
 }
 
 /// Per-slot figures.
@@ -295,20 +432,36 @@ impl Forwarder {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Take the slot for a new publisher announcing `expected_tracks` tracks.
+    /// Take the slot for a new publisher announcing `expected_tracks` tracks, holding a token
+    /// of `generation`. A publisher of an older generation (someone taken off stage) is ended
+    /// and replaced.
     ///
     /// # Errors
-    /// [`ForwardError::SlotBusy`] when the slot already has one.
-    pub fn claim_publisher(&self, slot: SlotId, expected_tracks: usize) -> Result<PublisherLease, ForwardError> {
+    /// [`ForwardError::Revoked`] when the slot's generation is newer than `generation`;
+    /// [`ForwardError::SlotBusy`] when the slot has a publisher of the same or a newer one.
+    pub fn claim_publisher(
+        &self,
+        slot: SlotId,
+        expected_tracks: usize,
+        generation: u32,
+    ) -> Result<PublisherLease, ForwardError> {
         let mut state = self.lock();
-        let entry = state.slots.entry(slot).or_default();
-        if entry.publisher.is_some() {
-            return Err(ForwardError::SlotBusy);
+        if generation < state.floor(slot) {
+            return Err(ForwardError::Revoked);
         }
+        let current = state.slots.get(&slot).and_then(|s| s.publisher.as_ref()).map(|p| (p.session, p.generation));
+        match current {
+            Some((_, held)) if held >= generation => return Err(ForwardError::SlotBusy),
+            Some((old, _)) => {
+                state.end(old);
+            }
+            None => {}
+        }
+        let entry = state.slots.entry(slot).or_default();
         let session = SessionId::new();
         let cancel = CancellationToken::new();
         let (feeds, _) = watch::channel(FeedMap::new());
-        entry.publisher = Some(Publisher { session, cancel: cancel.clone(), expected_tracks, feeds });
+        entry.publisher = Some(Publisher { session, generation, cancel: cancel.clone(), expected_tracks, feeds });
         state.sessions.insert(session, (slot, SessionRole::Publisher));
         metrics::gauge!("relay_publishers").increment(1.0);
         Ok(PublisherLease { session, slot, cancel })
@@ -381,19 +534,40 @@ impl Forwarder {
         Ok(feeds)
     }
 
-    /// Add a subscriber to a slot that has a publisher.
+    /// Add a subscriber for `holder` to a slot that has a publisher, within `limits`.
     ///
     /// # Errors
-    /// [`ForwardError::NotPublishing`] when the slot has no publisher.
-    pub fn add_subscriber(&self, slot: SlotId) -> Result<SubscriberLease, ForwardError> {
+    /// [`ForwardError::NotPublishing`] when the slot has no publisher;
+    /// [`ForwardError::TooManySessions`] when a cap is reached.
+    pub fn add_subscriber(
+        &self,
+        slot: SlotId,
+        holder: Holder,
+        limits: PlayLimits,
+    ) -> Result<SubscriberLease, ForwardError> {
         let mut state = self.lock();
+        let (per_token, per_user) = if holder.exclusive { (1, 1) } else { (limits.per_token, limits.per_user) };
+        let by_token = state.plays_per_token.get(&holder.token).copied().unwrap_or(0);
+        let by_user = state.plays_per_user.get(&holder.user).copied().unwrap_or(0);
         let entry = state.slots.get_mut(&slot).ok_or(ForwardError::NotPublishing)?;
         let publisher = entry.publisher.as_ref().ok_or(ForwardError::NotPublishing)?;
+        if entry.subscribers.len() >= limits.per_slot {
+            return Err(ForwardError::TooManySessions(SessionCap::Slot));
+        }
+        if by_token >= per_token {
+            return Err(ForwardError::TooManySessions(SessionCap::Token));
+        }
+        let user_here = entry.subscribers.values().filter(|s| s.holder.user == holder.user).count();
+        if by_user >= limits.per_user || user_here >= per_user {
+            return Err(ForwardError::TooManySessions(SessionCap::User));
+        }
         // Ending the publisher ends its subscribers: a child token is cancelled with it.
         let cancel = publisher.cancel.child_token();
         let session = SessionId::new();
-        entry.subscribers.insert(session, cancel.clone());
+        entry.subscribers.insert(session, Subscriber { cancel: cancel.clone(), holder });
         state.sessions.insert(session, (slot, SessionRole::Subscriber));
+        *state.plays_per_user.entry(holder.user).or_default() += 1;
+        *state.plays_per_token.entry(holder.token).or_default() += 1;
         metrics::gauge!("relay_subscribers").increment(1.0);
         Ok(SubscriberLease { session, slot, cancel })
     }
@@ -406,39 +580,31 @@ impl Forwarder {
     /// End a session (idempotent): a publisher takes its subscribers with it. Returns the
     /// slot and role when this call ended it.
     pub fn end(&self, session: SessionId) -> Option<(SlotId, SessionRole)> {
+        self.lock().end(session)
+    }
+
+    /// The broker says `slot`'s publish generation is now `generation`: end its publisher if
+    /// older, and refuse older publish tokens from now on. Returns how many sessions ended.
+    pub fn raise_generation(&self, slot: SlotId, generation: u32) -> usize {
         let mut state = self.lock();
-        let (slot_id, role) = state.sessions.remove(&session)?;
-        let mut ended_subscribers = Vec::new();
-        let mut remove_slot = false;
-        if let Some(slot) = state.slots.get_mut(&slot_id) {
-            match role {
-                SessionRole::Publisher => {
-                    if let Some(p) = slot.publisher.take_if(|p| p.session == session) {
-                        p.cancel.cancel();
-                        metrics::gauge!("relay_publishers").decrement(1.0);
-                    }
-                    for (sub, token) in slot.subscribers.drain() {
-                        token.cancel();
-                        ended_subscribers.push(sub);
-                    }
-                }
-                SessionRole::Subscriber => {
-                    if let Some(token) = slot.subscribers.remove(&session) {
-                        token.cancel();
-                        metrics::gauge!("relay_subscribers").decrement(1.0);
-                    }
-                }
-            }
-            remove_slot = slot.publisher.is_none() && slot.subscribers.is_empty();
+        let now = Instant::now();
+        if state.floors.len() > 10_000 {
+            state.floors.retain(|_, (_, at)| now.duration_since(*at) < FLOOR_TTL);
         }
-        for sub in &ended_subscribers {
-            state.sessions.remove(sub);
+        let floor = state.floors.entry(slot).or_insert((generation, now));
+        if generation >= floor.0 {
+            *floor = (generation, now);
         }
-        metrics::gauge!("relay_subscribers").decrement(ended_subscribers.len() as f64);
-        if remove_slot {
-            state.slots.remove(&slot_id);
-        }
-        Some((slot_id, role))
+        let stale = state
+            .slots
+            .get(&slot)
+            .and_then(|s| s.publisher.as_ref())
+            .filter(|p| p.generation < generation)
+            .map(|p| p.session);
+        let Some(stale) = stale else { return 0 };
+        let players = state.slots.get(&slot).map(|s| s.subscribers.len()).unwrap_or(0);
+        state.end(stale);
+        1 + players
     }
 
     /// End every session of a slot (its publisher and players). Returns how many ended.
@@ -506,6 +672,10 @@ mod tests {
         RTCRtpCodec { mime_type: "video/VP8".into(), clock_rate: 90000, ..Default::default() }
     }
 
+    fn holder() -> Holder {
+        Holder { user: UserId::new(), token: TokenId(rand::random()), generation: 0, exclusive: false }
+    }
+
     fn packet(seq: u16, payload: &'static [u8]) -> rtp::Packet {
         let mut p = rtp::Packet::default();
         p.header.version = 2;
@@ -520,30 +690,96 @@ mod tests {
     fn one_publisher_per_slot() {
         let f = Forwarder::new();
         let slot = SlotId::new();
-        let lease = f.claim_publisher(slot, 2).expect("first publisher");
-        assert_eq!(f.claim_publisher(slot, 2).err(), Some(ForwardError::SlotBusy));
-        assert!(f.claim_publisher(SlotId::new(), 1).is_ok(), "another slot is free");
+        let lease = f.claim_publisher(slot, 2, 0).expect("first publisher");
+        assert_eq!(f.claim_publisher(slot, 2, 0).err(), Some(ForwardError::SlotBusy));
+        assert!(f.claim_publisher(SlotId::new(), 1, 0).is_ok(), "another slot is free");
         assert_eq!(f.end(lease.session), Some((slot, SessionRole::Publisher)));
         assert!(lease.cancel.is_cancelled());
-        assert!(f.claim_publisher(slot, 2).is_ok(), "the slot is free again");
+        assert!(f.claim_publisher(slot, 2, 0).is_ok(), "the slot is free again");
+    }
+
+    #[test]
+    fn a_newer_generation_replaces_the_publisher_and_older_tokens_are_refused() {
+        let f = Forwarder::new();
+        let slot = SlotId::new();
+        let first = f.claim_publisher(slot, 1, 0).expect("generation 0 publishes");
+        let player = f.add_subscriber(slot, holder(), PlayLimits::default()).expect("player");
+        // Without any announcement, the next staged user's newer token takes the slot over.
+        let second = f.claim_publisher(slot, 1, 1).expect("generation 1 replaces generation 0");
+        assert!(first.cancel.is_cancelled() && player.cancel.is_cancelled());
+        assert_eq!(f.session(first.session), None);
+        assert_eq!(f.claim_publisher(slot, 1, 1).err(), Some(ForwardError::SlotBusy), "same generation");
+        assert_eq!(f.claim_publisher(slot, 1, 0).err(), Some(ForwardError::SlotBusy), "older generation");
+        // The broker announces generation 2: the publisher of generation 1 ends, 1 is refused.
+        assert_eq!(f.raise_generation(slot, 2), 1);
+        assert!(second.cancel.is_cancelled() && !f.is_publishing(slot));
+        assert_eq!(f.claim_publisher(slot, 1, 1).err(), Some(ForwardError::Revoked));
+        assert_eq!(f.raise_generation(slot, 1), 0, "a late, older announcement changes nothing");
+        assert!(f.claim_publisher(slot, 1, 2).is_ok());
+        let other = SlotId::new();
+        f.raise_generation(other, 4);
+        assert_eq!(f.claim_publisher(other, 1, 3).err(), Some(ForwardError::Revoked), "remembered before use");
+    }
+
+    #[test]
+    fn play_sessions_are_capped_per_token_user_and_slot() {
+        let f = Forwarder::new();
+        let limits = PlayLimits { per_token: 2, per_user: 3, per_slot: 5 };
+        let (a, b) = (SlotId::new(), SlotId::new());
+        f.claim_publisher(a, 1, 0).expect("a");
+        f.claim_publisher(b, 1, 0).expect("b");
+        let h = holder();
+        let first = f.add_subscriber(a, h, limits).expect("1st");
+        f.add_subscriber(a, h, limits).expect("2nd");
+        assert_eq!(f.add_subscriber(a, h, limits).err(), Some(ForwardError::TooManySessions(SessionCap::Token)));
+        // The same user with another token: counted per user over every slot.
+        let h2 = Holder { token: TokenId(rand::random()), ..h };
+        f.add_subscriber(b, h2, limits).expect("3rd of the user");
+        let h3 = Holder { token: TokenId(rand::random()), ..h };
+        assert_eq!(f.add_subscriber(b, h3, limits).err(), Some(ForwardError::TooManySessions(SessionCap::User)));
+        // Ending a session frees its places.
+        f.end(first.session);
+        f.add_subscriber(b, h3, limits).expect("a place was freed");
+        for _ in 0..4 {
+            f.add_subscriber(a, holder(), limits).expect("other users");
+        }
+        assert_eq!(f.add_subscriber(a, holder(), limits).err(), Some(ForwardError::TooManySessions(SessionCap::Slot)));
+    }
+
+    #[test]
+    fn a_private_play_token_holds_one_session_per_token_and_user() {
+        let f = Forwarder::new();
+        let slot = SlotId::new();
+        f.claim_publisher(slot, 1, 0).expect("publisher");
+        let fan = Holder { exclusive: true, ..holder() };
+        let s = f.add_subscriber(slot, fan, PlayLimits::default()).expect("the fan plays");
+        // Passed on, the token still names the fan: refused.
+        let err = f.add_subscriber(slot, fan, PlayLimits::default()).err();
+        assert_eq!(err, Some(ForwardError::TooManySessions(SessionCap::Token)));
+        // A second token of the same fan for the same slot: refused too.
+        let again = Holder { token: TokenId(rand::random()), ..fan };
+        let err = f.add_subscriber(slot, again, PlayLimits::default()).err();
+        assert_eq!(err, Some(ForwardError::TooManySessions(SessionCap::User)));
+        f.end(s.session);
+        assert!(f.add_subscriber(slot, fan, PlayLimits::default()).is_ok(), "free again once ended");
     }
 
     #[test]
     fn subscribing_needs_a_publisher() {
         let f = Forwarder::new();
         let slot = SlotId::new();
-        assert_eq!(f.add_subscriber(slot).err(), Some(ForwardError::NotPublishing));
-        f.claim_publisher(slot, 1).expect("publisher");
-        assert!(f.add_subscriber(slot).is_ok());
+        assert_eq!(f.add_subscriber(slot, holder(), PlayLimits::default()).err(), Some(ForwardError::NotPublishing));
+        f.claim_publisher(slot, 1, 0).expect("publisher");
+        assert!(f.add_subscriber(slot, holder(), PlayLimits::default()).is_ok());
     }
 
     #[test]
     fn subscribers_end_with_their_publisher() {
         let f = Forwarder::new();
         let slot = SlotId::new();
-        let lease = f.claim_publisher(slot, 1).expect("publisher");
-        let a = f.add_subscriber(slot).expect("a");
-        let b = f.add_subscriber(slot).expect("b");
+        let lease = f.claim_publisher(slot, 1, 0).expect("publisher");
+        let a = f.add_subscriber(slot, holder(), PlayLimits::default()).expect("a");
+        let b = f.add_subscriber(slot, holder(), PlayLimits::default()).expect("b");
         assert_eq!(f.stats().subscribers, 2);
         assert_eq!(f.end(a.session), Some((slot, SessionRole::Subscriber)));
         assert!(a.cancel.is_cancelled());
@@ -560,11 +796,11 @@ mod tests {
     fn ending_a_slot_ends_its_publisher_and_players_only() {
         let f = Forwarder::new();
         let (slot, other) = (SlotId::new(), SlotId::new());
-        let lease = f.claim_publisher(slot, 1).expect("publisher");
-        let a = f.add_subscriber(slot).expect("a");
-        let b = f.add_subscriber(slot).expect("b");
-        let kept = f.claim_publisher(other, 1).expect("other publisher");
-        let kept_player = f.add_subscriber(other).expect("other player");
+        let lease = f.claim_publisher(slot, 1, 0).expect("publisher");
+        let a = f.add_subscriber(slot, holder(), PlayLimits::default()).expect("a");
+        let b = f.add_subscriber(slot, holder(), PlayLimits::default()).expect("b");
+        let kept = f.claim_publisher(other, 1, 0).expect("other publisher");
+        let kept_player = f.add_subscriber(other, holder(), PlayLimits::default()).expect("other player");
         assert_eq!(f.end_slot(slot), 3);
         assert!(lease.cancel.is_cancelled() && a.cancel.is_cancelled() && b.cancel.is_cancelled());
         assert_eq!(f.session(a.session), None);
@@ -573,16 +809,16 @@ mod tests {
         let stats = f.stats();
         assert_eq!((stats.publishers, stats.subscribers), (1, 1));
         assert_eq!(f.end_slot(slot), 0, "nothing left to end");
-        assert!(f.claim_publisher(slot, 1).is_ok(), "the forwarder itself does not refuse the slot again");
+        assert!(f.claim_publisher(slot, 1, 0).is_ok(), "the forwarder itself does not refuse the slot again");
     }
 
     #[test]
     fn an_old_lease_cannot_add_feeds_to_a_new_publisher() {
         let f = Forwarder::new();
         let slot = SlotId::new();
-        let old = f.claim_publisher(slot, 1).expect("publisher");
+        let old = f.claim_publisher(slot, 1, 0).expect("publisher");
         f.end(old.session);
-        let _new = f.claim_publisher(slot, 1).expect("publisher");
+        let _new = f.claim_publisher(slot, 1, 0).expect("publisher");
         assert_eq!(f.add_feed(&old, TrackKind::Video, vp8()).err(), Some(ForwardError::UnknownSession));
     }
 
@@ -590,7 +826,7 @@ mod tests {
     async fn feeds_wait_for_every_announced_track() {
         let f = Forwarder::new();
         let slot = SlotId::new();
-        let lease = f.claim_publisher(slot, 2).expect("publisher");
+        let lease = f.claim_publisher(slot, 2, 0).expect("publisher");
         let f2 = f.clone();
         let waiter = tokio::spawn(async move { f2.feeds(slot, std::future::pending()).await });
         f.add_feed(&lease, TrackKind::Video, vp8()).expect("video");
@@ -608,7 +844,7 @@ mod tests {
         let f = Forwarder::new();
         let slot = SlotId::new();
         assert_eq!(f.feeds(slot, async {}).await.err(), Some(ForwardError::NotPublishing));
-        f.claim_publisher(slot, 1).expect("publisher");
+        f.claim_publisher(slot, 1, 0).expect("publisher");
         assert_eq!(f.feeds(slot, async {}).await.err(), Some(ForwardError::NotPublishing));
     }
 
@@ -616,7 +852,7 @@ mod tests {
     async fn packets_fan_out_and_are_counted() {
         let f = Forwarder::new();
         let slot = SlotId::new();
-        let lease = f.claim_publisher(slot, 1).expect("publisher");
+        let lease = f.claim_publisher(slot, 1, 0).expect("publisher");
         let feed = f.add_feed(&lease, TrackKind::Video, vp8()).expect("video");
         let mut rx1 = feed.subscribe();
         let mut rx2 = feed.subscribe();
@@ -651,7 +887,7 @@ mod tests {
     #[tokio::test]
     async fn keyframe_requests_reach_the_publisher_side() {
         let f = Forwarder::new();
-        let lease = f.claim_publisher(SlotId::new(), 1).expect("publisher");
+        let lease = f.claim_publisher(SlotId::new(), 1, 0).expect("publisher");
         let feed = f.add_feed(&lease, TrackKind::Video, vp8()).expect("video");
         feed.request_keyframe();
         // A stored permit: resolves at once.

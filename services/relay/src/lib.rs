@@ -13,6 +13,7 @@
 //! - [`settings`]: environment variables (ICE servers, UDP ports, hosts).
 //! - [`ports`]: the fixed UDP port range, when configured.
 //! - [`slot_events`]: publish start/stop reports to the broker.
+//! - [`turn`]: short-lived TURN credentials (TURN REST API, as coturn implements it).
 //! - [`release`]: rooms that ended: close their slots' sessions, refuse their tokens.
 //! - [`error`]: the relay's error responses.
 
@@ -24,6 +25,7 @@ pub mod routes;
 pub mod session;
 pub mod settings;
 pub mod slot_events;
+pub mod turn;
 
 use actix_web::web;
 use std::sync::Arc;

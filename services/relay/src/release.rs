@@ -6,6 +6,9 @@
 //! only after the broker (PostgreSQL, through `RoomControl::released_slots`) confirms its slot
 //! may carry media, and every running slot is re-validated the same way every
 //! `TANDEM_RELAY_REVALIDATE_SECS`, so a release lost with Redis still ends the sessions.
+//!
+//! Stage changes travel the same way: the broker bumps the guest slot's publish generation
+//! and announces it; the relay ends publishers of older generations and refuses their tokens.
 
 use crate::error::RelayError;
 use crate::forward::Forwarder;
@@ -31,17 +34,17 @@ pub async fn is_released(redis: &RedisHandle, slot: SlotId) -> bool {
     }
 }
 
-/// Whether the broker says `slot` may no longer carry media.
+/// The broker's publish generation of `slot`, or `None` when it may no longer carry media.
 ///
 /// # Errors
 /// [`RelayError::Unavailable`] when no room control is installed or the broker cannot answer.
-pub async fn released_by_broker(hooks: &Hooks, slot: SlotId) -> Result<bool, RelayError> {
+pub async fn generation_from_broker(hooks: &Hooks, slot: SlotId) -> Result<Option<u32>, RelayError> {
     let Some(rooms) = hooks.rooms() else {
         tracing::error!("no room control is installed: the relay cannot check slots");
         return Err(RelayError::Unavailable);
     };
-    match rooms.released_slots(&[slot]).await {
-        Ok(released) => Ok(released.contains(&slot)),
+    match rooms.live_slots(&[slot]).await {
+        Ok(live) => Ok(live.iter().find(|s| s.slot_id == slot).map(|s| s.generation)),
         Err(e) => {
             tracing::error!(slot_id = %slot, error.cause_chain = ?e, "the broker cannot say whether a slot is released");
             Err(RelayError::Unavailable)
@@ -66,21 +69,24 @@ pub fn spawn_revalidation(hooks: Hooks, forwarder: Forwarder, every: Duration, s
     });
 }
 
-/// End the sessions of slots in use that the broker says are released; returns how many ended.
+/// End the sessions of slots in use that the broker says are released, and the publishers
+/// whose generation the broker revoked; returns how many sessions ended.
 pub async fn revalidate(hooks: &Hooks, forwarder: &Forwarder) -> usize {
     let slots: Vec<SlotId> = forwarder.stats().slots.into_iter().map(|s| s.slot_id).collect();
     if slots.is_empty() {
         return 0;
     }
     let Some(rooms) = hooks.rooms() else { return 0 };
-    let released = match rooms.released_slots(&slots).await {
+    let live = match rooms.live_slots(&slots).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error.cause_chain = ?e, "could not re-validate the relay's slots; retrying next period");
             return 0;
         }
     };
-    let ended: usize = released.iter().map(|slot| forwarder.end_slot(*slot)).sum();
+    let released: Vec<SlotId> = slots.iter().copied().filter(|s| !live.iter().any(|l| l.slot_id == *s)).collect();
+    let ended: usize = released.iter().map(|slot| forwarder.end_slot(*slot)).sum::<usize>()
+        + live.iter().map(|l| forwarder.raise_generation(l.slot_id, l.generation)).sum::<usize>();
     if ended > 0 {
         metrics::counter!("relay_sessions_released_total").increment(ended as u64);
         tracing::info!(sessions = ended, slots = released.len(), "closed the sessions of slots the broker released");
@@ -88,8 +94,17 @@ pub async fn revalidate(hooks: &Hooks, forwarder: &Forwarder) -> usize {
     ended
 }
 
-/// End every session of the released slots; returns how many ended.
+/// End every session of the released slots (or, for a stage change, the publishers of older
+/// generations); returns how many ended.
 pub fn apply(forwarder: &Forwarder, release: &SlotRelease) -> usize {
+    if let Some(generation) = release.generation {
+        let ended: usize = release.slot_ids.iter().map(|slot| forwarder.raise_generation(*slot, generation)).sum();
+        if ended > 0 {
+            metrics::counter!("relay_sessions_revoked_total").increment(ended as u64);
+            tracing::info!(room_id = %release.room_id, generation, sessions = ended, "stage changed: the old publisher was closed");
+        }
+        return ended;
+    }
     let ended: usize = release.slot_ids.iter().map(|slot| forwarder.end_slot(*slot)).sum();
     if ended > 0 {
         metrics::counter!("relay_sessions_released_total").increment(ended as u64);

@@ -2,7 +2,7 @@
 //! the operator's stats.
 
 use crate::error::RelayError;
-use crate::forward::{SessionId, SessionRole};
+use crate::forward::{Holder, SessionId, SessionRole, TokenId};
 use crate::session::{Answer, Sessions};
 use crate::settings::RelaySettings;
 use actix_web::http::header::{self, HeaderValue};
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tandem_shared::auth::AuthUser;
 use tandem_shared::hooks::Hooks;
 use tandem_shared::ids::{Role, SlotId};
-use tandem_shared::media_token::{MediaGrant, MediaKey, MediaTokenError};
+use tandem_shared::media_token::{token_digest, MediaGrant, MediaKey, MediaScope, MediaTokenError};
 use tandem_shared::redis::RedisHandle;
 use uuid::Uuid;
 
@@ -68,11 +68,16 @@ fn bearer(req: &HttpRequest) -> Result<&str, RelayError> {
     Ok(token)
 }
 
-/// Check the request's media token allows `grant` on `slot`.
-fn authorize(state: &RelayState, req: &HttpRequest, slot: SlotId, grant: MediaGrant) -> Result<(), RelayError> {
+/// Check the request's media token allows `grant` on `slot`; who holds it.
+fn authorize(state: &RelayState, req: &HttpRequest, slot: SlotId, grant: MediaGrant) -> Result<Holder, RelayError> {
     let token = bearer(req)?;
     match state.key.verify_for(token, slot, grant, now()) {
-        Ok(_) => Ok(()),
+        Ok(claims) => Ok(Holder {
+            user: claims.user_id,
+            token: TokenId(token_digest(token)),
+            generation: claims.generation,
+            exclusive: claims.scope == MediaScope::Exclusive,
+        }),
         Err(MediaTokenError::WrongSlot) => Err(RelayError::Forbidden),
         Err(MediaTokenError::Expired) => Err(RelayError::Unauthorized("the token has expired")),
         Err(MediaTokenError::Malformed | MediaTokenError::BadSignature) => {
@@ -93,14 +98,16 @@ fn sdp_body(req: &HttpRequest, body: web::Bytes) -> Result<String, RelayError> {
     String::from_utf8(body.to_vec()).map_err(|_| RelayError::BadOffer("the SDP offer is not UTF-8".into()))
 }
 
-fn created(state: &RelayState, kind: &str, slot: SlotId, answer: Answer) -> HttpResponse {
+fn created(state: &RelayState, kind: &str, slot: SlotId, answer: Answer, holder: &Holder) -> HttpResponse {
     let mut res = HttpResponse::Created();
     res.content_type("application/sdp")
         .insert_header((header::LOCATION, format!("/v1/relay/{kind}/{slot}/{}", answer.session)))
         .insert_header((header::CACHE_CONTROL, "no-store"));
     let mut res = res.body(answer.sdp);
+    // TURN credentials for the user the media token names, valid for a short while.
+    let credential = state.settings.turn_credential(&holder.user.to_string());
     for server in &state.settings.ice_servers {
-        if let Ok(v) = HeaderValue::from_str(&server.link_header()) {
+        if let Ok(v) = HeaderValue::from_str(&server.link_header(credential.as_ref())) {
             res.headers_mut().append(header::LINK, v);
         }
     }
@@ -118,7 +125,7 @@ async fn start(
         SessionRole::Publisher => MediaGrant::Publish,
         SessionRole::Subscriber => MediaGrant::Play,
     };
-    authorize(&state, &req, slot, grant)?;
+    let holder = authorize(&state, &req, slot, grant)?;
     let offer = sdp_body(&req, body)?;
     if state.draining.load(Ordering::SeqCst) {
         return Err(RelayError::Draining);
@@ -126,9 +133,14 @@ async fn start(
     if crate::release::is_released(&state.redis, slot).await {
         return Err(RelayError::SlotReleased);
     }
-    // Redis may have lost the marker (or never got it): the broker's database decides.
-    if crate::release::released_by_broker(&state.hooks, slot).await? {
+    // Redis may have lost the marker (or never got it): the broker's database decides, and
+    // says the slot's publish generation (the stage may have changed since the token).
+    let Some(generation) = crate::release::generation_from_broker(&state.hooks, slot).await? else {
         return Err(RelayError::SlotReleased);
+    };
+    state.sessions.forwarder().raise_generation(slot, generation);
+    if role == SessionRole::Publisher && holder.generation < generation {
+        return Err(RelayError::TokenRevoked);
     }
     let sessions = state.sessions.clone();
     // Peer connections live on the relay's runtime, not on this HTTP worker's thread.
@@ -137,8 +149,8 @@ async fn start(
         .runtime()
         .spawn(async move {
             match role {
-                SessionRole::Publisher => sessions.publish(slot, offer).await,
-                SessionRole::Subscriber => sessions.subscribe(slot, offer).await,
+                SessionRole::Publisher => sessions.publish(slot, offer, holder).await,
+                SessionRole::Subscriber => sessions.subscribe(slot, offer, holder).await,
             }
         })
         .await
@@ -150,7 +162,7 @@ async fn start(
         return Err(RelayError::SlotReleased);
     }
     let kind = if role == SessionRole::Publisher { "whip" } else { "whep" };
-    Ok(created(&state, kind, slot, answer))
+    Ok(created(&state, kind, slot, answer, &holder))
 }
 
 /// `POST /v1/relay/whip/{slot_id}`: publish the slot (SDP offer in, SDP answer out).

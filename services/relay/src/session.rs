@@ -6,8 +6,8 @@
 //! runtime captured when the relay is built, never on an HTTP worker's thread.
 
 use crate::forward::{
-    packet_size, rewrite_for_subscriber, Feed, ForwardError, Forwarder, PublisherLease, SessionId, SessionRole,
-    SubscriberLease, TrackKind,
+    packet_size, rewrite_for_subscriber, Feed, ForwardError, Forwarder, Holder, PublisherLease, SessionCap, SessionId,
+    SessionRole, SubscriberLease, TrackKind,
 };
 use crate::ports::PortPool;
 use crate::settings::RelaySettings;
@@ -49,6 +49,12 @@ pub enum SessionError {
     /// Nobody publishes the slot.
     #[error("nobody is publishing this slot")]
     NotPublishing,
+    /// The publish token's generation was revoked (the stage changed).
+    #[error("the publish token was revoked")]
+    Revoked,
+    /// A play-session cap is reached.
+    #[error("too many play sessions")]
+    TooManySessions(SessionCap),
     /// The SDP offer is unusable.
     #[error("{0}")]
     BadOffer(String),
@@ -64,6 +70,8 @@ impl From<ForwardError> for SessionError {
     fn from(e: ForwardError) -> Self {
         match e {
             ForwardError::SlotBusy => SessionError::SlotBusy,
+            ForwardError::Revoked => SessionError::Revoked,
+            ForwardError::TooManySessions(cap) => SessionError::TooManySessions(cap),
             ForwardError::NotPublishing | ForwardError::UnknownSession => SessionError::NotPublishing,
         }
     }
@@ -327,14 +335,18 @@ impl Sessions {
             media_engine.register_default_codecs().map_err(|e| anyhow::anyhow!("media engine: {e}"))?;
             let registry = register_default_interceptors(Registry::new(), &mut media_engine)
                 .map_err(|e| anyhow::anyhow!("interceptors: {e}"))?;
+            let own = self.settings.turn_credential("relay");
             let ice_servers = self
                 .settings
                 .ice_servers
                 .iter()
-                .map(|s| RTCIceServer {
-                    urls: vec![s.url.clone()],
-                    username: s.username.clone().unwrap_or_default(),
-                    credential: s.credential.clone().unwrap_or_default(),
+                .map(|s| {
+                    let c = own.as_ref().filter(|_| s.turn);
+                    RTCIceServer {
+                        urls: vec![s.url.clone()],
+                        username: c.map(|c| c.username.clone()).unwrap_or_default(),
+                        credential: c.map(|c| c.credential.clone()).unwrap_or_default(),
+                    }
                 })
                 .collect();
             let config = RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build();
@@ -417,16 +429,18 @@ impl Sessions {
         });
     }
 
-    /// Start publishing `slot` with a WHIP offer.
+    /// Start publishing `slot` with a WHIP offer, for `holder` (whose token's generation must
+    /// be the slot's newest).
     ///
     /// # Errors
-    /// [`SessionError::SlotBusy`] (409), [`SessionError::BadOffer`] (400), others (5xx).
-    pub async fn publish(&self, slot: SlotId, offer: String) -> Result<Answer, SessionError> {
+    /// [`SessionError::SlotBusy`] (409), [`SessionError::Revoked`] (410),
+    /// [`SessionError::BadOffer`] (400), others (5xx).
+    pub async fn publish(&self, slot: SlotId, offer: String, holder: Holder) -> Result<Answer, SessionError> {
         let kinds = offered_kinds(&offer, true);
         if kinds.is_empty() {
             return Err(SessionError::BadOffer("the offer sends no audio or video".into()));
         }
-        let lease = self.forwarder.claim_publisher(slot, kinds.len())?;
+        let lease = self.forwarder.claim_publisher(slot, kinds.len(), holder.generation)?;
         match self.start_publisher(&lease, &kinds, offer).await {
             Ok(answer) => {
                 tracing::info!(slot_id = %slot, session = %lease.session, "publisher started");
@@ -481,11 +495,12 @@ impl Sessions {
         Ok(Answer { session: lease.session, sdp })
     }
 
-    /// Start playing `slot` with a WHEP offer.
+    /// Start playing `slot` with a WHEP offer, for `holder`, within the configured caps.
     ///
     /// # Errors
-    /// [`SessionError::NotPublishing`] (404), [`SessionError::BadOffer`] (400), others (5xx).
-    pub async fn subscribe(&self, slot: SlotId, offer: String) -> Result<Answer, SessionError> {
+    /// [`SessionError::NotPublishing`] (404), [`SessionError::TooManySessions`] (429),
+    /// [`SessionError::BadOffer`] (400), others (5xx).
+    pub async fn subscribe(&self, slot: SlotId, offer: String, holder: Holder) -> Result<Answer, SessionError> {
         let wanted = offered_kinds(&offer, false);
         if wanted.is_empty() {
             return Err(SessionError::BadOffer("the offer receives no audio or video".into()));
@@ -495,7 +510,7 @@ impl Sessions {
         if feeds.is_empty() {
             return Err(SessionError::BadOffer("the offer receives none of the kinds published".into()));
         }
-        let lease = self.forwarder.add_subscriber(slot)?;
+        let lease = self.forwarder.add_subscriber(slot, holder, self.settings.play_limits)?;
         match self.start_subscriber(&lease, feeds, offer).await {
             Ok(answer) => Ok(answer),
             Err(e) => {

@@ -122,6 +122,11 @@ pub enum ClientMessage {
         request_id: ClientRequestId,
         /// Minor units.
         amount: i64,
+        /// Chosen by the client (1-64 of `A-Z a-z 0-9 - _`) and reused when it retries, on
+        /// any socket or node: a tip is charged once per user and key. Without it, a retry
+        /// on the same socket with the same `request_id` is charged once.
+        #[serde(default)]
+        idempotency_key: Option<String>,
     },
     /// Host only: invite a viewer of a broadcast onto the stage (the guest slot).
     #[serde(rename = "stage.invite")]

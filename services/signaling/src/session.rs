@@ -310,7 +310,9 @@ impl Conn {
                 Ok(None)
             }
             ClientMessage::Chat { text, .. } => self.chat(&text).await.map(|_| None),
-            ClientMessage::Tip { amount, request_id } => self.tip(amount, request_id.as_str()).await.map(|_| None),
+            ClientMessage::Tip { amount, request_id, idempotency_key } => {
+                self.tip(amount, request_id.as_str(), idempotency_key.as_deref()).await.map(|_| None)
+            }
             ClientMessage::StageInvite { user_id, .. } => {
                 let room_id = self.host_of_broadcast()?;
                 if user_id == self.user {
@@ -560,7 +562,7 @@ impl Conn {
         }
     }
 
-    async fn tip(&mut self, amount: i64, request_id: &str) -> Result<(), Refusal> {
+    async fn tip(&mut self, amount: i64, request_id: &str, client_key: Option<&str>) -> Result<(), Refusal> {
         let j = self.joined()?;
         let info = j.info.clone();
         let max = self.node.settings.max_tip;
@@ -570,8 +572,15 @@ impl Conn {
         if info.host_id == self.user {
             return Err(Refusal::new(ErrorCode::Forbidden, "you cannot tip yourself"));
         }
-        // The socket's request id makes a retried tip message apply once.
-        let key = format!("ws:{}:{request_id}", self.id);
+        // The client's key makes a retried tip apply once across reconnects and nodes (billing
+        // scopes it to the tipper); without one, the socket's request id does, on this socket.
+        let key = match client_key {
+            Some(k) if valid_tip_key(k) => format!("ws:{k}"),
+            Some(_) => {
+                return Err(Refusal::new(ErrorCode::InvalidValue, "idempotency_key is 1-64 of A-Z a-z 0-9 - _"));
+            }
+            None => format!("ws:{}:{request_id}", self.id),
+        };
         if crate::tips::settle(&self.node.core, &info, self.user, amount, key).await? == crate::tips::Settled::Billed {
             return Ok(());
         }
@@ -754,4 +763,9 @@ pub async fn expire_place(node: &Node, leave: PendingLeave) {
             tracing::error!(error.message = %e, "failed to announce a leave");
         }
     }
+}
+
+/// A client's tip idempotency key: 1-64 of `A-Z a-z 0-9 - _`.
+fn valid_tip_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use std::sync::Arc;
 use tandem::{api_docs, web_app};
 use tandem_shared::config::CoreSettings;
-use tandem_shared::server::{bind, build_server, run_until_stopped, Core, Service};
+use tandem_shared::server::{bind, build_server, run_until_stopped, start_metrics_listener, Core, Service};
 
 /// Tandem: interactive live video (broadcasts and paid private 1-to-1 sessions).
 ///
@@ -98,6 +98,7 @@ async fn serve(settings: CoreSettings) -> anyhow::Result<()> {
     let core = Core::connect(settings).await?;
     let services = services(&core).await?;
     let addr = listener.local_addr()?;
+    start_metrics_listener(&core)?;
     let server = build_server(listener, core.clone(), services)?;
     tracing::info!(%addr, "tandem serving");
     println!("\n  Tandem is running. Open {}/ in your browser.\n", core.settings.public_url);

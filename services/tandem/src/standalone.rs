@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use tandem_shared::config::CoreSettings;
 use tandem_shared::contracts::{install_remote, Contract};
-use tandem_shared::server::{bind, build_server, run_until_stopped, Core, Service};
+use tandem_shared::server::{bind, build_server, run_until_stopped, start_metrics_listener, Core, Service};
 use tandem_shared::service_auth::ServiceName;
 
 /// Run `build`'s services as the process of `me`, with remote contracts for `needs`.
@@ -41,6 +41,7 @@ where
     install_remote(&core, me, needs)?;
     let services = build(core.clone()).await?;
     let addr = listener.local_addr()?;
+    start_metrics_listener(&core)?;
     let server = build_server(listener, core.clone(), services)?;
     tracing::info!(%addr, service = me.as_str(), "tandem-{} serving", me.as_str());
     run_until_stopped(server, core).await

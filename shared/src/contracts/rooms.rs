@@ -2,7 +2,7 @@
 
 use super::client::{CallError, InternalClient};
 use super::{internal_error, LocalContract};
-use crate::hooks::{RoomControl, RoomSummary};
+use crate::hooks::{LiveSlot, RoomControl, RoomSummary};
 use crate::ids::{RoomId, SlotId, UserId};
 use crate::service_auth::{ServiceCaller, ServiceKey, ServiceName};
 use actix_web::{web, HttpResponse};
@@ -94,6 +94,11 @@ struct Slots {
     slot_ids: Vec<SlotId>,
 }
 
+#[derive(Serialize, Deserialize)]
+struct LiveSlots {
+    slots: Vec<LiveSlot>,
+}
+
 /// Most slots asked about in one call.
 const SLOTS_MAX: usize = 1000;
 
@@ -122,6 +127,17 @@ impl RoomControl for RemoteRoomControl {
             released.extend(answer.slot_ids);
         }
         Ok(released)
+    }
+
+    async fn live_slots(&self, slots: &[SlotId]) -> anyhow::Result<Vec<LiveSlot>> {
+        let mut live = Vec::new();
+        for chunk in slots.chunks(SLOTS_MAX) {
+            let body = Slots { slot_ids: chunk.to_vec() };
+            let answer: LiveSlots =
+                self.client.call(Method::POST, "/internal/v1/slots/live", Some(&body), None).await?;
+            live.extend(answer.slots);
+        }
+        Ok(live)
     }
 
     async fn end_room(&self, room: RoomId, reason: &str) -> anyhow::Result<bool> {
@@ -168,6 +184,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: &ServiceKey, local: Arc<dyn 
             .app_data(web::Data::new(key.clone()))
             .app_data(web::Data::new(LocalContract(local.clone())))
             .route(web::post().to(released_slots)),
+    );
+    cfg.service(
+        web::resource("/internal/v1/slots/live")
+            .app_data(web::Data::new(key.clone()))
+            .app_data(web::Data::new(LocalContract(local.clone())))
+            .route(web::post().to(live_slots)),
     );
     cfg.service(
         web::resource("/internal/v1/heartbeats")
@@ -255,6 +277,23 @@ async fn released_slots(caller: ServiceCaller, local: Local, body: web::Json<Slo
     match local.0.released_slots(&body.slot_ids).await {
         Ok(slot_ids) => HttpResponse::Ok().json(Slots { slot_ids }),
         Err(e) => internal_error("released slots", &e),
+    }
+}
+
+async fn live_slots(caller: ServiceCaller, local: Local, body: web::Json<Slots>) -> HttpResponse {
+    if let Err(e) = caller.require(&[ServiceName::Relay, ServiceName::Broker]) {
+        return actix_web::ResponseError::error_response(&e);
+    }
+    if body.slot_ids.len() > SLOTS_MAX {
+        return crate::error::error_response(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("at most {SLOTS_MAX} slots per call"),
+        );
+    }
+    match local.0.live_slots(&body.slot_ids).await {
+        Ok(slots) => HttpResponse::Ok().json(LiveSlots { slots }),
+        Err(e) => internal_error("live slots", &e),
     }
 }
 

@@ -30,8 +30,7 @@ pub async fn logout(
     }
     if let Some(token) = bearer_token(&req) {
         if let Ok(claims) = core.tokens.verify(token) {
-            let left = (claims.exp - chrono::Utc::now().timestamp()).max(1) as u64;
-            core.redis.revoke_token(claims.jti, left).await?;
+            crate::revocations::revoke(&core, claims.jti, claims.sub, claims.exp).await?;
             // Sockets opened with this token close on every signaling node.
             if let Err(e) = publish_token_revoked(&core.redis, claims.sub, claims.jti).await {
                 tracing::warn!(error.message = %e, "failed to announce a token revocation");

@@ -97,7 +97,18 @@ async fn health_and_metrics_are_served() {
     let ready: serde_json::Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ready");
     app.signed_up("ann@example.com", "ann").await;
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let res = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 401, "/metrics needs the metrics token");
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .bearer_auth(tandem_shared::testing::METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains("http_requests_total{method=\"POST\",route=\"/v1/auth/signup\",status=\"201\"}"),
         "{metrics}"

@@ -73,6 +73,10 @@ async fn contract(app: &TestApp, gates: Gates) {
     s.tip(broadcast, fan, 40, Some("bravo".into()), Some("ws:k1".into())).await.unwrap();
     s.tip(broadcast, fan, 40, Some("bravo".into()), Some("ws:k1".into())).await.unwrap();
     assert_eq!(app.balance(&fan_token).await, 110);
+    match s.tip(broadcast, fan, 41, None, Some("ws:k1".into())).await {
+        Err(PaymentRefusal::Refused { code, .. }) => assert_eq!(code, "idempotency_key_reused"),
+        other => panic!("expected idempotency_key_reused, got {other:?}"),
+    }
     match s.tip(RoomId::new(), fan, 10, None, Some("ws:k2".into())).await {
         Err(PaymentRefusal::Refused { code, .. }) => assert_eq!(code, "room_not_found"),
         other => panic!("expected room_not_found, got {other:?}"),

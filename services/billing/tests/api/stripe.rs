@@ -238,3 +238,50 @@ async fn the_dev_route_exists_only_when_enabled() {
         .unwrap();
     assert_eq!(res.status(), 404);
 }
+
+/// One user's parallel top-ups while Stripe is slow: no pooled connection or lock is held during
+/// the Stripe call, so the calls run side by side and other requests still get a connection; the
+/// daily limit still holds under the concurrency, and each call carries its own idempotency key.
+#[tokio::test]
+async fn parallel_top_ups_of_one_user_do_not_hold_the_pool_while_stripe_answers() {
+    let stripe = StripeStandIn::start();
+    let app = TestApp::spawn_with(Some(&stripe.base_url)).await;
+    let (_, fan) = app.user(Role::Fan).await;
+    let (_, other) = app.user(Role::Fan).await;
+    stripe.slow_sessions(std::time::Duration::from_millis(1500));
+
+    // 12 x 10,000 against a daily limit of 100,000 (the pool has 10 connections).
+    let started = std::time::Instant::now();
+    let top_ups = futures_util::future::join_all(
+        (0..12).map(|_| app.post("/v1/wallet/top-ups", &fan, json!({"amount": 10_000}))),
+    );
+    let unrelated = async {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let t = std::time::Instant::now();
+        let res = app.http.get(app.url("/v1/wallet")).bearer_auth(&other).send().await.unwrap();
+        (res.status().as_u16(), t.elapsed())
+    };
+    let (results, (status, waited)) = tokio::join!(top_ups, unrelated);
+    assert_eq!(status, 200);
+    assert!(waited < std::time::Duration::from_millis(700), "another user's request waited {waited:?} for the pool");
+    let statuses: Vec<u16> = results.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 10, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2, "{statuses:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(6),
+        "Stripe calls ran side by side: {:?}",
+        started.elapsed()
+    );
+
+    let sessions = stripe.recorded.sessions.lock().unwrap().clone();
+    assert_eq!(sessions.len(), 10);
+    let keys: std::collections::HashSet<_> = sessions.iter().map(|s| s["idempotency_key"].clone()).collect();
+    assert_eq!(keys.len(), 10, "one idempotency key per top-up");
+    let (recorded, reserved): (i64, i64) = sqlx::query_as(
+        "select (select count(*) from stripe_checkout_sessions), (select count(*) from topup_reservations)",
+    )
+    .fetch_one(app.db())
+    .await
+    .unwrap();
+    assert_eq!((recorded, reserved), (10, 0), "every session recorded, no reservation left");
+}

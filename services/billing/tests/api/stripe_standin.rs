@@ -30,6 +30,8 @@ pub struct Recorded {
     pub transfers: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
     /// Failures to inject into the next transfer requests, first first.
     pub fail_transfers: Arc<Mutex<Vec<TransferFailure>>>,
+    /// How long creating a Checkout Session takes (a slow Stripe).
+    pub session_delay: Arc<Mutex<std::time::Duration>>,
 }
 
 pub struct StripeStandIn {
@@ -66,6 +68,11 @@ impl StripeStandIn {
 }
 
 impl StripeStandIn {
+    /// Make every Checkout Session creation take `delay`.
+    pub fn slow_sessions(&self, delay: std::time::Duration) {
+        *self.recorded.session_delay.lock().unwrap() = delay;
+    }
+
     /// Make the next transfer request fail this way.
     pub fn fail_next_transfer(&self, how: TransferFailure) {
         self.recorded.fail_transfers.lock().unwrap().push(how);
@@ -97,6 +104,8 @@ async fn create_session(
         return refused;
     }
     let fields: HashMap<String, String> = form.into_inner().into_iter().collect();
+    let delay = *rec.session_delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
     let id = format!("cs_test_{}", uuid::Uuid::new_v4().simple());
     let now = chrono::Utc::now().timestamp();
     let amount: i64 = fields.get("line_items[0][price_data][unit_amount]").and_then(|v| v.parse().ok()).unwrap_or(0);

@@ -103,3 +103,34 @@ async fn tips_are_announced_to_the_room_and_the_note_only_to_the_creator() {
     assert_eq!(code_of(res).await, (409, "room_not_live".into()));
     app.assert_ledger_ok().await;
 }
+
+/// A tip retried with the same key (another socket, node or client) is charged once and
+/// answered with the original transaction; the key cannot be reused for another tip.
+#[tokio::test]
+async fn a_retried_tip_is_answered_with_the_original_transaction() {
+    let app = TestApp::spawn().await;
+    let (creator, _) = app.user(Role::Creator).await;
+    let (_, fan_token) = app.user(Role::Fan).await;
+    app.dev_top_up(&fan_token, 1_000).await;
+    let room = app.room("broadcast", creator, None, app.clock.now_ts()).await;
+    let tip = |amount: i64| {
+        app.http
+            .post(app.url("/v1/tips"))
+            .bearer_auth(&fan_token)
+            .header("Idempotency-Key", "client-key-1")
+            .json(&json!({"room_id": room, "amount": amount}))
+            .send()
+    };
+    let first: Value = tip(100).await.unwrap().json().await.unwrap();
+    let again = tip(100).await.unwrap();
+    assert_eq!(again.status(), 201);
+    let again: Value = again.json().await.unwrap();
+    assert!(first["transaction_id"].is_string());
+    assert_eq!(again["transaction_id"], first["transaction_id"], "the original transaction");
+    assert_eq!((first["replayed"].as_bool(), again["replayed"].as_bool()), (Some(false), Some(true)));
+    assert_eq!(app.balance(&fan_token).await, 900, "charged once");
+    let res = tip(300).await.unwrap();
+    assert_eq!(code_of(res).await, (409, "idempotency_key_reused".into()));
+    assert_eq!(app.balance(&fan_token).await, 900);
+    app.assert_ledger_ok().await;
+}

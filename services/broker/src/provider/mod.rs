@@ -64,6 +64,10 @@ pub struct SlotRef<'a> {
     pub stream_key: Option<&'a str>,
     /// Broadcast or private (private playback may be gated).
     pub kind: RoomKind,
+    /// Who the endpoint is for (relay tokens are bound to this user).
+    pub user: UserId,
+    /// The slot's publish generation (relay publish tokens carry it).
+    pub generation: u32,
 }
 
 /// Where and how the slot's publisher sends media.

@@ -2,12 +2,13 @@
 //!
 //! Nothing is created remotely: the slot id is the relay's stream id. Publishers get
 //! `{public_url}/v1/relay/whip/{slot_id}` and players `{public_url}/v1/relay/whep/{slot_id}`, each
-//! with a media token (see [`tandem_shared::media_token`]) the relay verifies on its own.
+//! with a media token (see [`tandem_shared::media_token`]) the relay verifies on its own, bound to
+//! the caller and, for publishing, to the slot's current generation.
 
 use super::{PlayEndpoint, ProviderError, ProviderStream, PublishEndpoint, SlotRef, StreamProvider, StreamSpec};
-use crate::domain::MediaMode;
+use crate::domain::{MediaMode, RoomKind};
 use std::time::Duration;
-use tandem_shared::media_token::{MediaClaims, MediaGrant, MediaKey};
+use tandem_shared::media_token::{MediaClaims, MediaGrant, MediaKey, MediaScope};
 
 /// Hands out relay URLs and tokens.
 #[derive(Debug, Clone)]
@@ -25,7 +26,20 @@ impl RelayProvider {
 
     fn token(&self, slot: &SlotRef<'_>, grant: MediaGrant) -> (String, i64) {
         let exp = chrono::Utc::now().timestamp() + self.token_ttl.as_secs() as i64;
-        (self.key.sign(&MediaClaims { slot_id: slot.slot_id, room_id: slot.room_id, grant, exp }), exp)
+        let scope = match slot.kind {
+            RoomKind::Private => MediaScope::Exclusive,
+            RoomKind::Broadcast => MediaScope::Shared,
+        };
+        let claims = MediaClaims {
+            slot_id: slot.slot_id,
+            room_id: slot.room_id,
+            grant,
+            scope,
+            user_id: slot.user,
+            generation: slot.generation,
+            exp,
+        };
+        (self.key.sign(&claims), exp)
     }
 }
 

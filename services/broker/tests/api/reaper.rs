@@ -120,6 +120,8 @@ async fn a_lost_availability_lock_is_retaken_for_live_private_rooms() {
 #[tokio::test]
 async fn after_redis_comes_back_empty_the_reaper_retakes_the_locks_of_live_private_rooms() {
     let app = TestApp::spawn().await;
+    // As in a deployment, auth refills its revocation cache when Redis comes back empty.
+    tandem_auth::revocations::spawn_watcher(app.t.core.clone());
     let creator = app.creator_online().await;
     let fan = app.user(Role::Fan).await;
     let rid = app.request_id(&fan, &creator).await;
@@ -143,6 +145,7 @@ async fn after_redis_comes_back_empty_the_reaper_retakes_the_locks_of_live_priva
 async fn while_redis_is_down_requests_get_503_with_retry_after_and_recover_after() {
     let mut redis = tandem_shared::testing::RedisServer::start();
     let app = TestApp::spawn_on(tandem_shared::testing::TestCore::with_redis(&redis.url()).await, settings()).await;
+    tandem_auth::revocations::spawn_watcher(app.t.core.clone());
     let creator = app.user(Role::Creator).await;
     assert!(app.put(&creator, "/v1/presence", json!({"status": "online"})).await.status().is_success());
     redis.kill();

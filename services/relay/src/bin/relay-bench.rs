@@ -89,6 +89,16 @@ async fn offer(pc: &Arc<dyn PeerConnection>, mut gathered: watch::Receiver<bool>
     Ok(pc.local_description().await.ok_or_else(|| anyhow::anyhow!("no offer"))?.sdp)
 }
 
+/// A distinct user and token per session, as real viewers are.
+fn viewer() -> tandem_relay::forward::Holder {
+    tandem_relay::forward::Holder {
+        user: tandem_shared::ids::UserId::new(),
+        token: tandem_relay::forward::TokenId(rand::random()),
+        generation: 0,
+        exclusive: false,
+    }
+}
+
 fn cpu_seconds() -> f64 {
     tandem_shared::metrics::ProcessStats::read().cpu_seconds
 }
@@ -97,7 +107,8 @@ fn cpu_seconds() -> f64 {
 async fn main() -> anyhow::Result<()> {
     let counts: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let counts = if counts.is_empty() { vec![1, 10, 25, 50] } else { counts };
-    let settings = RelaySettings { hosts: vec!["127.0.0.1".parse()?], ..Default::default() };
+    let play_limits = tandem_relay::forward::PlayLimits { per_slot: usize::MAX, ..Default::default() };
+    let settings = RelaySettings { hosts: vec!["127.0.0.1".parse()?], play_limits, ..Default::default() };
     let sessions = Arc::new(Sessions::new(
         Arc::new(settings),
         Forwarder::new(),
@@ -131,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
         )));
         pub_pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
         let sdp = offer(&pub_pc, gathered).await?;
-        let answer = sessions.publish(slot, sdp).await.map_err(|e| anyhow::anyhow!("publish: {e}"))?;
+        let answer = sessions.publish(slot, sdp, viewer()).await.map_err(|e| anyhow::anyhow!("publish: {e}"))?;
         pub_pc.set_remote_description(RTCSessionDescription::answer(answer.sdp)?).await?;
         let stop = tokio_util::sync::CancellationToken::new();
         let sender = {
@@ -169,7 +180,8 @@ async fn main() -> anyhow::Result<()> {
             let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
             pc.add_transceiver_from_kind(RtpCodecKind::Video, Some(init)).await?;
             let sdp = offer(&pc, gathered).await?;
-            let answer = sessions.subscribe(slot, sdp).await.map_err(|e| anyhow::anyhow!("subscribe: {e}"))?;
+            let answer =
+                sessions.subscribe(slot, sdp, viewer()).await.map_err(|e| anyhow::anyhow!("subscribe: {e}"))?;
             pc.set_remote_description(RTCSessionDescription::answer(answer.sdp)?).await?;
             subs.push((pc, answer.session));
             counters.push(received);

@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tandem_relay::forward::Forwarder;
 use tandem_relay::{RelaySettings, SlotEvents};
-use tandem_shared::ids::{RoomId, SlotId};
-use tandem_shared::media_token::{MediaClaims, MediaGrant, MediaKey};
+use tandem_shared::ids::{RoomId, SlotId, UserId};
+use tandem_shared::media_token::{MediaClaims, MediaGrant, MediaKey, MediaScope};
 use tandem_shared::testing::{StandInRooms, TestCore, TestServer};
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -51,18 +51,41 @@ pub struct TestRelay {
     pub rooms: Arc<StandInRooms>,
 }
 
+/// Claims of a shared (broadcast) token for a fresh user, generation 0.
+pub fn claims(slot: SlotId, room: RoomId, grant: MediaGrant, exp: i64) -> MediaClaims {
+    MediaClaims {
+        slot_id: slot,
+        room_id: room,
+        grant,
+        scope: MediaScope::Shared,
+        user_id: UserId::new(),
+        generation: 0,
+        exp,
+    }
+}
+
 impl TestRelay {
     pub async fn spawn() -> Self {
+        Self::spawn_with(tandem_relay::forward::PlayLimits::default()).await
+    }
+
+    pub async fn spawn_with(play_limits: tandem_relay::forward::PlayLimits) -> Self {
+        Self::spawn_configured(|s| s.play_limits = play_limits).await
+    }
+
+    /// A relay whose test settings `configure` adjusts.
+    pub async fn spawn_configured(configure: impl FnOnce(&mut RelaySettings)) -> Self {
         let t = TestCore::new().await;
         let rooms = Arc::new(StandInRooms::default());
         t.core.hooks.set_rooms(rooms.clone());
         let key = MediaKey::generate();
         let events = Arc::new(RecordedEvents::default());
-        let settings = RelaySettings {
+        let mut settings = RelaySettings {
             hosts: vec!["127.0.0.1".parse().expect("ip")],
             revalidate_interval: std::time::Duration::from_millis(500),
             ..Default::default()
         };
+        configure(&mut settings);
         let relay = tandem_relay::build(&t.core, settings, key.clone(), events.clone());
         let forwarder = relay.forwarder().clone();
         let server = TestCore::spawn(&t.core, vec![Arc::new(relay)]);
@@ -70,17 +93,29 @@ impl TestRelay {
     }
 
     pub fn token(&self, slot: SlotId, grant: MediaGrant) -> String {
-        let exp = chrono_now() + 600;
-        self.key.sign(&MediaClaims { slot_id: slot, room_id: RoomId::new(), grant, exp })
+        self.key.sign(&claims(slot, RoomId::new(), grant, chrono_now() + 600))
     }
 
     /// A token for `slot` of `room`.
     pub fn room_token(&self, slot: SlotId, room: RoomId, grant: MediaGrant) -> String {
-        self.key.sign(&MediaClaims { slot_id: slot, room_id: room, grant, exp: chrono_now() + 600 })
+        self.key.sign(&claims(slot, room, grant, chrono_now() + 600))
+    }
+
+    /// A token issued to `user` with `scope` and `generation`.
+    pub fn user_token(
+        &self,
+        slot: SlotId,
+        grant: MediaGrant,
+        user: UserId,
+        scope: MediaScope,
+        generation: u32,
+    ) -> String {
+        let c = claims(slot, RoomId::new(), grant, chrono_now() + 600);
+        self.key.sign(&MediaClaims { user_id: user, scope, generation, ..c })
     }
 
     pub fn expired_token(&self, slot: SlotId, grant: MediaGrant) -> String {
-        self.key.sign(&MediaClaims { slot_id: slot, room_id: RoomId::new(), grant, exp: chrono_now() - 10 })
+        self.key.sign(&claims(slot, RoomId::new(), grant, chrono_now() - 10))
     }
 
     /// POST an SDP offer; returns the response.

@@ -65,12 +65,12 @@ async fn bad_tokens_are_refused() {
     let slot = SlotId::new();
     let sdp = "v=0\r\n";
     let other_key = tandem_shared::media_token::MediaKey::generate();
-    let forged = other_key.sign(&tandem_shared::media_token::MediaClaims {
-        slot_id: slot,
-        room_id: tandem_shared::ids::RoomId::new(),
-        grant: MediaGrant::Publish,
-        exp: crate::helpers::chrono_now() + 60,
-    });
+    let forged = other_key.sign(&crate::helpers::claims(
+        slot,
+        tandem_shared::ids::RoomId::new(),
+        MediaGrant::Publish,
+        crate::helpers::chrono_now() + 60,
+    ));
     for (token, status) in [
         (None, 401),
         (Some("garbage".to_string()), 401),

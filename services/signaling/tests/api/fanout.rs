@@ -163,6 +163,10 @@ impl tandem_shared::hooks::PaymentGate for TipGate {
         key: Option<String>,
     ) -> Result<(), tandem_shared::hooks::PaymentRefusal> {
         let mut budget = self.budget.lock().unwrap();
+        // Like billing: a key already applied is answered with the original success.
+        if key.is_some() && self.seen.lock().unwrap().iter().any(|t| t.1 == from && t.3 == key) {
+            return Ok(());
+        }
         if *budget < amount {
             return Err(tandem_shared::hooks::PaymentRefusal::InsufficientFunds { needed: amount, available: *budget });
         }
@@ -226,4 +230,34 @@ async fn stage_accept_and_leave_hand_the_guest_slot_over_through_room_control() 
     f.event_of("stage.invite").await;
     f.refused(json!({"type": "stage.accept"}), "unavailable").await;
     assert_eq!(stage().len(), 3);
+}
+
+#[tokio::test]
+async fn a_tip_retried_after_a_reconnect_on_another_node_is_charged_once() {
+    let c = Cluster::new().await;
+    let gate = std::sync::Arc::new(TipGate { budget: std::sync::Mutex::new(10_000), seen: Default::default() });
+    c.a.core.hooks.set_payment(gate.clone());
+    c.b.core.hooks.set_payment(gate.clone());
+    let (host, _) = c.user(Role::Creator).await;
+    let (fan, fan_token) = c.user(Role::Fan).await;
+    let room = c.room("broadcast", host, None).await;
+    let tip = json!({"type": "tip", "amount": 500, "idempotency_key": "tip-7f3a"});
+    {
+        let mut f = Client::connect(&c.a.ws_url(&fan_token, "")).await;
+        f.join(room).await;
+        f.ok(tip.clone()).await;
+    }
+    // The socket dropped before the client saw the answer: it reconnects to the other node and
+    // sends the same tip again.
+    let mut f = Client::connect(&c.b.ws_url(&fan_token, "")).await;
+    f.join(room).await;
+    f.ok(tip).await;
+    let seen = gate.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "charged once: {seen:?}");
+    assert_eq!((seen[0].0, seen[0].1, seen[0].2), (room, fan, 500));
+    assert_eq!(*gate.budget.lock().unwrap(), 9_500);
+    // A fresh key is a new tip; a malformed key is refused.
+    f.ok(json!({"type": "tip", "amount": 500, "idempotency_key": "tip-8b21"})).await;
+    assert_eq!(*gate.budget.lock().unwrap(), 9_000);
+    f.refused(json!({"type": "tip", "amount": 5, "idempotency_key": "no spaces"}), "invalid_value").await;
 }

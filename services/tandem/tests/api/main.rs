@@ -2,6 +2,7 @@
 //! local port, against its own database and Redis prefix (from [`TestCore`]).
 
 mod docs;
+mod metrics;
 mod ownership;
 mod routes;
 mod split;
@@ -27,6 +28,11 @@ impl Node {
     /// # Panics
     /// The binary exits or is not healthy within a minute (its log is in the message).
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Node::start`] with extra environment variables.
+    pub async fn start_with(env: &[(&str, &str)]) -> Self {
         let t = TestCore::new().await;
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let data_dir = std::env::temp_dir().join(format!("tandem-serve-test-{}", uuid::Uuid::new_v4().simple()));
@@ -41,6 +47,9 @@ impl Node {
             .env("TANDEM_DATA_DIR", &data_dir)
             .env("TANDEM_WORKERS", "1")
             .env_remove("TANDEM_BROKER_DOCS")
+            .env_remove("TANDEM_METRICS_TOKEN")
+            .env_remove("TANDEM_METRICS_ADDR")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

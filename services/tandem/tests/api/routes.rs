@@ -66,7 +66,7 @@ fn every_documented_route_reaches_its_service_and_internal_routes_do_not() {
     ] {
         assert_eq!(resolve(&table, path).map(|r| r.service.as_str()), Some(service), "{path}");
     }
-    for path in ["/internal/v1/rooms/x", "/internal/v1/payments/tips", "/internal/v1/slots/x/state"] {
+    for path in ["/internal/v1/rooms/x", "/internal/v1/payments/tips", "/internal/v1/slots/x/state", "/metrics"] {
         assert!(resolve(&table, path).is_some_and(|r| r.deny), "{path} must be denied at the edge");
     }
 }
