@@ -15,6 +15,8 @@
 //! | `TANDEM_JWT_ISSUER` / `TANDEM_JWT_AUDIENCE` | `tandem` / `tandem` | pinned token claims |
 //! | `TANDEM_WORKERS` | number of CPUs | actix-web worker threads |
 //! | `TANDEM_TRUSTED_PROXIES` | empty (trust nobody) | comma-separated IPs/CIDRs whose `X-Forwarded-For` is believed |
+//! | `TANDEM_RATE_<CLASS>`, `TANDEM_RATE_<CLASS>_ADDR` | see [`crate::rate_limit::classes`] | `<count>/<seconds>` or `off`, per user / per client address |
+//! | `TANDEM_RATE_LIMITS` | `on` | `off` disables every rate limit (load tests only) |
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -60,6 +62,8 @@ pub struct CoreSettings {
     pub workers: Option<usize>,
     /// Proxies whose `X-Forwarded-For` names the client (see [`crate::client_addr`]).
     pub trusted_proxies: crate::client_addr::TrustedProxies,
+    /// Rate limits per class of action (see [`crate::rate_limit`]).
+    pub rate_limits: crate::rate_limit::RateLimits,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -93,6 +97,7 @@ impl CoreSettings {
         let trusted_proxies =
             crate::client_addr::TrustedProxies::parse(&var("TANDEM_TRUSTED_PROXIES").unwrap_or_default())
                 .map_err(|e| anyhow::anyhow!("TANDEM_TRUSTED_PROXIES: {e}"))?;
+        let rate_limits = crate::rate_limit::RateLimits::from_vars(var)?;
         Ok(Self {
             environment,
             addr,
@@ -109,6 +114,7 @@ impl CoreSettings {
             jwt_audience: var("TANDEM_JWT_AUDIENCE").unwrap_or_else(|| "tandem".into()),
             workers,
             trusted_proxies,
+            rate_limits,
         })
     }
 }

@@ -92,6 +92,9 @@ impl TestCore {
             jwt_audience: "tandem".into(),
             workers: Some(1),
             trusted_proxies: Default::default(),
+            // Tests of other behaviour send many requests from one address; rate-limit tests
+            // set their own.
+            rate_limits: crate::rate_limit::RateLimits::off(),
         }
     }
 

@@ -35,6 +35,7 @@ pub mod tips;
 
 use actix_web::web;
 use std::sync::Arc;
+use tandem_shared::rate_limit::{Class, Limit, RateLimiter};
 use tandem_shared::server::{Core, Service};
 
 pub use settings::SignalingSettings;
@@ -53,6 +54,8 @@ pub struct Node {
     pub rooms: Arc<rooms::RoomDirectory>,
     /// Room events in Redis.
     pub log: roomlog::RoomLog,
+    /// Per-message-type rate limits (chat's per-user limit from `SIGNALING_CHAT_*`).
+    pub limiter: RateLimiter,
 }
 
 /// The signaling service, mountable into any Tandem server.
@@ -97,8 +100,13 @@ pub fn service_with(core: &Core, settings: SignalingSettings) -> anyhow::Result<
     let rooms = Arc::new(rooms::RoomDirectory::new(core.hooks.clone()));
     let bus = bus::Bus::start(core.redis.clone(), hub.clone(), rooms.clone(), core.shutdown.clone());
     let log = roomlog::RoomLog::new(core.redis.clone(), settings.backlog_len, settings.resume_window);
+    let mut limits = core.settings.rate_limits.clone();
+    let mut chat = limits.get(Class::WsChat);
+    chat.user = Some(Limit { count: settings.chat_rate, period: settings.chat_window });
+    limits.set(Class::WsChat, chat);
+    let limiter = RateLimiter::new(core.redis.clone(), limits);
     tracing::info!(node_id = %settings.node_id, "signaling node starting");
-    let node = Arc::new(Node { core: core.clone(), settings, hub, bus, rooms, log });
+    let node = Arc::new(Node { core: core.clone(), settings, hub, bus, rooms, log, limiter });
     tokio::spawn(ticker::run(node.clone()));
     tokio::spawn(ticker::drain(node.clone()));
     Ok(Arc::new(SignalingService { node }))

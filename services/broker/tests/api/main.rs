@@ -3,6 +3,7 @@
 mod helpers;
 mod livepeer;
 mod private;
+mod rate_limits;
 mod reaper;
 mod rooms;
 mod standin;

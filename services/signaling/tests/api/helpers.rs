@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tandem_shared::hooks::RoomKind;
 use tandem_shared::ids::{Role, RoomId, UserId};
+use tandem_shared::rate_limit::RateLimits;
 use tandem_shared::redis::RedisHandle;
 use tandem_shared::server::Core;
 use tandem_shared::testing::{redis_url, StandInRooms, TestCore, TestServer};
@@ -55,7 +56,15 @@ impl Cluster {
 
     /// Two nodes with the given settings.
     pub async fn with(sa: SignalingSettings, sb: SignalingSettings) -> Self {
-        let t = TestCore::new().await;
+        Self::with_limits(sa, sb, RateLimits::off()).await
+    }
+
+    /// Two nodes with the given settings and rate limits.
+    pub async fn with_limits(sa: SignalingSettings, sb: SignalingSettings, limits: RateLimits) -> Self {
+        let mut t = TestCore::new().await;
+        let mut core_settings = (*t.core.settings).clone();
+        core_settings.rate_limits = limits;
+        t.core.settings = Arc::new(core_settings);
         let rooms = Arc::new(StandInRooms::default());
         let users: Arc<dyn tandem_shared::hooks::UserDirectory> =
             Arc::new(tandem_auth::directory::Directory::new(t.core.db.clone()));

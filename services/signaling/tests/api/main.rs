@@ -7,6 +7,7 @@ mod decoder;
 mod drain;
 mod errors;
 mod fanout;
+mod rate_limits;
 mod relay;
 mod resume;
 mod slow;
