@@ -34,6 +34,8 @@ export TANDEM_DRAIN_SECS=1
 # Paid sessions in the tests: test credit, and payouts small enough for one session's earnings.
 export TANDEM_DEV_TOPUPS=1
 export TANDEM_PAYOUT_MIN=100
+# Every browser of the suite signs in from 127.0.0.1: a per-address budget for a whole suite.
+export TANDEM_RATE_AUTH_ADDR=${TANDEM_RATE_AUTH_ADDR:-600/60}
 
 "${CARGO_TARGET_DIR:-$root/target}/debug/tandem" serve >"$log" 2>&1 &
 server=$!
