@@ -90,3 +90,72 @@ async fn each_address_has_its_own_budget_behind_a_trusted_proxy() {
     // Another client behind the same proxy is not affected.
     assert_eq!(refresh("203.0.113.2").await.unwrap().status(), 401);
 }
+
+/// A TCP proxy to the test Redis that can be cut, to see what happens when Redis is gone.
+struct CuttableRedis {
+    url: String,
+    tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl CuttableRedis {
+    async fn start() -> Self {
+        let upstream = redis_url().trim_start_matches("redis://").split('/').next().unwrap().to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}", listener.local_addr().unwrap());
+        let tasks = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let conns = tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                conns.lock().unwrap().push(conn);
+            }
+        });
+        tasks.lock().unwrap().push(accept);
+        Self { url, tasks }
+    }
+
+    /// Stop accepting and drop every proxied connection.
+    fn cut(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+#[tokio::test]
+async fn without_redis_auth_fails_closed_before_any_work_and_ordinary_writes_fail_open() {
+    let proxy = CuttableRedis::start().await;
+    let mut t = TestCore::new().await;
+    t.core.redis = RedisHandle::connect(&proxy.url, t.core.redis.prefix()).await.expect("redis through the proxy");
+    let mut settings = (*t.core.settings).clone();
+    settings.rate_limits = tandem_shared::rate_limit::RateLimits::default();
+    t.core.settings = Arc::new(settings);
+    let server = TestCore::spawn(&t.core, vec![tandem_auth::service(&t.core).await.expect("auth builds")]);
+    proxy.cut();
+
+    let res = reqwest::Client::new()
+        .post(server.url("/v1/auth/signup"))
+        .json(&json!({"email": "ann@example.com", "password": PASSWORD, "handle": "ann_x", "role": "fan"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "unavailable");
+    let users: i64 = sqlx::query_scalar("select count(*) from users").fetch_one(&t.core.db).await.unwrap();
+    assert_eq!(users, 0, "the refused signup did no work");
+
+    // The same limiter lets an ordinary write through (its route needs Redis anyway).
+    use tandem_shared::rate_limit::{RateLimiter, RateLimits, Verdict};
+    let limiter = RateLimiter::new(t.core.redis.clone(), RateLimits::default());
+    let user = Some(tandem_shared::ids::UserId::new());
+    let addr = Some("127.0.0.1".parse().unwrap());
+    assert_eq!(limiter.check(Class::Write, user, addr).await, Verdict::Allowed);
+    assert_eq!(limiter.check(Class::Money, user, addr).await, Verdict::Unavailable);
+}
