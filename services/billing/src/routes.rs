@@ -148,7 +148,8 @@ async fn top_up(
 
 #[utoipa::path(post, path = "/v1/dev/wallet/top-ups", tag = "wallet", request_body = AmountBody, security(("bearer" = [])),
     description = "Only mounted with `TANDEM_DEV_TOPUPS=1` (never in production).",
-    responses((status = 200, body = Object, description = "`{currency, balance, frozen}`"), (status = 400, body = ErrorDoc), (status = 429, body = ErrorDoc)))]
+    responses((status = 200, body = Object, description = "`{currency, balance, frozen}`"), (status = 400, body = ErrorDoc),
+        (status = 404, body = ErrorDoc, description = "`not_found`: dev top-ups are off on this deployment"), (status = 429, body = ErrorDoc)))]
 async fn dev_top_up(
     b: web::Data<Billing>,
     user: AuthUser,

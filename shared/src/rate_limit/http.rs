@@ -38,7 +38,7 @@ impl RouteClass {
 }
 
 /// Whether `method` changes state (and so is limited).
-pub fn is_write(method: &Method) -> bool {
+pub(crate) fn is_write(method: &Method) -> bool {
     matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
 }
 
