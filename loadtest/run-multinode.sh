@@ -39,6 +39,9 @@ export DATABASE_URL=${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/
 export TANDEM_REDIS_PREFIX=${TANDEM_REDIS_PREFIX:-tandem-lt:}
 export TANDEM_DATA_DIR=${TANDEM_DATA_DIR:-$OUT/data}
 export RUST_LOG=${RUST_LOG:-warn}
+# Every simulated client comes from this machine's address: the per-address rate limits would
+# refuse the run, so they are off (load tests only).
+export TANDEM_RATE_LIMITS=${TANDEM_RATE_LIMITS:-off}
 # Tandem nodes share the signing key and the media-token secret through the data dir.
 
 pairs=1000

@@ -18,6 +18,8 @@
 //! | `TANDEM_TRUSTED_PROXIES` | empty (trust nobody) | comma-separated IPs/CIDRs whose `X-Forwarded-For` is believed |
 //! | `TANDEM_METRICS_TOKEN` | none | bearer token (≥ 16 characters) that `GET /metrics` on the main listener requires; unset: the main listener does not serve `/metrics` (404) |
 //! | `TANDEM_METRICS_ADDR` | none | a separate listener serving only `GET /metrics`, without a token (bind it where only the scraper reaches it) |
+//! | `TANDEM_RATE_<CLASS>`, `TANDEM_RATE_<CLASS>_ADDR` | see [`crate::rate_limit::classes`] | `<count>/<seconds>` or `off`, per user / per client address |
+//! | `TANDEM_RATE_LIMITS` | `on` | `off` disables every rate limit (load tests only) |
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -69,6 +71,8 @@ pub struct CoreSettings {
     pub metrics_token: Option<crate::metrics::MetricsToken>,
     /// The separate, unauthenticated metrics listener, if any.
     pub metrics_addr: Option<SocketAddr>,
+    /// Rate limits per class of action (see [`crate::rate_limit`]).
+    pub rate_limits: crate::rate_limit::RateLimits,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -119,6 +123,7 @@ impl CoreSettings {
             .map(|v| v.parse::<SocketAddr>().context("TANDEM_METRICS_ADDR must be host:port, e.g. 0.0.0.0:9090"))
             .transpose()?;
         anyhow::ensure!(metrics_addr != Some(addr), "TANDEM_METRICS_ADDR must differ from TANDEM_ADDR");
+        let rate_limits = crate::rate_limit::RateLimits::from_vars(var)?;
         Ok(Self {
             environment,
             addr,
@@ -138,6 +143,7 @@ impl CoreSettings {
             access_token_ttl_secs,
             metrics_token,
             metrics_addr,
+            rate_limits,
         })
     }
 }

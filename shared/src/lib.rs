@@ -17,7 +17,10 @@
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
 //! - [`redis`]: the Redis connection manager and per-deployment key prefix.
 //! - [`health`], [`metrics`]: `/healthz`, `/readyz` and `/metrics` on every service.
-//! - [`openapi`]: what every service's OpenAPI document shares (the bearer scheme).
+//! - [`openapi`]: what every service's OpenAPI document shares (the bearer scheme, the error
+//!   responses every route can give).
+//! - [`rate_limit`]: per-user and per-address rate limits in Redis (GCRA), and the middleware
+//!   that applies them to write routes.
 //! - [`server`]: the [`server::Core`] context and the actix-web app every binary serves.
 //! - [`telemetry`]: tracing subscriber set-up.
 //! - [`webhook`]: bounded `t=…,v1=…` webhook signature checks and a capped body reader.
@@ -38,6 +41,7 @@ pub mod live;
 pub mod media_token;
 pub mod metrics;
 pub mod openapi;
+pub mod rate_limit;
 pub mod redis;
 pub mod server;
 pub mod service_auth;

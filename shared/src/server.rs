@@ -82,6 +82,10 @@ pub trait Service: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Register the service's routes and app data.
     fn configure(&self, cfg: &mut web::ServiceConfig);
+    /// The service's write routes and the rate-limit class of each (see [`crate::rate_limit`]).
+    fn rate_limited_routes(&self) -> &'static [crate::rate_limit::http::RouteClass] {
+        &[]
+    }
 }
 
 async fn not_found() -> HttpResponse {
@@ -100,10 +104,21 @@ pub fn build_server(listener: TcpListener, core: Core, services: Vec<Arc<dyn Ser
     let tokens = web::Data::new(core.tokens.clone());
     let redis = web::Data::new(core.redis.clone());
     let metrics = web::Data::new(core.metrics.clone());
+    let routes: Vec<_> = services.iter().flat_map(|s| s.rate_limited_routes().iter().copied()).collect();
+    let limiter = crate::rate_limit::RateLimiter::new(core.redis.clone(), core.settings.rate_limits.clone());
+    let limits = web::Data::new(crate::rate_limit::http::HttpLimits::new(
+        limiter,
+        &routes,
+        core.tokens.clone(),
+        core.settings.trusted_proxies.clone(),
+    ));
     let server = HttpServer::new(move || {
         let services = services.clone();
         App::new()
+            // The outer middleware is the last wrapped: metrics see the limiter's refusals.
+            .wrap(middleware::from_fn(crate::rate_limit::http::limit))
             .wrap(middleware::from_fn(crate::metrics::record))
+            .app_data(limits.clone())
             .app_data(core_data.clone())
             .app_data(tokens.clone())
             .app_data(redis.clone())

@@ -109,6 +109,9 @@ impl TestCore {
             access_token_ttl_secs: crate::jwt::ACCESS_TOKEN_TTL_SECS,
             metrics_token: Some(crate::metrics::MetricsToken::new(METRICS_TOKEN).expect("a valid token")),
             metrics_addr: None,
+            // Tests of other behaviour send many requests from one address; rate-limit tests
+            // set their own.
+            rate_limits: crate::rate_limit::RateLimits::off(),
         }
     }
 

@@ -40,6 +40,8 @@ export TANDEM_BILLING_MINUTE_SECS=30
 export TANDEM_ACCESS_TOKEN_TTL_SECS=30
 # AI rooms: short audience rounds (no Daydream key: the local preview effect).
 export TANDEM_AI_ROUND_SECS=4
+# Every browser of the suite signs in from 127.0.0.1: a per-address budget for a whole suite.
+export TANDEM_RATE_AUTH_ADDR=${TANDEM_RATE_AUTH_ADDR:-600/60}
 
 "${CARGO_TARGET_DIR:-$root/target}/debug/tandem" serve >"$log" 2>&1 &
 server=$!

@@ -45,6 +45,10 @@ impl Service for AuthService {
         routes::configure(cfg);
         tandem_shared::contracts::users::configure(cfg, &self.key, self.directory.clone());
     }
+
+    fn rate_limited_routes(&self) -> &'static [tandem_shared::rate_limit::http::RouteClass] {
+        routes::RATE_LIMITED
+    }
 }
 
 /// Build the auth service for `core`, install its user directory into `core.hooks`, load the

@@ -113,6 +113,10 @@ impl Service for BillingService {
         tandem_shared::contracts::payment::configure(cfg, &self.billing.core.service_key, gate);
         routes::configure(cfg, &self.billing);
     }
+
+    fn rate_limited_routes(&self) -> &'static [tandem_shared::rate_limit::http::RouteClass] {
+        routes::RATE_LIMITED
+    }
 }
 
 /// Build billing from explicit parts: install the payment gate, start the meter (stopped by

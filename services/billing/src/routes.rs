@@ -30,12 +30,27 @@ use serde_json::json;
 use tandem_shared::auth::AuthUser;
 use tandem_shared::error::ErrorBody as ErrorDoc;
 use tandem_shared::ids::{Role, UserId};
-use tandem_shared::openapi::BearerAuth;
+use tandem_shared::openapi::{BearerAuth, ErrorResponses};
+use tandem_shared::rate_limit::http::RouteClass;
+use tandem_shared::rate_limit::Class;
 use tandem_shared::webhook::read_body;
 use utoipa::{OpenApi, ToSchema};
 
 /// Largest webhook body accepted (Stripe events are a few KB).
 pub(crate) const WEBHOOK_LIMIT: usize = 256 * 1024;
+
+/// Billing's public write routes and their rate-limit class.
+pub const RATE_LIMITED: &[RouteClass] = &[
+    RouteClass::new("POST", "/v1/wallet/top-ups", Class::Money),
+    RouteClass::new("POST", "/v1/dev/wallet/top-ups", Class::Money),
+    RouteClass::new("POST", "/v1/webhooks/stripe", Class::Webhook),
+    RouteClass::new("PUT", "/v1/creator/pricing", Class::Write),
+    RouteClass::new("POST", "/v1/tips", Class::Money),
+    RouteClass::new("POST", "/v1/creator/payouts", Class::Money),
+    RouteClass::new("POST", "/v1/admin/payouts/{payout_id}/execute", Class::Admin),
+    RouteClass::new("PUT", "/v1/admin/creators/{creator_id}/payout-account", Class::Admin),
+    RouteClass::new("POST", "/v1/admin/wallets/{user_id}/unfreeze", Class::Admin),
+];
 
 /// Register the routes (the dev route only when enabled).
 pub fn configure(cfg: &mut web::ServiceConfig, billing: &Billing) {
@@ -79,6 +94,9 @@ struct PriceBody {
     price_per_minute: i64,
 }
 
+/// The error responses every route's shape implies (webhook bodies are read raw).
+const ERRORS: ErrorResponses = ErrorResponses { raw_bodies: &["/v1/webhooks/stripe"] };
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tandem API", description = "Tandem billing: wallets, Stripe top-ups, prices, tips, earnings, payouts."),
@@ -87,7 +105,7 @@ struct PriceBody {
         my_payouts, request_payout, open_payouts, execute_payout, set_payout_account, unfreeze, ledger_check,
     ),
     components(schemas(ErrorDoc, AmountBody, PriceBody, PayoutAccountBody, TipRequest, Payout, PayoutAccount)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ERRORS),
     tags(
         (name = "wallet", description = "Fans' prepaid wallets and Stripe Checkout top-ups"),
         (name = "creator", description = "Prices, earnings and payout requests of creators"),
@@ -130,7 +148,8 @@ async fn top_up(
 
 #[utoipa::path(post, path = "/v1/dev/wallet/top-ups", tag = "wallet", request_body = AmountBody, security(("bearer" = [])),
     description = "Only mounted with `TANDEM_DEV_TOPUPS=1` (never in production).",
-    responses((status = 200, body = Object, description = "`{currency, balance, frozen}`"), (status = 400, body = ErrorDoc), (status = 429, body = ErrorDoc)))]
+    responses((status = 200, body = Object, description = "`{currency, balance, frozen}`"), (status = 400, body = ErrorDoc),
+        (status = 404, body = ErrorDoc, description = "`not_found`: dev top-ups are off on this deployment"), (status = 429, body = ErrorDoc)))]
 async fn dev_top_up(
     b: web::Data<Billing>,
     user: AuthUser,
@@ -142,7 +161,7 @@ async fn dev_top_up(
 
 #[utoipa::path(post, path = "/v1/webhooks/stripe", tag = "stripe", request_body(content = Object, description = "A Stripe event, signed in `Stripe-Signature`"),
     responses((status = 200, body = Object, description = "`{received, outcome: credited|debited|duplicate|ignored}`"),
-        (status = 400, body = ErrorDoc, description = "invalid_signature"),
+        (status = 400, body = ErrorDoc, description = "invalid_signature or invalid_input"),
         (status = 413, body = ErrorDoc, description = "payload_too_large (over 256 KB)"), (status = 503, body = ErrorDoc)))]
 async fn stripe_webhook(
     b: web::Data<Billing>,
@@ -207,7 +226,8 @@ async fn creator_pricing(
 #[utoipa::path(post, path = "/v1/tips", tag = "tips", request_body = TipRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "makes a retried tip apply once")),
     responses((status = 201, body = Object, description = "the receipt"), (status = 400, body = ErrorDoc), (status = 402, body = ErrorDoc, description = "insufficient_funds"),
-        (status = 403, body = ErrorDoc, description = "wallet_frozen or not in the room"), (status = 409, body = ErrorDoc, description = "room_not_live")))]
+        (status = 403, body = ErrorDoc, description = "wallet_frozen or not in the room"), (status = 404, body = ErrorDoc, description = "no such room"),
+        (status = 409, body = ErrorDoc, description = "room_not_live")))]
 async fn tip(
     b: web::Data<Billing>,
     user: AuthUser,

@@ -9,10 +9,23 @@ use utoipa::ToSchema;
 macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $s:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum $name {
             $($(#[$vdoc])* #[serde(rename = $s)] $variant),+
         }
+
+        // By hand: the derive cannot read a `rename` passed through a macro and documented the
+        // variant names instead of the strings sent.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::Type::String)
+                    .enum_values(Some([$($s),+]))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $name {}
 
         impl $name {
             /// The lowercase name stored in the database and sent in JSON.
@@ -219,6 +232,16 @@ mod tests {
         assert!("rtmp".parse::<MediaMode>().is_err());
         assert_eq!("online".parse::<PresenceStatus>(), Ok(PresenceStatus::Online));
         assert!(serde_json::from_str::<PresenceStatus>("\"busy\"").is_err());
+    }
+
+    #[test]
+    fn the_documented_values_are_the_ones_sent() {
+        use utoipa::PartialSchema;
+        let values = |schema: utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>| {
+            serde_json::to_value(schema).unwrap()["enum"].clone()
+        };
+        assert_eq!(values(MediaMode::schema()), serde_json::json!(["relay", "livepeer", "p2p"]));
+        assert_eq!(values(RoomStatus::schema()), serde_json::json!(["live", "ended"]));
     }
 
     #[test]

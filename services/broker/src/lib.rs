@@ -74,6 +74,10 @@ impl Service for BrokerService {
             routes::configure_docs(cfg, openapi());
         }
     }
+
+    fn rate_limited_routes(&self) -> &'static [tandem_shared::rate_limit::http::RouteClass] {
+        routes::RATE_LIMITED
+    }
 }
 
 /// Build the broker from `core` and the environment ([`BrokerSettings::from_env`], media key from

@@ -50,6 +50,10 @@ impl Service for RelayService {
     fn configure(&self, cfg: &mut web::ServiceConfig) {
         routes::configure(cfg, self.state.clone());
     }
+
+    fn rate_limited_routes(&self) -> &'static [tandem_shared::rate_limit::http::RouteClass] {
+        routes::RATE_LIMITED
+    }
 }
 
 /// Build the relay from explicit parts (tests use this to replace the broker reporter).

@@ -35,6 +35,18 @@ pub struct RelayState {
     pub hooks: Hooks,
 }
 
+/// The relay's write routes and their rate-limit class (per client address: they carry a media
+/// token, not an access token). Session counts are bounded separately.
+pub const RATE_LIMITED: &[tandem_shared::rate_limit::http::RouteClass] = {
+    use tandem_shared::rate_limit::{http::RouteClass, Class};
+    &[
+        RouteClass::new("POST", "/v1/relay/whip/{slot_id}", Class::Write),
+        RouteClass::new("POST", "/v1/relay/whep/{slot_id}", Class::Write),
+        RouteClass::new("DELETE", "/v1/relay/whip/{slot_id}/{session_id}", Class::Write),
+        RouteClass::new("DELETE", "/v1/relay/whep/{slot_id}/{session_id}", Class::Write),
+    ]
+};
+
 /// Mount the relay routes.
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<RelayState>) {
     cfg.app_data(web::PayloadConfig::new(SDP_LIMIT)).service(

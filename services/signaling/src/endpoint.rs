@@ -139,8 +139,13 @@ pub async fn connect(
     if node.hub.len() >= node.settings.max_connections {
         return Err(ConnectError::AtCapacity);
     }
-    let admission =
-        Admission { id: ConnectionId::new(), user: user.user_id, jti: user.claims.jti, exp: user.claims.exp };
+    let admission = Admission {
+        id: ConnectionId::new(),
+        user: user.user_id,
+        jti: user.claims.jti,
+        exp: user.claims.exp,
+        addr: tandem_shared::client_addr::client_ip(&req, &node.core.settings.trusted_proxies),
+    };
     let claimed = sockets::claim(
         &node.core.redis,
         admission.user,

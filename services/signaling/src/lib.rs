@@ -42,6 +42,7 @@ pub mod votes;
 
 use actix_web::web;
 use std::sync::Arc;
+use tandem_shared::rate_limit::{Class, Limit, RateLimiter};
 use tandem_shared::server::{Core, Service};
 
 pub use settings::SignalingSettings;
@@ -68,6 +69,8 @@ pub struct Node {
     pub places: places::Places,
     /// A place write failed: the ticker rewrites them all.
     pub places_dirty: std::sync::atomic::AtomicBool,
+    /// Per-message-type rate limits (chat's per-user limit from `SIGNALING_CHAT_*`).
+    pub limiter: RateLimiter,
 }
 
 /// The signaling service, mountable into any Tandem server.
@@ -112,6 +115,11 @@ pub fn service_with(core: &Core, settings: SignalingSettings) -> anyhow::Result<
     let rooms = Arc::new(rooms::RoomDirectory::new(core.hooks.clone()));
     let bus = bus::Bus::start(core.redis.clone(), hub.clone(), rooms.clone(), core.shutdown.clone());
     let log = roomlog::RoomLog::new(core.redis.clone(), settings.backlog_len, settings.resume_window);
+    let mut limits = core.settings.rate_limits.clone();
+    let mut chat = limits.get(Class::WsChat);
+    chat.user = Some(Limit { count: settings.chat_rate, period: settings.chat_window });
+    limits.set(Class::WsChat, chat);
+    let limiter = RateLimiter::new(core.redis.clone(), limits);
     tracing::info!(node_id = %settings.node_id, "signaling node starting");
     let places = places::Places::new(core.redis.clone(), settings.node_id.clone(), settings.place_refresh);
     let places_dirty = std::sync::atomic::AtomicBool::new(false);
@@ -127,6 +135,7 @@ pub fn service_with(core: &Core, settings: SignalingSettings) -> anyhow::Result<
         places_dirty,
         votes,
         ai_rooms: Default::default(),
+        limiter,
     });
     tokio::spawn(ticker::run(node.clone()));
     tokio::spawn(ticker::drain(node.clone()));

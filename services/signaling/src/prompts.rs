@@ -115,7 +115,7 @@ pub fn check_prompt(text: &str, max: usize, blocklist: &[String]) -> Result<Stri
 }
 
 async fn publish(node: &Node, room: RoomId, event: Value) -> Result<(), Refusal> {
-    node.log.publish(room, &event.to_string(), None).await.map_err(redis_down("failed to publish a prompt event"))?;
+    node.log.publish(room, &event.to_string()).await.map_err(redis_down("failed to publish a prompt event"))?;
     Ok(())
 }
 
@@ -261,7 +261,7 @@ async fn drive_room(node: &Node, room: RoomId) -> anyhow::Result<()> {
             {
                 Ok(_) => {
                     let ev = json!({"type": "prompt.applied", "room_id": room, "prompt": p.text, "proposal_id": id, "votes": votes, "round": closed.round, "by_host": false});
-                    node.log.publish(room, &ev.to_string(), None).await?;
+                    node.log.publish(room, &ev.to_string()).await?;
                 }
                 Err(e) => {
                     tracing::warn!(%room, round = closed.round, error.message = %e, "the winning prompt was not applied")
@@ -270,7 +270,7 @@ async fn drive_room(node: &Node, room: RoomId) -> anyhow::Result<()> {
         }
         if let Some((round, ends_at)) = node.votes.current(room).await? {
             let ev = json!({"type": "prompt.round", "room_id": room, "round": round, "ends_at": ends_at});
-            node.log.publish(room, &ev.to_string(), None).await?;
+            node.log.publish(room, &ev.to_string()).await?;
         }
     }
     if node.votes.take_dirty(room).await? {
@@ -283,7 +283,7 @@ async fn drive_room(node: &Node, room: RoomId) -> anyhow::Result<()> {
                 .map(|(id, votes)| json!({"proposal_id": id, "votes": votes}))
                 .collect();
             let ev = json!({"type": "prompt.votes", "room_id": room, "round": round, "totals": totals});
-            node.log.publish(room, &ev.to_string(), None).await?;
+            node.log.publish(room, &ev.to_string()).await?;
         }
     }
     Ok(())

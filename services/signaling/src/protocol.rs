@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 use tandem_shared::ids::{ConnectionId, ProposalId, RoomId, UserId};
+use tandem_shared::rate_limit::Class;
 
 /// Longest `request_id` a client may send.
 pub const MAX_REQUEST_ID_CHARS: usize = 64;
@@ -215,6 +216,50 @@ pub enum ClientMessage {
 }
 
 impl ClientMessage {
+    /// The message's `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientMessage::Join { .. } => "join",
+            ClientMessage::Leave { .. } => "leave",
+            ClientMessage::Offer { .. } => "offer",
+            ClientMessage::Answer { .. } => "answer",
+            ClientMessage::Candidate { .. } => "candidate",
+            ClientMessage::Chat { .. } => "chat",
+            ClientMessage::Tip { .. } => "tip",
+            ClientMessage::StageInvite { .. } => "stage.invite",
+            ClientMessage::StageAccept { .. } => "stage.accept",
+            ClientMessage::StageLeave { .. } => "stage.leave",
+            ClientMessage::Heartbeat { .. } => "heartbeat",
+            ClientMessage::PromptPropose { .. } => "prompt.propose",
+            ClientMessage::PromptVote { .. } => "prompt.vote",
+            ClientMessage::PromptLock { .. } => "prompt.lock",
+            ClientMessage::PromptVeto { .. } => "prompt.veto",
+            ClientMessage::PromptApply { .. } => "prompt.apply",
+            ClientMessage::AiAudio { .. } => "ai.audio",
+        }
+    }
+
+    /// The rate-limit class the message counts against (every type has one).
+    pub fn rate_class(&self) -> Class {
+        match self {
+            ClientMessage::Join { .. } | ClientMessage::Leave { .. } => Class::WsJoin,
+            ClientMessage::Offer { .. } | ClientMessage::Answer { .. } | ClientMessage::Candidate { .. } => {
+                Class::WsSignal
+            }
+            ClientMessage::Chat { .. } => Class::WsChat,
+            ClientMessage::Tip { .. } => Class::WsTip,
+            ClientMessage::StageInvite { .. }
+            | ClientMessage::StageAccept { .. }
+            | ClientMessage::StageLeave { .. } => Class::WsStage,
+            ClientMessage::Heartbeat { .. } => Class::WsHeartbeat,
+            ClientMessage::PromptPropose { .. } | ClientMessage::PromptVote { .. } => Class::WsPrompt,
+            ClientMessage::PromptLock { .. } | ClientMessage::PromptVeto { .. } | ClientMessage::PromptApply { .. } => {
+                Class::WsStage
+            }
+            ClientMessage::AiAudio { .. } => Class::WsAudio,
+        }
+    }
+
     /// The request id the reply echoes.
     pub fn request_id(&self) -> &ClientRequestId {
         match self {

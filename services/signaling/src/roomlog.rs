@@ -10,7 +10,6 @@
 //! - `sig:resume:<token>` — where a dropped socket was (user, room, role); TTL = the resume
 //!   window plus 30 s. Claimed (GETDEL) by the socket that resumes, or deleted by the node that owned the dropped
 //!   socket when the window passes.
-//! - `sig:chat:<user>` — chat messages in the current rate window; TTL = the window.
 //! - `sig:stage:<room>:<user>` — a pending stage invitation; TTL 2 min, deleted on accept.
 
 use redis::AsyncCommands;
@@ -31,13 +30,8 @@ pub const STAGE_INVITE_SECS: u64 = 120;
 
 /// Increment the room's sequence (seeded from Redis's clock when missing), splice it into the event as `room_seq`, append to the capped
 /// backlog and publish on the room channel, atomically, so sequence order is delivery order.
-/// With a rate key (KEYS[3]), refuse with -1 once the window's budget is spent.
+/// (Rate limits are checked before, per message type: see [`tandem_shared::rate_limit`].)
 const PUBLISH_LUA: &str = r#"
-if #KEYS >= 3 then
-  local n = redis.call('INCR', KEYS[3])
-  if n == 1 then redis.call('EXPIRE', KEYS[3], ARGV[7]) end
-  if n > tonumber(ARGV[6]) then return -1 end
-end
 local seq = redis.call('INCR', KEYS[1])
 if seq == 1 then
   local t = redis.call('TIME')
@@ -62,15 +56,6 @@ pub struct RoomLog {
     resume_window: Duration,
 }
 
-/// Outcome of a rate-limited publish.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Published {
-    /// Published with this room sequence.
-    Seq(u64),
-    /// The sender's budget for the window is spent.
-    RateLimited,
-}
-
 /// Where a dropped socket was, kept for the resume window.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ResumeRecord {
@@ -83,15 +68,6 @@ pub struct ResumeRecord {
     /// Its connection (its entry in the user's socket cap), when known.
     #[serde(default)]
     pub conn: Option<ConnectionId>,
-}
-
-/// A chat rate limit: `limit` messages per `window`.
-#[derive(Debug, Clone, Copy)]
-pub struct RateLimit {
-    /// Messages allowed per window.
-    pub limit: u32,
-    /// The window.
-    pub window: Duration,
 }
 
 /// The key of a room's event backlog.
@@ -123,35 +99,20 @@ impl RoomLog {
         self.redis.key(format_args!("sig:resume:{token}"))
     }
 
-    /// Publish `event` (a JSON object) to the room; rate-limited per `limiter` user when given.
+    /// Publish `event` (a JSON object) to the room; returns its room sequence.
     ///
     /// # Errors
     /// Redis unreachable.
-    pub async fn publish(
-        &self,
-        room: RoomId,
-        event: &str,
-        limiter: Option<(UserId, RateLimit)>,
-    ) -> redis::RedisResult<Published> {
+    pub async fn publish(&self, room: RoomId, event: &str) -> redis::RedisResult<u64> {
         let mut inv = self.script.prepare_invoke();
         inv.key(self.seq_key(room)).key(self.backlog_key(room));
-        let (limit, window) = match limiter {
-            Some((user, rl)) => {
-                inv.key(self.redis.key(format_args!("sig:chat:{user}")));
-                (rl.limit, rl.window.as_secs().max(1))
-            }
-            None => (0, 1),
-        };
         inv.arg(room_channel(&self.redis, room))
             .arg(event)
             .arg(self.backlog_len)
             .arg(self.backlog_ttl.as_secs().max(1))
-            .arg(SEQ_TTL_SECS)
-            .arg(limit)
-            .arg(window);
+            .arg(SEQ_TTL_SECS);
         let mut conn = self.redis.conn.clone();
-        let seq: i64 = inv.invoke_async(&mut conn).await?;
-        Ok(if seq < 0 { Published::RateLimited } else { Published::Seq(seq as u64) })
+        inv.invoke_async(&mut conn).await
     }
 
     /// The room's current sequence (0 before its first event).

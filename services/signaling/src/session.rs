@@ -16,9 +16,10 @@ use crate::hub::{CloseWhy, ConnShared, Out, PendingLeave, ResumeToken, TokenLeas
 use crate::protocol::{
     decode, with_seq, ClientMessage, ErrorCode, MemberRole, Refusal, Reply, ServerEvent, MAX_CANDIDATE_BYTES,
 };
-use crate::roomlog::{Published, RateLimit, ResumeRecord};
+use crate::roomlog::ResumeRecord;
 use crate::rooms::{RoomInfo, RoomKind};
 use crate::Node;
+use tandem_shared::rate_limit::Verdict;
 
 /// How long a resuming socket waits for its old socket's node to hand the place over.
 const TAKEOVER_WAIT: Duration = Duration::from_millis(1500);
@@ -40,6 +41,8 @@ pub struct Admission {
     pub jti: uuid::Uuid,
     /// The access token's expiry (Unix seconds): the socket is closed then.
     pub exp: i64,
+    /// The client address at connect (see [`tandem_shared::client_addr`]), for rate limits.
+    pub addr: Option<std::net::IpAddr>,
 }
 
 /// A request to take over a dropped socket's place.
@@ -74,6 +77,7 @@ struct Conn {
     node: Arc<Node>,
     id: ConnectionId,
     user: UserId,
+    addr: Option<std::net::IpAddr>,
     token: ResumeToken,
     shared: Arc<ConnShared>,
     session: actix_ws::Session,
@@ -108,11 +112,11 @@ pub async fn run(
 ) {
     let max = node.settings.max_frame_bytes;
     let mut stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
-    let Admission { id, user, jti, exp } = admission;
+    let Admission { id, user, jti, exp, addr } = admission;
     let token = ResumeToken::random();
     let shared = node.hub.register(id, user, token, TokenLease { jti, exp });
     let mut conn =
-        Conn { node, id, user, token, shared, session, seq: 0, joined: None, handle: None, last_audio: None };
+        Conn { node, id, user, addr, token, shared, session, seq: 0, joined: None, handle: None, last_audio: None };
     conn.save_place().await;
     let end = Box::pin(conn.serve(&mut stream, resume)).await;
     Box::pin(conn.finish(end)).await;
@@ -250,12 +254,30 @@ impl Conn {
             }
         };
         let request_id = msg.request_id().clone();
+        if let Err(refusal) = self.check_rate(&msg).await {
+            metrics::counter!("signaling_rejected_messages_total", "code" => refusal.code.as_str()).increment(1);
+            return self.refuse(Some(&request_id), &refusal).await;
+        }
         match self.handle(msg).await {
             Ok(data) => self.write(Reply::Ack { request_id: &request_id, data }.to_json()).await,
             Err(refusal) => {
                 metrics::counter!("signaling_rejected_messages_total", "code" => refusal.code.as_str()).increment(1);
                 self.refuse(Some(&request_id), &refusal).await
             }
+        }
+    }
+
+    /// Count the message against its type's limits (per user and per address, on every node)
+    /// before any of its work is done.
+    async fn check_rate(&self, msg: &ClientMessage) -> Result<(), Refusal> {
+        let class = msg.rate_class();
+        match self.node.limiter.check(class, Some(self.user), self.addr).await {
+            Verdict::Allowed => Ok(()),
+            Verdict::Limited { retry_after } => Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!("too many {} messages; retry in {} s", msg.kind(), Verdict::retry_after_secs(retry_after)),
+            )),
+            Verdict::Unavailable => Err(Refusal::new(ErrorCode::Unavailable, "temporarily unavailable, retry")),
         }
     }
 
@@ -268,11 +290,7 @@ impl Conn {
     }
 
     async fn publish(&self, room: RoomId, event: &ServerEvent<'_>) -> Result<(), Refusal> {
-        self.node
-            .log
-            .publish(room, &event.to_json(), None)
-            .await
-            .map_err(unavailable("failed to publish a room event"))?;
+        self.node.log.publish(room, &event.to_json()).await.map_err(unavailable("failed to publish a room event"))?;
         Ok(())
     }
 
@@ -509,7 +527,7 @@ impl Conn {
         self.node.bus.sync(Topic::Room(room_id));
         if announced(j.info.kind, j.role) && !self.node.hub.user_in_room(self.user, room_id) {
             let ev = ServerEvent::MemberLeft { room_id, user_id: self.user, role: j.role, reason };
-            if let Err(e) = self.node.log.publish(room_id, &ev.to_json(), None).await {
+            if let Err(e) = self.node.log.publish(room_id, &ev.to_json()).await {
                 tracing::error!(error.message = %e, %room_id, "failed to announce a leave");
             }
         }
@@ -552,14 +570,8 @@ impl Conn {
         let handle = self.handle.as_deref().unwrap_or_default();
         let at = chrono::Utc::now().timestamp_millis();
         let ev = ServerEvent::Chat { room_id, from: self.user, handle, text, at }.to_json();
-        let limit = RateLimit { limit: self.node.settings.chat_rate, window: self.node.settings.chat_window };
-        match self.node.log.publish(room_id, &ev, Some((self.user, limit))).await {
-            Ok(Published::Seq(_)) => Ok(()),
-            Ok(Published::RateLimited) => {
-                Err(Refusal::new(ErrorCode::RateLimited, "too many chat messages; slow down"))
-            }
-            Err(e) => Err(unavailable("failed to publish chat")(e)),
-        }
+        self.node.log.publish(room_id, &ev).await.map_err(unavailable("failed to publish chat"))?;
+        Ok(())
     }
 
     async fn tip(&mut self, amount: i64, request_id: &str, client_key: Option<&str>) -> Result<(), Refusal> {
@@ -730,7 +742,7 @@ impl Conn {
             if announced(info.kind, role) && !self.node.hub.user_in_room(self.user, info.room_id) {
                 let ev = ServerEvent::MemberLeft { room_id: info.room_id, user_id: self.user, role, reason: "left" }
                     .to_json();
-                if let Err(e) = self.node.log.publish(info.room_id, &ev, None).await {
+                if let Err(e) = self.node.log.publish(info.room_id, &ev).await {
                     tracing::error!(error.message = %e, "failed to announce a leave");
                 }
             }
@@ -759,7 +771,7 @@ pub async fn expire_place(node: &Node, leave: PendingLeave) {
     let room_id = leave.room.room_id;
     if announced(leave.room.kind, leave.role) && !node.hub.user_in_room(leave.user, room_id) {
         let ev = ServerEvent::MemberLeft { room_id, user_id: leave.user, role: leave.role, reason: "disconnected" };
-        if let Err(e) = node.log.publish(room_id, &ev.to_json(), None).await {
+        if let Err(e) = node.log.publish(room_id, &ev.to_json()).await {
             tracing::error!(error.message = %e, "failed to announce a leave");
         }
     }

@@ -166,6 +166,7 @@ impl SignalingSettings {
             "SIGNALING_MAX_SDP_BYTES must be below SIGNALING_MAX_FRAME_BYTES"
         );
         anyhow::ensure!(self.chat_window.as_secs() > 0, "SIGNALING_CHAT_WINDOW_SECS must be at least 1");
+        anyhow::ensure!(self.chat_rate > 0, "SIGNALING_CHAT_RATE must be at least 1");
         anyhow::ensure!(self.ping_every < self.idle_timeout, "SIGNALING_PING_SECS must be below SIGNALING_IDLE_SECS");
         anyhow::ensure!(self.backlog_len > 0, "SIGNALING_BACKLOG_LEN must be at least 1");
         anyhow::ensure!(self.place_refresh.as_secs() > 0, "SIGNALING_PLACE_REFRESH_SECS must be at least 1");

@@ -10,10 +10,22 @@ mod signup;
 use actix_web::web;
 use serde::Serialize;
 use tandem_shared::error::ErrorBody as ErrorDoc;
-use tandem_shared::openapi::BearerAuth;
+use tandem_shared::openapi::{BearerAuth, ErrorResponses};
 use utoipa::{OpenApi, ToSchema};
 
 pub use login::client_address;
+
+use tandem_shared::rate_limit::http::RouteClass;
+use tandem_shared::rate_limit::Class;
+
+/// The auth service's write routes and their rate-limit class: per client address, before any
+/// body is parsed or password hashed.
+pub const RATE_LIMITED: &[RouteClass] = &[
+    RouteClass::new("POST", "/v1/auth/signup", Class::Auth),
+    RouteClass::new("POST", "/v1/auth/login", Class::Auth),
+    RouteClass::new("POST", "/v1/auth/refresh", Class::Auth),
+    RouteClass::new("POST", "/v1/auth/logout", Class::Auth),
+];
 
 /// Mount the auth routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -43,11 +55,14 @@ pub struct TokenResponse {
     pub user: Option<crate::users::User>,
 }
 
+/// The error responses every route's shape implies (webhook bodies are read raw).
+const ERRORS: ErrorResponses = ErrorResponses { raw_bodies: &[] };
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tandem API", description = "Tandem auth: accounts, access and refresh tokens."),
     paths(signup::signup, login::login, refresh::refresh, logout::logout, me::me, jwks::jwks),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ERRORS),
     tags((name = "auth", description = "Accounts, sign-in, access and refresh tokens")),
 )]
 struct AuthApi;

@@ -5,6 +5,7 @@ mod directory;
 mod helpers;
 mod login;
 mod openapi;
+mod rate_limits;
 mod refresh;
 mod signup;
 mod tokens;

@@ -6,8 +6,26 @@ pub mod webhooks;
 
 use actix_web::web;
 use tandem_shared::error::ErrorBody as ErrorDoc;
-use tandem_shared::openapi::BearerAuth;
+use tandem_shared::openapi::{BearerAuth, ErrorResponses};
+use tandem_shared::rate_limit::http::RouteClass;
+use tandem_shared::rate_limit::Class;
 use utoipa::OpenApi;
+
+/// The broker's public write routes and their rate-limit class.
+pub const RATE_LIMITED: &[RouteClass] = &[
+    RouteClass::new("POST", "/v1/rooms", Class::Write),
+    RouteClass::new("POST", "/v1/rooms/{id}/end", Class::Write),
+    RouteClass::new("PATCH", "/v1/rooms/{id}/ai", Class::Write),
+    RouteClass::new("POST", "/v1/rooms/{id}/heartbeat", Class::Heartbeat),
+    RouteClass::new("PUT", "/v1/rooms/{id}/stage", Class::Write),
+    RouteClass::new("DELETE", "/v1/rooms/{id}/stage", Class::Write),
+    RouteClass::new("PUT", "/v1/presence", Class::Write),
+    RouteClass::new("POST", "/v1/private-requests", Class::Write),
+    RouteClass::new("POST", "/v1/private-requests/{id}/accept", Class::Write),
+    RouteClass::new("POST", "/v1/private-requests/{id}/decline", Class::Write),
+    RouteClass::new("POST", "/v1/private-requests/{id}/cancel", Class::Write),
+    RouteClass::new("POST", "/v1/webhooks/livepeer", Class::Webhook),
+];
 
 /// Mount the broker routes (not the docs; see [`configure_docs`]).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -36,6 +54,9 @@ pub fn configure_docs(cfg: &mut web::ServiceConfig, doc: utoipa::openapi::OpenAp
     cfg.service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc));
 }
 
+/// The error responses every route's shape implies (webhook bodies are read raw).
+const ERRORS: ErrorResponses = ErrorResponses { raw_bodies: &["/v1/webhooks/livepeer"] };
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tandem API", description = "Tandem broker: rooms, private sessions, presence, webhooks."),
@@ -48,7 +69,7 @@ pub fn configure_docs(cfg: &mut web::ServiceConfig, doc: utoipa::openapi::OpenAp
     components(schemas(ErrorDoc, crate::provider::PublishEndpoint, crate::provider::PlayEndpoint,
         crate::ai::AiRequest, crate::ai::AiChange, crate::ai::view::AiView, crate::ai::daydream::PipelineHealth,
         crate::ai::params::ModelId)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ERRORS),
     tags(
         (name = "rooms", description = "Broadcasts and private rooms; every room pairs a host and a guest slot"),
         (name = "private", description = "Private 1-to-1 session requests"),

@@ -77,7 +77,8 @@ pub struct NewRequest {
 
 /// A fan asks a creator for a private session; the creator gets `private.request`.
 #[utoipa::path(post, path = "/v1/private-requests", tag = "private", request_body = NewRequest, security(("bearer" = [])),
-    responses((status = 201, body = RequestView), (status = 402, body = ErrorDoc, description = "insufficient_funds"),
+    responses((status = 201, body = RequestView), (status = 400, body = ErrorDoc, description = "`invalid_input`: media mode"),
+        (status = 402, body = ErrorDoc, description = "insufficient_funds"),
         (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc),
         (status = 409, body = ErrorDoc, description = "creator_offline, creator_away, creator_busy or request_pending")))]
 pub async fn create(

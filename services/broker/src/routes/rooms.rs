@@ -105,7 +105,8 @@ pub struct RoomList {
 
 /// Public list of live broadcasts with their creator and viewer count (private rooms never appear).
 #[utoipa::path(get, path = "/v1/rooms", tag = "rooms", params(ListQuery),
-    responses((status = 200, body = RoomList), (status = 400, body = ErrorDoc)))]
+    responses((status = 200, body = RoomList), (status = 400, body = ErrorDoc, description = "`invalid_input`"),
+        (status = 503, body = ErrorDoc, description = "`overloaded`: retry shortly")))]
 pub async fn list(broker: web::Data<Broker>, q: web::Query<ListQuery>) -> Result<HttpResponse, BrokerError> {
     if q.live == Some(false) {
         return Err(BrokerError::Validation("only live=true is supported".into()));
@@ -210,7 +211,8 @@ pub struct SetStage {
 /// `guest` slot's publish endpoint (the slot was allocated with the room).
 #[utoipa::path(put, path = "/v1/rooms/{id}/stage", tag = "rooms", request_body = SetStage, security(("bearer" = [])),
     params(("id" = String, Path, description = "room id")),
-    responses((status = 200, body = RoomView), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc),
+    responses((status = 200, body = RoomView), (status = 400, body = ErrorDoc, description = "`invalid_input`: not another existing user"),
+        (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc),
         (status = 409, body = ErrorDoc, description = "room_ended or not a broadcast")))]
 pub async fn set_stage(
     broker: web::Data<Broker>,
@@ -230,7 +232,8 @@ pub async fn set_stage(
 /// The host, or the user on stage, clears the stage.
 #[utoipa::path(delete, path = "/v1/rooms/{id}/stage", tag = "rooms", security(("bearer" = [])),
     params(("id" = String, Path, description = "room id")),
-    responses((status = 204), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
+    responses((status = 204), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc),
+        (status = 409, body = ErrorDoc, description = "room_ended or not a broadcast")))]
 pub async fn clear_stage(
     broker: web::Data<Broker>,
     user: AuthUser,

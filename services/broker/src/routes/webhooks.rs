@@ -22,7 +22,9 @@ const REPORT_TOLERANCE_SECS: i64 = 60;
 /// The header is checked (bounded, fresh) before the body is read, and the body hashed once.
 #[utoipa::path(post, path = "/v1/webhooks/livepeer", tag = "webhooks",
     request_body(content = String, content_type = "application/json", description = "Livepeer delivery (raw bytes are signed)"),
-    responses((status = 204), (status = 401, body = ErrorDoc, description = "invalid_signature or stale"),
+    responses((status = 204), (status = 400, body = ErrorDoc, description = "`invalid_input`: malformed delivery"),
+        (status = 401, body = ErrorDoc, description = "invalid_signature or stale"),
+        (status = 404, body = ErrorDoc, description = "`not_found`: no webhook secret configured"),
         (status = 413, body = ErrorDoc, description = "payload_too_large (over 64 KB)"),
         (status = 409, body = ErrorDoc, description = "duplicate_delivery"), (status = 503, body = ErrorDoc)))]
 pub async fn livepeer(

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tandem_shared::hooks::RoomKind;
 use tandem_shared::ids::{Role, RoomId, UserId};
+use tandem_shared::rate_limit::RateLimits;
 use tandem_shared::redis::RedisHandle;
 use tandem_shared::server::Core;
 use tandem_shared::testing::{redis_url, StandInRooms, TestCore, TestServer};
@@ -62,12 +63,24 @@ impl Cluster {
 
     /// Two nodes with the given settings.
     pub async fn with(sa: SignalingSettings, sb: SignalingSettings) -> Self {
-        Self::on_redis(&redis_url(), sa, sb).await
+        Self::build(&redis_url(), sa, sb, RateLimits::off()).await
+    }
+
+    /// Two nodes with the given settings and rate limits.
+    pub async fn with_limits(sa: SignalingSettings, sb: SignalingSettings, limits: RateLimits) -> Self {
+        Self::build(&redis_url(), sa, sb, limits).await
     }
 
     /// Two nodes on the Redis at `url`, each with its own shutdown (so one can die alone).
     pub async fn on_redis(url: &str, sa: SignalingSettings, sb: SignalingSettings) -> Self {
-        let t = TestCore::with_redis(url).await;
+        Self::build(url, sa, sb, RateLimits::off()).await
+    }
+
+    async fn build(url: &str, sa: SignalingSettings, sb: SignalingSettings, limits: RateLimits) -> Self {
+        let mut t = TestCore::with_redis(url).await;
+        let mut core_settings = (*t.core.settings).clone();
+        core_settings.rate_limits = limits;
+        t.core.settings = Arc::new(core_settings);
         let rooms = Arc::new(StandInRooms::default());
         let users: Arc<dyn tandem_shared::hooks::UserDirectory> =
             Arc::new(tandem_auth::directory::Directory::new(t.core.db.clone()));

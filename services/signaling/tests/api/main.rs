@@ -9,6 +9,7 @@ mod drain;
 mod errors;
 mod fanout;
 mod faults;
+mod rate_limits;
 mod relay;
 mod resume;
 mod slow;

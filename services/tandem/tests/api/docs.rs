@@ -45,3 +45,33 @@ async fn swagger_ui_is_served_at_docs() {
     assert_eq!(init.status(), 200);
     assert!(init.text().await.unwrap().contains("/openapi.json"));
 }
+
+/// Every write operation of the public API is limited by a class its service chose (a new
+/// route without one fails here), and every listed route exists.
+#[test]
+fn every_documented_write_operation_has_a_rate_limit_class() {
+    use tandem_shared::rate_limit::http::RouteClass;
+    let doc = serde_json::to_value(tandem::api_docs::openapi()).unwrap();
+    let tables: Vec<RouteClass> =
+        [tandem_auth::routes::RATE_LIMITED, tandem_broker::routes::RATE_LIMITED, tandem_billing::routes::RATE_LIMITED]
+            .concat();
+    let mut writes = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["post", "put", "patch", "delete"] {
+            if item[method].is_object() {
+                writes += 1;
+                let listed = tables.iter().any(|r| r.path == path && r.method.eq_ignore_ascii_case(method));
+                assert!(
+                    listed,
+                    "{} {path} has no rate-limit class (add it to its service's RATE_LIMITED)",
+                    method.to_uppercase()
+                );
+            }
+        }
+    }
+    assert!(writes >= 24, "only {writes} write operations documented");
+    for r in &tables {
+        let op = &doc["paths"][r.path][r.method.to_ascii_lowercase()];
+        assert!(op.is_object(), "{} {} is listed but not documented", r.method, r.path);
+    }
+}
