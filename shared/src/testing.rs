@@ -409,3 +409,51 @@ impl Drop for RedisServer {
             .status();
     }
 }
+
+/// A TCP proxy in front of a Redis that a test can cut: everything through it stops at once, as
+/// if the process using it had died (no late writes from tasks still unwinding).
+pub struct RedisProxy {
+    /// `redis://` URL of the proxy.
+    pub url: String,
+    tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl RedisProxy {
+    /// Listen on a free port and forward every connection to the Redis at `upstream_url`.
+    ///
+    /// # Panics
+    /// No local port can be bound.
+    pub async fn start(upstream_url: &str) -> Self {
+        let upstream = upstream_url.trim_start_matches("redis://").trim_end_matches('/').to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
+        let url = format!("redis://{}", listener.local_addr().expect("local address"));
+        let tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let conns = tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let relay = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                conns.lock().unwrap_or_else(|p| p.into_inner()).push(relay);
+            }
+        });
+        tasks.lock().unwrap_or_else(|p| p.into_inner()).push(accept);
+        Self { url, tasks }
+    }
+
+    /// Drop every connection and refuse new ones.
+    pub fn cut(&self) {
+        for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for RedisProxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}

@@ -50,7 +50,7 @@ async fn ends_without_goodbye(c: &mut Client) -> bool {
 
 #[tokio::test]
 async fn a_socket_resumes_on_another_node_after_its_node_died_and_the_peer_sees_no_flap() {
-    let c = Cluster::with(quick("node-a"), quick("node-b")).await;
+    let c = Cluster::crashable(quick("node-a"), quick("node-b")).await;
     let (creator, creator_token) = c.user(Role::Creator).await;
     let (fan, fan_token) = c.user(Role::Fan).await;
     let room = c.room("private", creator, Some(fan)).await;
@@ -87,7 +87,7 @@ async fn a_socket_resumes_on_another_node_after_its_node_died_and_the_peer_sees_
 
 #[tokio::test]
 async fn a_dead_nodes_sockets_are_announced_gone_and_its_viewers_and_socket_places_freed() {
-    let c = Cluster::with(quick("node-a"), quick("node-b")).await;
+    let c = Cluster::crashable(quick("node-a"), quick("node-b")).await;
     let (creator, creator_token) = c.user(Role::Creator).await;
     let (fan, fan_token) = c.user(Role::Fan).await;
     let private = c.room("private", creator, Some(fan)).await;

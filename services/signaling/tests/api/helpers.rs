@@ -11,7 +11,7 @@ use tandem_shared::ids::{Role, RoomId, UserId};
 use tandem_shared::rate_limit::RateLimits;
 use tandem_shared::redis::RedisHandle;
 use tandem_shared::server::Core;
-use tandem_shared::testing::{redis_url, StandInRooms, TestCore, TestServer};
+use tandem_shared::testing::{redis_url, RedisProxy, StandInRooms, TestCore, TestServer};
 use tandem_signaling::{service_with, SignalingService, SignalingSettings};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -25,12 +25,18 @@ pub struct Node {
     pub core: Core,
     pub server: TestServer,
     pub service: Arc<SignalingService>,
+    /// Node A reaches Redis through a proxy [`Node::crash`] cuts.
+    pub redis_proxy: Option<RedisProxy>,
 }
 
 impl Node {
     /// Die without a goodbye: the server stops at once (its socket tasks are dropped, no close
     /// frames, no resume records) and the node's background tasks stop.
     pub async fn crash(&self) {
+        // Redis first: a dead process writes nothing more (not even from tasks still unwinding).
+        if let Some(p) = &self.redis_proxy {
+            p.cut();
+        }
         self.server.handle.stop(false).await;
         self.core.shutdown.cancel();
     }
@@ -63,20 +69,31 @@ impl Cluster {
 
     /// Two nodes with the given settings.
     pub async fn with(sa: SignalingSettings, sb: SignalingSettings) -> Self {
-        Self::build(&redis_url(), sa, sb, RateLimits::off()).await
+        Self::build(&redis_url(), sa, sb, RateLimits::off(), false).await
     }
 
     /// Two nodes with the given settings and rate limits.
     pub async fn with_limits(sa: SignalingSettings, sb: SignalingSettings, limits: RateLimits) -> Self {
-        Self::build(&redis_url(), sa, sb, limits).await
+        Self::build(&redis_url(), sa, sb, limits, false).await
     }
 
-    /// Two nodes on the Redis at `url`, each with its own shutdown (so one can die alone).
+    /// Two nodes on the Redis at `url`, each with its own shutdown.
     pub async fn on_redis(url: &str, sa: SignalingSettings, sb: SignalingSettings) -> Self {
-        Self::build(url, sa, sb, RateLimits::off()).await
+        Self::build(url, sa, sb, RateLimits::off(), false).await
     }
 
-    async fn build(url: &str, sa: SignalingSettings, sb: SignalingSettings, limits: RateLimits) -> Self {
+    /// Two nodes where node A can die alone ([`Node::crash`]): it reaches Redis through a proxy.
+    pub async fn crashable(sa: SignalingSettings, sb: SignalingSettings) -> Self {
+        Self::build(&redis_url(), sa, sb, RateLimits::off(), true).await
+    }
+
+    async fn build(
+        url: &str,
+        sa: SignalingSettings,
+        sb: SignalingSettings,
+        limits: RateLimits,
+        crashable: bool,
+    ) -> Self {
         let mut t = TestCore::with_redis(url).await;
         let mut core_settings = (*t.core.settings).clone();
         core_settings.rate_limits = limits;
@@ -87,6 +104,10 @@ impl Cluster {
         t.core.hooks.set_rooms(rooms.clone());
         t.core.hooks.set_users(users.clone());
         let mut core_a = t.core.clone();
+        let proxy = if crashable { Some(RedisProxy::start(url).await) } else { None };
+        if let Some(p) = &proxy {
+            core_a.redis = RedisHandle::connect(&p.url, t.core.redis.prefix()).await.expect("redis through the proxy");
+        }
         core_a.shutdown = t.core.shutdown.child_token();
         core_a.draining = Arc::new(AtomicBool::new(false));
         let svc_a = service_with(&core_a, sa).expect("node a builds");
@@ -102,8 +123,8 @@ impl Cluster {
         core_b.hooks.set_users(users);
         let svc_b = service_with(&core_b, sb).expect("node b builds");
         let server_b = TestCore::spawn(&core_b, vec![svc_b.clone()]);
-        let a = Node { core: core_a, server: server_a, service: svc_a };
-        let b = Node { core: core_b, server: server_b, service: svc_b };
+        let a = Node { core: core_a, server: server_a, service: svc_a, redis_proxy: proxy };
+        let b = Node { core: core_b, server: server_b, service: svc_b, redis_proxy: None };
         Self { t, rooms, a, b }
     }
 
