@@ -114,8 +114,18 @@ async fn subscriber(
             }
             if reconnect {
                 // Events published while the subscription was down are in the backlogs; the
-                // live stream buffers meanwhile, and sockets drop what they already saw.
-                replay_backlogs(&redis, &hub, &rooms, &bus, &wanted).await;
+                // live stream buffers meanwhile, and sockets drop what they already saw. A
+                // replay that cannot read them (the command connection has not noticed the
+                // restart yet) starts over, or the events would be lost to this node.
+                if let Err(e) = replay_backlogs(&redis, &hub, &rooms, &bus, &wanted).await {
+                    tracing::warn!(error.message = %e, "failed to read backlogs after a reconnect; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
             }
             subscribed.extend(wanted);
         }
@@ -193,7 +203,16 @@ async fn subscriber(
 }
 
 /// Deliver each wanted room's backlog to its local members (after a reconnect).
-async fn replay_backlogs(redis: &RedisHandle, hub: &Hub, directory: &RoomDirectory, bus: &Bus, topics: &[Topic]) {
+///
+/// # Errors
+/// Redis unreachable (nothing was delivered from the chunk that failed).
+async fn replay_backlogs(
+    redis: &RedisHandle,
+    hub: &Hub,
+    directory: &RoomDirectory,
+    bus: &Bus,
+    topics: &[Topic],
+) -> redis::RedisResult<()> {
     let rooms: Vec<_> = topics.iter().filter_map(|t| if let Topic::Room(r) = t { Some(*r) } else { None }).collect();
     let mut conn = redis.conn.clone();
     let mut replayed = 0usize;
@@ -202,13 +221,7 @@ async fn replay_backlogs(redis: &RedisHandle, hub: &Hub, directory: &RoomDirecto
         for room in chunk {
             pipe.lrange(backlog_key(redis, *room), 0, -1);
         }
-        let backlogs: Vec<Vec<Vec<u8>>> = match pipe.query_async(&mut conn).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error.message = %e, "failed to read backlogs after a reconnect");
-                return;
-            }
-        };
+        let backlogs: Vec<Vec<Vec<u8>>> = pipe.query_async(&mut conn).await?;
         for (room, events) in chunk.iter().zip(backlogs) {
             for ev in events {
                 let delivered = hub.deliver(Topic::Room(*room), &ev);
@@ -221,6 +234,7 @@ async fn replay_backlogs(redis: &RedisHandle, hub: &Hub, directory: &RoomDirecto
         }
     }
     tracing::info!(rooms = rooms.len(), queued = replayed, "replayed room backlogs after a pub/sub reconnect");
+    Ok(())
 }
 
 async fn dispatch(

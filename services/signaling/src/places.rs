@@ -22,7 +22,7 @@ use tandem_shared::ids::UserId;
 use tandem_shared::redis::RedisHandle;
 
 use crate::hub::ResumeToken;
-use crate::roomlog::ResumeRecord;
+use crate::roomlog::{ResumeEntry, ResumeRecord};
 
 /// How long the set of nodes outlives its last heartbeat.
 const NODES_TTL_SECS: i64 = 24 * 3600;
@@ -34,12 +34,22 @@ pub struct Places {
     redis: RedisHandle,
     node: String,
     refresh: Duration,
+    hand_over: redis::Script,
 }
+
+/// Delete a place field; when it was there and a resume record is given, write the record.
+const HAND_OVER_LUA: &str = r#"
+local n = redis.call('HDEL', KEYS[1], ARGV[1])
+if n == 1 and KEYS[2] then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+end
+return n
+"#;
 
 impl Places {
     /// The places of `node`, refreshed every `refresh`.
     pub fn new(redis: RedisHandle, node: String, refresh: Duration) -> Self {
-        Self { redis, node, refresh }
+        Self { redis, node, refresh, hand_over: redis::Script::new(HAND_OVER_LUA) }
     }
 
     fn hash_key(&self, node: &str) -> String {
@@ -77,12 +87,19 @@ impl Places {
     }
 
     /// Give up a local socket's place; true when this node still owned it (nobody took it over).
+    /// With `resume` (the record's key, JSON and TTL), an owned place becomes that resume record
+    /// in the same step, so a node dying halfway can lose neither.
     ///
     /// # Errors
     /// Redis unreachable.
-    pub async fn take_own(&self, token: ResumeToken) -> redis::RedisResult<bool> {
+    pub(crate) async fn hand_over(&self, token: ResumeToken, resume: Option<ResumeEntry>) -> redis::RedisResult<bool> {
+        let mut inv = self.hand_over.prepare_invoke();
+        inv.key(self.hash_key(&self.node)).arg(token.to_string());
+        if let Some(r) = resume {
+            inv.key(r.key).arg(r.json).arg(r.ttl_secs);
+        }
         let mut conn = self.redis.conn.clone();
-        let n: u64 = conn.hdel(self.hash_key(&self.node), token.to_string()).await?;
+        let n: u64 = inv.invoke_async(&mut conn).await?;
         Ok(n > 0)
     }
 

@@ -70,6 +70,13 @@ pub struct ResumeRecord {
     pub conn: Option<ConnectionId>,
 }
 
+/// A resume record ready to write: its key, its JSON and its TTL.
+pub(crate) struct ResumeEntry {
+    pub(crate) key: String,
+    pub(crate) json: String,
+    pub(crate) ttl_secs: u64,
+}
+
 /// The key of a room's event backlog.
 pub(crate) fn backlog_key(redis: &RedisHandle, room: RoomId) -> String {
     redis.key(format_args!("sig:backlog:{room}"))
@@ -139,13 +146,21 @@ impl RoomLog {
     /// # Errors
     /// Redis unreachable.
     pub async fn save_resume(&self, token: &str, record: &ResumeRecord) -> redis::RedisResult<()> {
-        let json = serde_json::to_string(record).unwrap_or_default();
+        let e = self.resume_entry(token, record);
         let mut conn = self.redis.conn.clone();
+        conn.set_ex(e.key, e.json, e.ttl_secs).await
+    }
+
+    /// The key, JSON and TTL of a resume record, for writing it together with other keys.
+    pub(crate) fn resume_entry(&self, token: &str, record: &ResumeRecord) -> ResumeEntry {
         // The window really ends when the node that keeps the place deletes the record (one tick
         // after the window at most); the TTL only collects records whose keeper died, so it
         // must not run out first, or the leave would never be announced.
-        let ttl = self.resume_window.as_secs().max(1) + RESUME_TTL_SLACK_SECS;
-        conn.set_ex(self.resume_key(token), json, ttl).await
+        ResumeEntry {
+            key: self.resume_key(token),
+            json: serde_json::to_string(record).unwrap_or_default(),
+            ttl_secs: self.resume_window.as_secs().max(1) + RESUME_TTL_SLACK_SECS,
+        }
     }
 
     /// Take a resume record (only one socket can).

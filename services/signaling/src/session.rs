@@ -699,12 +699,28 @@ impl Conn {
             (CloseWhy::None, End::Dropped) => (true, None),
         };
         let left = self.node.hub.unregister(self.id);
+        // The hub is the source of truth: a `room.ended` still queued has already removed it.
+        let room = left.room;
+        let record = resumable.then(|| ResumeRecord {
+            user_id: self.user,
+            room_id: room.as_ref().map(|r| r.0.room_id),
+            role: room.as_ref().map(|r| r.1),
+            conn: Some(self.id),
+        });
         // Whoever deletes the place owns it: when a resume on another node already took it,
         // the user is back there and this socket neither keeps a record nor announces a leave.
-        let owned = match self.node.places.take_own(self.token).await {
+        // An owned place becomes its resume record in the same step.
+        let token = self.token.to_string();
+        let entry = record.as_ref().map(|r| self.node.log.resume_entry(&token, r));
+        let owned = match self.node.places.hand_over(self.token, entry).await {
             Ok(owned) => owned,
             Err(e) => {
-                tracing::warn!(error.message = %e, "failed to release a socket's place");
+                tracing::warn!(error.message = %e, "failed to hand over a socket's place");
+                if let Some(r) = &record {
+                    if let Err(e) = self.node.log.save_resume(&token, r).await {
+                        tracing::error!(error.message = %e, "failed to save a resume record");
+                    }
+                }
                 true
             }
         };
@@ -714,21 +730,10 @@ impl Conn {
             // The place lapses at the token's expiry anyway.
             tracing::warn!(error.message = %e, "failed to release a socket place");
         }
-        // The hub is the source of truth: a `room.ended` still queued has already removed it.
-        let room = left.room;
         if let Some((info, _)) = &room {
             self.node.bus.sync(Topic::Room(info.room_id));
         }
         if resumable {
-            let record = ResumeRecord {
-                user_id: self.user,
-                room_id: room.as_ref().map(|r| r.0.room_id),
-                role: room.as_ref().map(|r| r.1),
-                conn: Some(self.id),
-            };
-            if let Err(e) = self.node.log.save_resume(&self.token.to_string(), &record).await {
-                tracing::error!(error.message = %e, "failed to save a resume record");
-            }
             if let Some((info, role)) = room {
                 self.node.hub.schedule_leave(PendingLeave {
                     due: Instant::now() + self.node.settings.resume_window,
