@@ -4,7 +4,7 @@
 //! node) and one per room (`<prefix>room:<id>`, every member of the room on any node).
 //! Payloads are the JSON of [`BusEvent`]; signaling forwards them to clients as server events.
 
-use crate::ids::{RequestId, RoomId, UserId};
+use crate::ids::{RequestId, RoomId, ShowcaseId, UserId};
 use crate::redis::RedisHandle;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -83,6 +83,21 @@ pub enum BusEvent {
         /// What changed it: `host`, `vote`, `audio`.
         source: AiSource,
     },
+    /// A showcase's next segment started (sent on the room channel): at start, on schedule, or
+    /// early because the artist moved on.
+    #[serde(rename = "segment.started")]
+    SegmentStarted {
+        /// The showcase's room.
+        room_id: RoomId,
+        /// The showcase.
+        showcase_id: ShowcaseId,
+        /// Position in the schedule, from 0.
+        index: u32,
+        /// What the segment is.
+        kind: SegmentKind,
+        /// When it is scheduled to end (Unix ms).
+        ends_at: i64,
+    },
     /// Any other event a service wants delivered as-is (billing warnings, tips, ...).
     #[serde(rename = "notice")]
     Notice {
@@ -91,6 +106,26 @@ pub enum BusEvent {
         /// Event body.
         data: serde_json::Value,
     },
+}
+
+/// What a segment of a showcase is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SegmentKind {
+    /// The artist performs.
+    Performance,
+    /// The artist answers the audience's questions.
+    Workshop,
+}
+
+impl SegmentKind {
+    /// The lowercase name sent in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SegmentKind::Performance => "performance",
+            SegmentKind::Workshop => "workshop",
+        }
+    }
 }
 
 /// What changed a room's AI effect.

@@ -79,6 +79,14 @@ typed_id!(
     /// An audience prompt proposal in an AI room's voting round.
     ProposalId
 );
+typed_id!(
+    /// A scheduled showcase: a performance and a workshop, opened as a broadcast at start.
+    ShowcaseId
+);
+typed_id!(
+    /// A viewer's question in a showcase's workshop.
+    QuestionId
+);
 
 /// What a user is allowed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

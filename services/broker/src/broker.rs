@@ -272,6 +272,9 @@ impl Broker {
                 tracing::warn!(%room_id, error.message = %e, "failed to clear the stage (it expires)");
             }
             self.ai.room_ended(room_id).await;
+            if let Err(e) = crate::showcase::store::end_of_room(&self.core.db, room_id).await {
+                tracing::warn!(%room_id, error.message = %e, "failed to end the room's showcase (the reaper does)");
+            }
         }
         let mut members = vec![heartbeat_member(room_id, room.host_id)];
         members.extend(room.guest_id.map(|g| heartbeat_member(room_id, g)));

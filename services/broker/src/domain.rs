@@ -169,6 +169,20 @@ string_enum!(
     }
 );
 
+string_enum!(
+    /// Where a showcase is in its life.
+    ShowcaseStatus {
+        /// On the schedule, not started.
+        Scheduled => "scheduled",
+        /// Its room is open; a segment is running.
+        Live => "live",
+        /// Its last segment ended, or its room ended.
+        Ended => "ended",
+        /// Called off before it started (with a reason).
+        Cancelled => "cancelled",
+    }
+);
+
 /// Why rooms end (stored in `rooms.end_reason`, sent in `room.ended`).
 pub mod end_reason {
     /// The host ended it.
@@ -185,6 +199,8 @@ pub mod end_reason {
     pub const WENT_PRIVATE: &str = "went_private";
     /// Billing refused to start the session.
     pub const PAYMENT_REFUSED: &str = "payment_refused";
+    /// A showcase's last segment ended, or its artist or an operator ended it.
+    pub const SHOWCASE_ENDED: &str = "showcase_ended";
 }
 
 /// Whether `s` is a usable end reason: 1–64 of `a-z`, `0-9`, `_`.

@@ -17,6 +17,8 @@
 //! - [`broker`]: [`broker::Broker`], the room lifecycle; implements `RoomControl`.
 //! - [`requests`]: private requests: request, accept, decline, cancel, expire.
 //! - [`reaper`]: background task ending dead rooms and expiring requests.
+//! - [`showcase`]: scheduled showcases (performance + workshop): schedule, start, segments,
+//!   iCalendar feed.
 //! - [`view`]: JSON views of rooms and requests for the caller's role.
 //! - [`routes`]: HTTP handlers and the OpenAPI document ([`openapi`]).
 //! - [`error`]: [`error::BrokerError`], the one error type of this service.
@@ -31,6 +33,7 @@ pub mod provider;
 pub mod reaper;
 pub mod requests;
 pub mod routes;
+pub mod showcase;
 pub mod store;
 pub mod view;
 

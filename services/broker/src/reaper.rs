@@ -8,7 +8,9 @@
 //! 3. ends rooms whose host stream has been idle past the grace period (`stream_idle`);
 //! 4. releases slots still held by rooms that ended a while ago (a failed delete, a crashed ender);
 //! 5. deletes Daydream streams of rooms that ended a while ago and still hold one;
-//! 6. drops heartbeat members far older than any live room would tolerate.
+//! 6. drops heartbeat members far older than any live room would tolerate;
+//! 7. starts showcases at `starts_at` and moves live ones to their next segment on schedule
+//!    ([`crate::showcase::schedule::tick`], rows claimed with `skip locked`).
 //!
 //! Every `reconcile_interval`, [`reconcile_streams`] asks the provider whether streams we think
 //! are publishing really are. At start and whenever Redis comes back empty (the `broker:alive`
@@ -133,6 +135,7 @@ pub async fn run_once(broker: &Broker) -> anyhow::Result<()> {
     broker.expire_requests().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     broker.resume_billing_starts().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     broker.ai.sweep().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    crate::showcase::schedule::tick(broker).await?;
     let grace = broker.settings.heartbeat_grace;
     let redis = &broker.core.redis;
     let now_ms = chrono::Utc::now().timestamp_millis();

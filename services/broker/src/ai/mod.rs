@@ -21,7 +21,7 @@ use crate::domain::{AiMode, RoomStatus};
 use crate::error::BrokerError;
 use daydream::{DaydreamClient, DaydreamError, DaydreamStream, PipelineHealth};
 use params::{ModelId, Params};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use store::AiRow;
@@ -31,7 +31,7 @@ use tandem_shared::server::Core;
 use utoipa::ToSchema;
 
 /// `ai` of `POST /v1/rooms`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AiRequest {
     /// What the pipeline draws (1–500 characters).

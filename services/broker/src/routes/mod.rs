@@ -2,6 +2,7 @@
 
 pub mod requests;
 pub mod rooms;
+pub mod showcases;
 pub mod webhooks;
 
 use actix_web::web;
@@ -25,6 +26,12 @@ pub const RATE_LIMITED: &[RouteClass] = &[
     RouteClass::new("POST", "/v1/private-requests/{id}/decline", Class::Write),
     RouteClass::new("POST", "/v1/private-requests/{id}/cancel", Class::Write),
     RouteClass::new("POST", "/v1/webhooks/livepeer", Class::Webhook),
+    RouteClass::new("POST", "/v1/showcases", Class::Write),
+    RouteClass::new("PATCH", "/v1/showcases/{id}", Class::Write),
+    RouteClass::new("DELETE", "/v1/showcases/{id}", Class::Write),
+    RouteClass::new("POST", "/v1/showcases/{id}/start", Class::Write),
+    RouteClass::new("POST", "/v1/showcases/{id}/next", Class::Write),
+    RouteClass::new("POST", "/v1/showcases/{id}/end", Class::Write),
 ];
 
 /// Mount the broker routes (not the docs; see [`configure_docs`]).
@@ -46,6 +53,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/private-requests/{id}/decline", web::post().to(requests::decline))
         .route("/v1/private-requests/{id}/cancel", web::post().to(requests::cancel))
         .route("/v1/webhooks/livepeer", web::post().to(webhooks::livepeer))
+        .route("/v1/showcases", web::post().to(showcases::create))
+        .route("/v1/showcases", web::get().to(showcases::list))
+        .route("/v1/showcases.ics", web::get().to(showcases::calendar))
+        .route("/v1/showcases/{id}", web::get().to(showcases::get))
+        .route("/v1/showcases/{id}", web::patch().to(showcases::change))
+        .route("/v1/showcases/{id}", web::delete().to(showcases::cancel))
+        .route("/v1/showcases/{id}/start", web::post().to(showcases::start))
+        .route("/v1/showcases/{id}/next", web::post().to(showcases::next))
+        .route("/v1/showcases/{id}/end", web::post().to(showcases::end))
         .route("/internal/v1/slots/{slot_id}/state", web::post().to(webhooks::slot_state));
 }
 
@@ -65,16 +81,22 @@ const ERRORS: ErrorResponses = ErrorResponses { raw_bodies: &["/v1/webhooks/live
         requests::set_presence, requests::get_presence,
         requests::create, requests::list, requests::get, requests::accept, requests::decline, requests::cancel,
         webhooks::livepeer,
+        showcases::create, showcases::list, showcases::calendar, showcases::get, showcases::change, showcases::cancel,
+        showcases::start, showcases::next, showcases::end,
     ),
     components(schemas(ErrorDoc, crate::provider::PublishEndpoint, crate::provider::PlayEndpoint,
         crate::ai::AiRequest, crate::ai::AiChange, crate::ai::view::AiView, crate::ai::daydream::PipelineHealth,
-        crate::ai::params::ModelId)),
+        crate::ai::params::ModelId, crate::showcase::NewShowcase, crate::showcase::ShowcaseChange,
+        crate::showcase::SegmentInput, crate::showcase::ShowcaseView, crate::showcase::ShowcaseList,
+        crate::showcase::ArtistView, crate::showcase::CurrentSegmentView, tandem_shared::events::SegmentKind,
+        crate::domain::ShowcaseStatus)),
     modifiers(&BearerAuth, &ERRORS),
     tags(
         (name = "rooms", description = "Broadcasts and private rooms; every room pairs a host and a guest slot"),
         (name = "private", description = "Private 1-to-1 session requests"),
         (name = "presence", description = "Creator availability"),
         (name = "webhooks", description = "Stream provider callbacks"),
+        (name = "showcases", description = "Scheduled showcases: a performance and a workshop, opened as a broadcast at start"),
     )
 )]
 struct BrokerApi;

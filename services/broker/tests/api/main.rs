@@ -8,5 +8,6 @@ mod private;
 mod rate_limits;
 mod reaper;
 mod rooms;
+mod showcases;
 mod standin;
 mod webhooks;
