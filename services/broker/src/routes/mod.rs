@@ -1,5 +1,6 @@
 //! HTTP handlers of the broker, and its OpenAPI document.
 
+pub mod questions;
 pub mod requests;
 pub mod rooms;
 pub mod showcases;
@@ -32,6 +33,11 @@ pub const RATE_LIMITED: &[RouteClass] = &[
     RouteClass::new("POST", "/v1/showcases/{id}/start", Class::Write),
     RouteClass::new("POST", "/v1/showcases/{id}/next", Class::Write),
     RouteClass::new("POST", "/v1/showcases/{id}/end", Class::Write),
+    RouteClass::new("POST", "/v1/showcases/{id}/questions", Class::Question),
+    RouteClass::new("POST", "/v1/showcases/{id}/questions/{question_id}/vote", Class::Write),
+    RouteClass::new("POST", "/v1/showcases/{id}/questions/{question_id}/answered", Class::Write),
+    RouteClass::new("POST", "/v1/showcases/{id}/questions/{question_id}/hide", Class::Write),
+    RouteClass::new("POST", "/v1/showcases/{id}/questions/{question_id}/stage", Class::Write),
 ];
 
 /// Mount the broker routes (not the docs; see [`configure_docs`]).
@@ -62,6 +68,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/showcases/{id}/start", web::post().to(showcases::start))
         .route("/v1/showcases/{id}/next", web::post().to(showcases::next))
         .route("/v1/showcases/{id}/end", web::post().to(showcases::end))
+        .route("/v1/showcases/{id}/questions", web::post().to(questions::ask))
+        .route("/v1/showcases/{id}/questions", web::get().to(questions::list))
+        .route("/v1/showcases/{id}/questions/{question_id}/vote", web::post().to(questions::vote))
+        .route("/v1/showcases/{id}/questions/{question_id}/answered", web::post().to(questions::answered))
+        .route("/v1/showcases/{id}/questions/{question_id}/hide", web::post().to(questions::hide))
+        .route("/v1/showcases/{id}/questions/{question_id}/stage", web::post().to(questions::stage))
         .route("/internal/v1/slots/{slot_id}/state", web::post().to(webhooks::slot_state));
 }
 
@@ -83,13 +95,15 @@ const ERRORS: ErrorResponses = ErrorResponses { raw_bodies: &["/v1/webhooks/live
         webhooks::livepeer,
         showcases::create, showcases::list, showcases::calendar, showcases::get, showcases::change, showcases::cancel,
         showcases::start, showcases::next, showcases::end,
+        questions::ask, questions::list, questions::vote, questions::answered, questions::hide, questions::stage,
     ),
     components(schemas(ErrorDoc, crate::provider::PublishEndpoint, crate::provider::PlayEndpoint,
         crate::ai::AiRequest, crate::ai::AiChange, crate::ai::view::AiView, crate::ai::daydream::PipelineHealth,
         crate::ai::params::ModelId, crate::showcase::NewShowcase, crate::showcase::ShowcaseChange,
         crate::showcase::SegmentInput, crate::showcase::ShowcaseView, crate::showcase::ShowcaseList,
         crate::showcase::ArtistView, crate::showcase::CurrentSegmentView, tandem_shared::events::SegmentKind,
-        crate::domain::ShowcaseStatus)),
+        crate::domain::ShowcaseStatus, questions::AskQuestion, crate::showcase::questions::QuestionView,
+        crate::showcase::questions::QuestionList, crate::showcase::questions::QuestionStatus)),
     modifiers(&BearerAuth, &ERRORS),
     tags(
         (name = "rooms", description = "Broadcasts and private rooms; every room pairs a host and a guest slot"),

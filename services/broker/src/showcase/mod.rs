@@ -6,10 +6,12 @@
 //!   with `skip locked`, so one broker at a time), segment changes (`segment.started` room
 //!   events), the early move to the next segment, and the end.
 //! - [`ics`]: the iCalendar feed (RFC 5545).
+//! - [`questions`]: the workshop's Q&A queue.
 //! - [`view`]: the JSON shape.
 
 pub(crate) mod ics;
 pub(crate) mod input;
+pub mod questions;
 pub(crate) mod schedule;
 pub(crate) mod store;
 pub(crate) mod view;

@@ -5,6 +5,7 @@ mod daydream_standin;
 mod helpers;
 mod livepeer;
 mod private;
+mod questions;
 mod rate_limits;
 mod reaper;
 mod rooms;
