@@ -10,6 +10,7 @@
 //! - [`error`]: the JSON error body `{code, message}` every service answers with.
 //! - [`events`]: events published on Redis for signaling to deliver to users and rooms.
 //! - [`jwt`]: access-token claims, signing keys, the JWKS document and verification.
+//! - [`audience`]: view spans and room counts from signaling to the broker (a Redis Stream).
 //! - [`live`]: heartbeats and viewer counts in Redis (key layout shared by broker and signaling).
 //! - [`media_token`]: HMAC-signed per-slot publish/play tokens (broker signs, relay verifies).
 //! - [`slot_release`]: the broker tells relays that a room's slots are released.
@@ -26,6 +27,7 @@
 //! - [`webhook`]: bounded `t=…,v1=…` webhook signature checks and a capped body reader.
 //! - `testing` (feature `test-support`): per-test databases and Redis prefixes.
 
+pub mod audience;
 pub mod auth;
 pub mod client_addr;
 pub mod config;

@@ -114,6 +114,10 @@ pub struct BrokerSettings {
     pub daydream: Option<crate::ai::daydream::DaydreamSettings>,
     /// Most Daydream updates per second per room from audio (`TANDEM_AI_MAX_UPDATES_PER_SEC`).
     pub ai_max_updates_per_sec: u32,
+    /// Watching a viewer session needs before it counts as a view (`TANDEM_VIEW_MIN_SECS`).
+    pub view_min: Duration,
+    /// Longest break inside one viewer session, e.g. a reconnect (`TANDEM_VIEW_GAP_SECS`).
+    pub view_gap: Duration,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -149,6 +153,8 @@ impl BrokerSettings {
             presence_ttl: Duration::from_secs(12 * 3600),
             daydream: None,
             ai_max_updates_per_sec: 2,
+            view_min: Duration::from_secs(5),
+            view_gap: Duration::from_secs(60),
         }
     }
 
@@ -211,6 +217,8 @@ impl BrokerSettings {
                 .map(|v| v.parse::<u32>().context("TANDEM_AI_MAX_UPDATES_PER_SEC must be a whole number"))
                 .transpose()?
                 .unwrap_or(d.ai_max_updates_per_sec),
+            view_min: secs("TANDEM_VIEW_MIN_SECS", d.view_min.as_secs())?,
+            view_gap: secs("TANDEM_VIEW_GAP_SECS", d.view_gap.as_secs())?,
         };
         s.validate()?;
         Ok(s)

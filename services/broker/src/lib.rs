@@ -14,6 +14,7 @@
 //! - [`presence`]: Redis presence, availability lock and webhook replay guard.
 //! - [`ai`]: AI effects on rooms (Daydream client, params table, audio, local mode); implements
 //!   `AiControl`.
+//! - [`audience`]: audience numbers from signaling (Redis Stream) and the reports built on them.
 //! - [`broker`]: [`broker::Broker`], the room lifecycle; implements `RoomControl`.
 //! - [`requests`]: private requests: request, accept, decline, cancel, expire.
 //! - [`reaper`]: background task ending dead rooms and expiring requests.
@@ -24,6 +25,7 @@
 //! - [`error`]: [`error::BrokerError`], the one error type of this service.
 
 pub mod ai;
+pub mod audience;
 pub mod broker;
 pub mod config;
 pub mod domain;
@@ -105,6 +107,7 @@ pub fn build(core: &Core, settings: BrokerSettings, key: MediaKey, serve_docs: b
     core.hooks.set_rooms(Arc::new(broker.clone()));
     core.hooks.set_ai(Arc::new(broker.clone()));
     reaper::spawn(broker.clone());
+    audience::consumer::spawn(broker.clone());
     Ok(BrokerService { broker, serve_docs })
 }
 

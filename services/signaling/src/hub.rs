@@ -12,6 +12,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use tandem_shared::audience::ViewSpan;
 use tandem_shared::events::TOKEN_REVOKED_TYPE;
 use tandem_shared::ids::{ConnectionId, RoomId, UserId};
 use tokio::sync::Notify;
@@ -195,6 +196,8 @@ struct ConnEntry {
     token: ResumeToken,
     lease: TokenLease,
     room: Option<(RoomId, MemberRole)>,
+    /// When it joined its room as a broadcast viewer (Unix ms): the start of its view span.
+    viewing_since: Option<i64>,
 }
 
 /// One room as this node sees it: its local members and viewer-count bookkeeping.
@@ -234,6 +237,8 @@ struct State {
     pending_leaves: VecDeque<PendingLeave>,
     /// Sockets by their token's expiry, soonest first.
     expiries: BTreeSet<(i64, ConnectionId)>,
+    /// View spans and room counts not yet sent to the broker.
+    audience: crate::audience::Pending,
 }
 
 /// The node's sockets and rooms.
@@ -324,7 +329,7 @@ impl Hub {
     pub fn register(&self, id: ConnectionId, user: UserId, token: ResumeToken, lease: TokenLease) -> Arc<ConnShared> {
         let shared = Arc::new(ConnShared::new(self.now_ms()));
         let mut st = self.lock();
-        st.conns.insert(id, ConnEntry { user, shared: shared.clone(), token, lease, room: None });
+        st.conns.insert(id, ConnEntry { user, shared: shared.clone(), token, lease, room: None, viewing_since: None });
         st.expiries.insert((lease.exp, id));
         st.users.entry(user).or_default().push(id);
         metrics::gauge!("signaling_connections").set(st.conns.len() as f64);
@@ -354,6 +359,14 @@ impl Hub {
         let room_id = info.room_id;
         let Some(entry) = st.conns.get_mut(&id) else { return };
         entry.room = Some((room_id, role));
+        let span = (role == MemberRole::Viewer && info.kind == RoomKind::Broadcast).then(|| {
+            let at = chrono::Utc::now().timestamp_millis();
+            entry.viewing_since = Some(at);
+            ViewSpan { room_id, user_id: entry.user, conn: id, started_at: at, ended_at: None }
+        });
+        if let Some(span) = span {
+            st.audience.span(span);
+        }
         let room = st.rooms.entry(room_id).or_insert_with(|| LocalRoom {
             info,
             members: HashSet::new(),
@@ -372,7 +385,11 @@ impl Hub {
     }
 
     fn leave_locked(st: &mut State, id: ConnectionId) -> Option<(Arc<RoomInfo>, MemberRole)> {
-        let (room_id, role) = st.conns.get_mut(&id)?.room.take()?;
+        let entry = st.conns.get_mut(&id)?;
+        let (room_id, role) = entry.room.take()?;
+        if let Some(span) = Self::end_view(entry, room_id, id) {
+            st.audience.span(span);
+        }
         let room = st.rooms.get_mut(&room_id)?;
         if room.members.remove(&id) && role == MemberRole::Viewer {
             room.viewers = room.viewers.saturating_sub(1);
@@ -386,6 +403,28 @@ impl Hub {
             }
         }
         Some((info, role))
+    }
+
+    /// The end of a socket's view span, if it was viewing.
+    fn end_view(entry: &mut ConnEntry, room_id: RoomId, conn: ConnectionId) -> Option<ViewSpan> {
+        let started_at = entry.viewing_since.take()?;
+        let ended_at = chrono::Utc::now().timestamp_millis().max(started_at);
+        Some(ViewSpan { room_id, user_id: entry.user, conn, started_at, ended_at: Some(ended_at) })
+    }
+
+    /// Count something that happened in `room` for its audience numbers.
+    pub fn count(&self, room: RoomId, what: crate::audience::Counted) {
+        self.lock().audience.count(room, what);
+    }
+
+    /// Take the view spans and counts gathered since the last call.
+    pub fn take_audience(&self) -> crate::audience::Pending {
+        std::mem::take(&mut self.lock().audience)
+    }
+
+    /// Put back what [`Hub::take_audience`] took when it could not be sent (kept up to a bound).
+    pub fn restore_audience(&self, taken: crate::audience::Pending) {
+        self.lock().audience.merge_older(taken);
     }
 
     /// Whether this node needs `topic`'s messages.
@@ -450,9 +489,13 @@ impl Hub {
                 let json: Arc<str> = Arc::from(text);
                 if peek.kind == "room.ended" {
                     let Some(room) = st.rooms.remove(&room_id) else { return delivered };
+                    let st = &mut *st;
                     for id in &room.members {
                         if let Some(c) = st.conns.get_mut(id) {
                             c.room = None;
+                            if let Some(span) = Self::end_view(c, room_id, *id) {
+                                st.audience.span(span);
+                            }
                             delivered.recipients +=
                                 send(c, Out::RoomEnded { json: json.clone(), room: room_id }, self.queue_len) as usize;
                         }

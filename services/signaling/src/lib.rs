@@ -23,8 +23,10 @@
 //! - [`prompts`]: AI rooms: audience proposals and votes, host lock/veto/apply, audio, and the
 //!   round driver (one node per room under a Redis lease); the broker's AI through `AiControl`.
 //! - [`votes`]: the Redis side of prompt rounds (Lua scripts).
+//! - [`audience`]: view spans and room counts, sent to the broker once a second (Redis Stream).
 //! - [`settings`]: `SIGNALING_*` environment variables.
 
+pub mod audience;
 pub mod bus;
 pub mod endpoint;
 pub mod hub;
@@ -138,6 +140,7 @@ pub fn service_with(core: &Core, settings: SignalingSettings) -> anyhow::Result<
         limiter,
     });
     tokio::spawn(ticker::run(node.clone()));
+    tokio::spawn(audience::run(node.clone()));
     tokio::spawn(ticker::drain(node.clone()));
     Ok(Arc::new(SignalingService { node }))
 }

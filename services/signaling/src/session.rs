@@ -389,7 +389,9 @@ impl Conn {
             }
             ClientMessage::PromptVote { proposal_id, .. } => {
                 let (info, role) = self.member()?;
-                crate::prompts::vote(&self.node, &self.as_member(&info, role), proposal_id).await.map(Some)
+                let voted = crate::prompts::vote(&self.node, &self.as_member(&info, role), proposal_id).await?;
+                self.node.hub.count(info.room_id, crate::audience::Counted::Vote);
+                Ok(Some(voted))
             }
             ClientMessage::PromptLock { locked, .. } => {
                 let (info, role) = self.member()?;
@@ -571,6 +573,7 @@ impl Conn {
         let at = chrono::Utc::now().timestamp_millis();
         let ev = ServerEvent::Chat { room_id, from: self.user, handle, text, at }.to_json();
         self.node.log.publish(room_id, &ev).await.map_err(unavailable("failed to publish chat"))?;
+        self.node.hub.count(room_id, crate::audience::Counted::Chat);
         Ok(())
     }
 
@@ -593,7 +596,9 @@ impl Conn {
             }
             None => format!("ws:{}:{request_id}", self.id),
         };
-        if crate::tips::settle(&self.node.core, &info, self.user, amount, key).await? == crate::tips::Settled::Billed {
+        let settled = crate::tips::settle(&self.node.core, &info, self.user, amount, key).await?;
+        self.node.hub.count(info.room_id, crate::audience::Counted::Tip(amount));
+        if settled == crate::tips::Settled::Billed {
             return Ok(());
         }
         let at = chrono::Utc::now().timestamp_millis();

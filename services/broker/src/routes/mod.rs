@@ -1,6 +1,7 @@
 //! HTTP handlers of the broker, and its OpenAPI document.
 
 pub mod questions;
+pub mod reports;
 pub mod requests;
 pub mod rooms;
 pub mod showcases;
@@ -68,6 +69,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/showcases/{id}/start", web::post().to(showcases::start))
         .route("/v1/showcases/{id}/next", web::post().to(showcases::next))
         .route("/v1/showcases/{id}/end", web::post().to(showcases::end))
+        .route("/v1/reports/showcases/{id}", web::get().to(reports::showcase))
+        .route("/v1/reports/rooms/{id}", web::get().to(reports::room))
+        .route("/v1/reports/artists", web::get().to(reports::artists))
         .route("/v1/showcases/{id}/questions", web::post().to(questions::ask))
         .route("/v1/showcases/{id}/questions", web::get().to(questions::list))
         .route("/v1/showcases/{id}/questions/{question_id}/vote", web::post().to(questions::vote))
@@ -96,6 +100,7 @@ const ERRORS: ErrorResponses = ErrorResponses { raw_bodies: &["/v1/webhooks/live
         showcases::create, showcases::list, showcases::calendar, showcases::get, showcases::change, showcases::cancel,
         showcases::start, showcases::next, showcases::end,
         questions::ask, questions::list, questions::vote, questions::answered, questions::hide, questions::stage,
+        reports::showcase, reports::room, reports::artists,
     ),
     components(schemas(ErrorDoc, crate::provider::PublishEndpoint, crate::provider::PlayEndpoint,
         crate::ai::AiRequest, crate::ai::AiChange, crate::ai::view::AiView, crate::ai::daydream::PipelineHealth,
@@ -103,13 +108,17 @@ const ERRORS: ErrorResponses = ErrorResponses { raw_bodies: &["/v1/webhooks/live
         crate::showcase::SegmentInput, crate::showcase::ShowcaseView, crate::showcase::ShowcaseList,
         crate::showcase::ArtistView, crate::showcase::CurrentSegmentView, tandem_shared::events::SegmentKind,
         crate::domain::ShowcaseStatus, questions::AskQuestion, crate::showcase::questions::QuestionView,
-        crate::showcase::questions::QuestionList, crate::showcase::questions::QuestionStatus)),
+        crate::showcase::questions::QuestionList, crate::showcase::questions::QuestionStatus,
+        reports::ReportFormat, crate::audience::reports::RoomReport, crate::audience::reports::AudienceNumbers,
+        crate::audience::reports::SeriesPoint, crate::audience::reports::ArtistReport,
+        crate::audience::reports::ArtistRow, crate::audience::reports::ArtistSummary)),
     modifiers(&BearerAuth, &ERRORS),
     tags(
         (name = "rooms", description = "Broadcasts and private rooms; every room pairs a host and a guest slot"),
         (name = "private", description = "Private 1-to-1 session requests"),
         (name = "presence", description = "Creator availability"),
         (name = "webhooks", description = "Stream provider callbacks"),
+        (name = "reports", description = "Audience numbers per showcase, room and artist (operators; artists their own)"),
         (name = "showcases", description = "Scheduled showcases: a performance and a workshop, opened as a broadcast at start"),
     )
 )]

@@ -8,6 +8,7 @@ mod private;
 mod questions;
 mod rate_limits;
 mod reaper;
+mod reports;
 mod rooms;
 mod showcases;
 mod standin;

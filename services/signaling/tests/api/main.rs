@@ -3,6 +3,7 @@
 mod helpers;
 
 mod ai_rounds;
+mod audience;
 mod connect;
 mod decoder;
 mod drain;
