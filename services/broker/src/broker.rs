@@ -76,6 +76,11 @@ impl Broker {
         }
     }
 
+    /// The Livepeer client, when this deployment has one.
+    pub(crate) fn livepeer_client(&self) -> Option<Arc<LivepeerProvider>> {
+        self.livepeer.clone()
+    }
+
     /// Whether `media` can be served for a room of `kind`.
     ///
     /// # Errors

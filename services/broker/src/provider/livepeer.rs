@@ -129,6 +129,77 @@ impl LivepeerProvider {
     }
 }
 
+#[derive(Deserialize)]
+struct TargetBody {
+    id: String,
+}
+
+/// Livepeer Studio's multistream API. A target URL carries the destination's stream key: it goes
+/// to Livepeer in the create body only, and never into a log line or an error message.
+impl LivepeerProvider {
+    /// `POST /multistream/target {name, url}` → the target's id.
+    ///
+    /// # Errors
+    /// Livepeer refused or is unreachable (messages never carry the URL).
+    pub async fn create_multistream_target(&self, name: &str, url: &str) -> Result<String, ProviderError> {
+        let endpoint = self.url("/multistream/target");
+        let body = json!({"name": name, "url": url});
+        let res = self.send("create_multistream_target", || self.http.post(&endpoint).json(&body)).await;
+        let res = res.map_err(|e| redact(e, url))?;
+        if res.status() == StatusCode::NOT_FOUND {
+            return Err(ProviderError::Rejected("create_multistream_target: HTTP 404".into()));
+        }
+        let target: TargetBody = res
+            .json()
+            .await
+            .map_err(|_| ProviderError::Rejected("create_multistream_target: unexpected response body".into()))?;
+        Ok(target.id)
+    }
+
+    /// `DELETE /multistream/target/{id}` (404 counts as deleted).
+    ///
+    /// # Errors
+    /// Livepeer refused or is unreachable.
+    pub async fn delete_multistream_target(&self, id: &str) -> Result<(), ProviderError> {
+        let endpoint = self.url(&format!("/multistream/target/{id}"));
+        self.send("delete_multistream_target", || self.http.delete(&endpoint)).await?;
+        Ok(())
+    }
+
+    /// `POST /stream/{stream}/create-multistream-target {profile: "source", id}`: push the
+    /// stream's source rendition to the target.
+    ///
+    /// # Errors
+    /// Livepeer refused (404: no such stream or target) or is unreachable.
+    pub async fn add_stream_target(&self, stream: &str, target: &str) -> Result<(), ProviderError> {
+        let endpoint = self.url(&format!("/stream/{stream}/create-multistream-target"));
+        let body = json!({"profile": "source", "id": target});
+        let res = self.send("add_stream_target", || self.http.post(&endpoint).json(&body)).await?;
+        if res.status() == StatusCode::NOT_FOUND {
+            return Err(ProviderError::Rejected("add_stream_target: HTTP 404".into()));
+        }
+        Ok(())
+    }
+
+    /// `DELETE /stream/{stream}/multistream/{target}` (404 counts as removed).
+    ///
+    /// # Errors
+    /// Livepeer refused or is unreachable.
+    pub async fn remove_stream_target(&self, stream: &str, target: &str) -> Result<(), ProviderError> {
+        let endpoint = self.url(&format!("/stream/{stream}/multistream/{target}"));
+        self.send("remove_stream_target", || self.http.delete(&endpoint)).await?;
+        Ok(())
+    }
+}
+
+/// An error of a call whose body held `secret`, with any echo of it removed.
+fn redact(e: ProviderError, secret: &str) -> ProviderError {
+    match e {
+        ProviderError::Rejected(m) => ProviderError::Rejected(m.replace(secret, "<redacted>")),
+        ProviderError::Unavailable(m) => ProviderError::Unavailable(m.replace(secret, "<redacted>")),
+    }
+}
+
 /// `Retry-After` in seconds (HTTP dates are not used by Livepeer; they fall back to backoff).
 fn retry_after(res: &reqwest::Response) -> Option<Duration> {
     let v = res.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
@@ -294,6 +365,18 @@ pub struct WebhookDelivery {
     /// The stream, for stream events.
     #[serde(default)]
     pub stream: Option<WebhookStream>,
+    /// Event details (`multistream.*`: the target).
+    #[serde(default)]
+    pub payload: Option<serde_json::Value>,
+}
+
+impl WebhookDelivery {
+    /// The Livepeer multistream target a `multistream.*` event is about (`payload.target.id`,
+    /// or `payload.targetId`).
+    pub fn multistream_target(&self) -> Option<&str> {
+        let p = self.payload.as_ref()?;
+        p.get("target").and_then(|t| t.get("id")).or_else(|| p.get("targetId")).and_then(|v| v.as_str())
+    }
 }
 
 /// The stream of a webhook delivery (without its key).

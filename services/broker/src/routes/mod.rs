@@ -1,5 +1,6 @@
 //! HTTP handlers of the broker, and its OpenAPI document.
 
+pub mod multistream;
 pub mod questions;
 pub mod reports;
 pub mod requests;
@@ -35,6 +36,8 @@ pub const RATE_LIMITED: &[RouteClass] = &[
     RouteClass::new("POST", "/v1/showcases/{id}/next", Class::Write),
     RouteClass::new("POST", "/v1/showcases/{id}/end", Class::Write),
     RouteClass::new("POST", "/v1/showcases/{id}/questions", Class::Question),
+    RouteClass::new("POST", "/v1/showcases/{id}/multistream", Class::Write),
+    RouteClass::new("DELETE", "/v1/showcases/{id}/multistream/{target_id}", Class::Write),
     RouteClass::new("POST", "/v1/showcases/{id}/questions/{question_id}/vote", Class::Write),
     RouteClass::new("POST", "/v1/showcases/{id}/questions/{question_id}/answered", Class::Write),
     RouteClass::new("POST", "/v1/showcases/{id}/questions/{question_id}/hide", Class::Write),
@@ -72,6 +75,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/reports/showcases/{id}", web::get().to(reports::showcase))
         .route("/v1/reports/rooms/{id}", web::get().to(reports::room))
         .route("/v1/reports/artists", web::get().to(reports::artists))
+        .route("/v1/showcases/{id}/multistream", web::post().to(multistream::add))
+        .route("/v1/showcases/{id}/multistream", web::get().to(multistream::list))
+        .route("/v1/showcases/{id}/multistream/{target_id}", web::delete().to(multistream::remove))
         .route("/v1/showcases/{id}/questions", web::post().to(questions::ask))
         .route("/v1/showcases/{id}/questions", web::get().to(questions::list))
         .route("/v1/showcases/{id}/questions/{question_id}/vote", web::post().to(questions::vote))
@@ -101,6 +107,7 @@ const ERRORS: ErrorResponses = ErrorResponses { raw_bodies: &["/v1/webhooks/live
         showcases::start, showcases::next, showcases::end,
         questions::ask, questions::list, questions::vote, questions::answered, questions::hide, questions::stage,
         reports::showcase, reports::room, reports::artists,
+        multistream::add, multistream::list, multistream::remove,
     ),
     components(schemas(ErrorDoc, crate::provider::PublishEndpoint, crate::provider::PlayEndpoint,
         crate::ai::AiRequest, crate::ai::AiChange, crate::ai::view::AiView, crate::ai::daydream::PipelineHealth,
@@ -111,7 +118,10 @@ const ERRORS: ErrorResponses = ErrorResponses { raw_bodies: &["/v1/webhooks/live
         crate::showcase::questions::QuestionList, crate::showcase::questions::QuestionStatus,
         reports::ReportFormat, crate::audience::reports::RoomReport, crate::audience::reports::AudienceNumbers,
         crate::audience::reports::SeriesPoint, crate::audience::reports::ArtistReport,
-        crate::audience::reports::ArtistRow, crate::audience::reports::ArtistSummary)),
+        crate::audience::reports::ArtistRow, crate::audience::reports::ArtistSummary,
+        crate::showcase::multistream::NewTarget, crate::showcase::multistream::TargetView,
+        crate::showcase::multistream::TargetList, crate::showcase::multistream::Protocol,
+        crate::showcase::multistream::TargetStatus)),
     modifiers(&BearerAuth, &ERRORS),
     tags(
         (name = "rooms", description = "Broadcasts and private rooms; every room pairs a host and a guest slot"),

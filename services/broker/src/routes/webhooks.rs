@@ -18,7 +18,8 @@ pub(crate) const WEBHOOK_LIMIT: usize = 64 * 1024;
 const REPORT_TOLERANCE_SECS: i64 = 60;
 
 /// Livepeer Studio webhook: verifies `Livepeer-Signature`, refuses stale and replayed deliveries,
-/// and records `stream.started` / `stream.idle` against the slot. Other events are acknowledged.
+/// records `stream.started` / `stream.idle` against the slot and `multistream.*` as the status of
+/// a showcase's multistream target. Other events are acknowledged.
 /// The header is checked (bounded, fresh) before the body is read, and the body hashed once.
 #[utoipa::path(post, path = "/v1/webhooks/livepeer", tag = "webhooks",
     request_body(content = String, content_type = "application/json", description = "Livepeer delivery (raw bytes are signed)"),
@@ -44,6 +45,13 @@ pub async fn livepeer(
     let ttl = broker.settings.webhook_tolerance * 2;
     if !presence::first_delivery(&broker.core.redis, &delivery.id, ttl).await? {
         return Err(BrokerError::conflict("duplicate_delivery", "this delivery was already processed"));
+    }
+    if let Some(target) = delivery.multistream_target().filter(|_| delivery.event.starts_with("multistream.")) {
+        if let Err(e) = broker.multistream_event(&delivery.event, target).await {
+            let _ = presence::forget_delivery(&broker.core.redis, &delivery.id).await;
+            return Err(e);
+        }
+        return Ok(HttpResponse::NoContent().finish());
     }
     let publishing = match delivery.event.as_str() {
         "stream.started" => Some(true),

@@ -7,10 +7,12 @@
 //!   events), the early move to the next segment, and the end.
 //! - [`ics`]: the iCalendar feed (RFC 5545).
 //! - [`questions`]: the workshop's Q&A queue.
+//! - [`multistream`]: RTMP/RTMPS/SRT destinations through Livepeer Studio's multistream API.
 //! - [`view`]: the JSON shape.
 
 pub(crate) mod ics;
 pub(crate) mod input;
+pub mod multistream;
 pub mod questions;
 pub(crate) mod schedule;
 pub(crate) mod store;

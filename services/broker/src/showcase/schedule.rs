@@ -70,6 +70,7 @@ impl Broker {
                 tracing::info!(showcase_id = %row.showcase_id, room_id = %room.room_id, "showcase started");
                 metrics::counter!("broker_showcases_started_total").increment(1);
                 self.announce_segment(&live).await;
+                self.push_targets(&live).await;
                 Ok(live)
             }
             Err(e) => {

@@ -4,6 +4,7 @@ mod ai;
 mod daydream_standin;
 mod helpers;
 mod livepeer;
+mod multistream;
 mod private;
 mod questions;
 mod rate_limits;
