@@ -60,6 +60,12 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
+# An operator for the dashboard test (operators are created only from the CLI).
+export TANDEM_E2E_OPERATOR_EMAIL="op_${suffix}@example.test"
+export TANDEM_E2E_OPERATOR_PASSWORD="correct horse battery staple"
+TANDEM_OPERATOR_PASSWORD="$TANDEM_E2E_OPERATOR_PASSWORD" "${CARGO_TARGET_DIR:-$root/target}/debug/tandem" \
+  admin create-operator --email "$TANDEM_E2E_OPERATOR_EMAIL" --handle "op_${suffix}" >/dev/null
+
 cd "$here"
 # Extra arguments go to node, e.g. --test-name-pattern=AI to run one test.
 TANDEM_URL="http://127.0.0.1:${port}" CHROMIUM=/usr/bin/chromium node --test --test-concurrency=1 "$@" tests/

@@ -18,8 +18,9 @@ export function h(tag, props, ...children) {
 }
 
 const NAV = {
-  fan: [['/fan.html', 'Live now'], ['/wallet.html', 'Wallet']],
-  creator: [['/creator.html', 'Studio'], ['/earnings.html', 'Earnings']],
+  fan: [['/fan.html', 'Live now'], ['/schedule.html', 'Showcases'], ['/wallet.html', 'Wallet']],
+  creator: [['/creator.html', 'Studio'], ['/schedule.html', 'Showcases'], ['/dashboard.html', 'Numbers'], ['/earnings.html', 'Earnings']],
+  operator: [['/dashboard.html', 'Dashboard'], ['/schedule.html', 'Showcases']],
 };
 
 /** Fill the header: navigation for the role, the handle, log out. */

@@ -374,3 +374,77 @@ test('AI room without Daydream: the fan proposes and votes, and the applied prom
   await creator.click('#end');
   await fan.waitForSelector('body[data-ended="true"]', { timeout: 5000 });
 });
+
+test('showcase: a fan finds it on the schedule and joins it live, asks in the workshop, another fan upvotes, the artist sees it first; the operator dashboard draws its charts', async () => {
+  const artist = await person();
+  const fan = await person();
+  const other = await person();
+  await signup(artist, 'creator', 'sa');
+  await signup(fan, 'fan', 'sf');
+  await signup(other, 'fan', 'sg');
+
+  // The artist schedules a showcase (1 minute of performance, then the workshop) and starts it.
+  const title = `showcase ${run}`;
+  await artist.goto(BASE + '/schedule.html');
+  await artist.getByLabel('Title').fill(title);
+  await artist.getByLabel('Performance (minutes)').fill('1');
+  await artist.getByRole('button', { name: 'Schedule' }).click();
+  const card = artist.locator('#showcases li.showcase', { hasText: title });
+  await card.waitFor({ timeout: 10000 });
+  await card.locator('h2 a').click();
+  await artist.waitForURL(/showcase\.html\?id=/);
+  const url = artist.url();
+  await artist.click('#sc-start');
+  await artist.waitForSelector('body[data-status=live]', { timeout: 20000 });
+
+  // A fan opens the schedule, sees it live and joins: the banner says performance, video plays.
+  await fan.goto(BASE + '/schedule.html');
+  await shots(fan, 'schedule');
+  const live = fan.locator('#showcases li.showcase[data-status=live]', { hasText: title });
+  await live.waitFor({ timeout: 15000 });
+  await live.locator('a.watch').click();
+  await fan.waitForSelector('#segment[data-kind=performance]', { timeout: 15000 });
+  await assertVideoFlows(fan, 'showcase fan', 1);
+
+  // The artist moves on to the workshop: the fan's banner follows (segment.started).
+  await artist.click('#sc-next');
+  await fan.waitForSelector('#segment[data-kind=workshop]', { timeout: 10000 });
+  await fan.waitForSelector('#ask:not([hidden])', { timeout: 5000 });
+
+  // Another fan asks first; the fan asks later and the other fan upvotes the fan's question.
+  await other.goto(url);
+  await other.waitForSelector('#ask:not([hidden])', { timeout: 15000 });
+  await other.getByLabel('Your question').fill('an early question');
+  await other.getByRole('button', { name: 'Ask' }).click();
+  await other.locator('#questions li.question', { hasText: 'an early question' }).waitFor({ timeout: 10000 });
+  await fan.getByLabel('Your question').fill('how do you tune your guitar?');
+  await fan.getByRole('button', { name: 'Ask' }).click();
+  const mine = other.locator('#questions li.question', { hasText: 'how do you tune your guitar?' });
+  await mine.waitFor({ timeout: 10000 });
+  await mine.locator('button.vote').click();
+  await other.locator('#questions li.question[data-votes="1"]', { hasText: 'how do you tune' }).waitFor({ timeout: 10000 });
+
+  // The artist sees it first in the queue.
+  await artist.waitForFunction(() => {
+    const first = document.querySelector('#questions li.question');
+    return first && first.textContent.includes('how do you tune your guitar?') && first.dataset.votes === '1';
+  }, null, { timeout: 15000 });
+  await shots(artist, 'showcase-artist-queue');
+  await shots(fan, 'showcase-fan-workshop');
+
+  // The operator's dashboard draws the viewers over time, views per showcase, and retention.
+  const op = await person();
+  await op.goto(BASE + '/');
+  const login = op.locator('#login');
+  await login.getByLabel('Email').fill(process.env.TANDEM_E2E_OPERATOR_EMAIL);
+  await login.getByLabel('Password').fill(process.env.TANDEM_E2E_OPERATOR_PASSWORD);
+  await login.locator('button[type=submit]').click();
+  await op.waitForURL(/dashboard\.html/, { timeout: 10000 });
+  await op.waitForSelector('body[data-ready=true]', { timeout: 20000 });
+  await op.waitForSelector('#chart-viewers path.series', { state: 'attached', timeout: 10000 });
+  assert.ok(await op.locator('#chart-viewers circle.point').count() >= 1, 'viewers over time has points');
+  assert.equal(await op.locator('#chart-retention rect.bar').count(), 16, 'four quarters of four series');
+  assert.ok(await op.locator('#chart-views rect.bar').count() >= 2, 'views and watch minutes bars');
+  assert.ok(Number(await op.locator('#figures dd[data-key=unique_viewers]').innerText()) >= 1, 'the fans are counted');
+  await shots(op, 'dashboard');
+});

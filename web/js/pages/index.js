@@ -3,6 +3,7 @@ import { api, session, saveTokens, describe } from '../api.js';
 import { $, status } from '../ui.js';
 
 function home(user) {
+  if (user.role === 'operator') return '/dashboard.html';
   return user.role === 'creator' ? '/creator.html' : '/fan.html';
 }
 
