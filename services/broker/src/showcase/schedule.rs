@@ -162,7 +162,8 @@ impl Broker {
 }
 
 /// One scheduler pass (from the reaper): start showcases whose time has come, move live ones
-/// whose segment ran out, and end those whose room ended without them.
+/// whose segment ran out, end those whose room ended without them, and end the rooms of ended
+/// showcases still live (their end failed).
 ///
 /// # Errors
 /// Database errors (the next pass tries again).
@@ -188,6 +189,9 @@ pub(crate) async fn tick(broker: &Broker) -> anyhow::Result<()> {
     let orphans = store::end_orphans(&broker.core.db).await?;
     if orphans > 0 {
         tracing::info!(count = orphans, "ended showcases whose room had ended");
+    }
+    for room in store::live_rooms_of_ended(&broker.core.db).await? {
+        broker.end_room(room, end_reason::SHOWCASE_ENDED).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     }
     Ok(())
 }

@@ -318,3 +318,16 @@ pub(crate) async fn end_orphans(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Er
     .await
     .map(|r| r.rows_affected())
 }
+
+/// Live rooms of showcases that ended (the room's end failed after the showcase's).
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn live_rooms_of_ended(db: impl PgExecutor<'_>) -> Result<Vec<RoomId>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select r.room_id from showcases s join rooms r on r.room_id = s.room_id
+         where s.status = 'ended' and r.status = 'live' limit 20",
+    )
+    .fetch_all(db)
+    .await
+}

@@ -214,6 +214,24 @@ async fn the_artist_starts_early_and_ending_the_room_ends_the_showcase() {
     // The host ends the room the usual way: the showcase ends with it.
     assert_eq!(app.post(&artist, &format!("/v1/rooms/{room}/end"), json!({})).await.status(), 200);
     assert_eq!(public(&app, &path).await["status"], "ended");
+
+    // A showcase that ended while its room's end failed: the reaper ends the room.
+    let s =
+        scheduled(&app, &artist, json!({"title": "Again", "starts_at": in_secs(3600), "artists": [artist.id]})).await;
+    let path = format!("/v1/showcases/{}", s["id"].as_str().unwrap());
+    let live: Value = app.post(&artist, &format!("{path}/start"), json!({})).await.json().await.unwrap();
+    let room = live["room_id"].as_str().unwrap().to_string();
+    sqlx::query("update showcases set status = 'ended', ended_at = now() where room_id = $1::uuid")
+        .bind(&room)
+        .execute(&app.t.core.db)
+        .await
+        .unwrap();
+    let row = app
+        .eventually(Duration::from_secs(5), || async {
+            app.room_row(&room).await.filter(|(status, _)| status == "ended")
+        })
+        .await;
+    assert_eq!(row.1.as_deref(), Some("showcase_ended"));
 }
 
 #[tokio::test]
