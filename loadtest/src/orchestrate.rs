@@ -235,7 +235,7 @@ pub async fn run(scenario: Scenario, args: RunArgs) -> anyhow::Result<RunReport>
                 timeline.push(point);
                 for target in &args.common.targets {
                     if let Ok(f) = crate::scrape::fetch(&scrape_http, target).await {
-                        servers.push(ServerSample { t, target: target.clone(), rss_bytes: f.rss_bytes, cpu_seconds: f.cpu_seconds, open_fds: f.open_fds });
+                        servers.push(ServerSample { t, target: target.clone(), rss_bytes: f.rss_bytes, cpu_seconds: f.cpu_seconds, open_fds: f.open_fds, audience: f.audience });
                     }
                 }
             }
@@ -332,10 +332,51 @@ pub fn derive(r: &mut RunReport) {
             r.derived.insert("server_cpu_us_per_delivered_chat".into(), cores * span * 1e6 / *delivered as f64);
         }
     }
+    view_counting_cost(r);
     if let Some(n) = r.counters.get("sessions_completed") {
         if r.elapsed_secs > 0.0 {
             r.derived.insert("sessions_completed_per_sec".into(), *n as f64 / r.elapsed_secs);
         }
+    }
+}
+
+/// What counting views cost the servers over the run (`view_counting_*`): signaling's batches
+/// (one `XADD` each) per second, the spans they carried and their bytes, and the broker's
+/// PostgreSQL time applying them, per second and per span. Absent when no target reports them.
+fn view_counting_cost(r: &mut RunReport) {
+    let mut first = crate::scrape::AudienceFigures::default();
+    let mut last = crate::scrape::AudienceFigures::default();
+    for t in &r.targets {
+        let mut samples = r.servers.iter().filter(|s| &s.target == t);
+        let (Some(a), Some(b)) =
+            (samples.next().map(|s| s.audience), r.servers.iter().rev().find(|s| &s.target == t).map(|s| s.audience))
+        else {
+            continue;
+        };
+        for (acc, x) in [(&mut first, a), (&mut last, b)] {
+            acc.batches += x.batches;
+            acc.spans += x.spans;
+            acc.bytes += x.bytes;
+            acc.spans_applied += x.spans_applied;
+            acc.apply_micros += x.apply_micros;
+        }
+    }
+    let span = r.servers.last().map(|s| s.t).unwrap_or(0.0) - r.servers.first().map(|s| s.t).unwrap_or(0.0);
+    let spans = last.spans - first.spans;
+    if span <= 0.0 || last.batches <= 0.0 {
+        return;
+    }
+    let batches = last.batches - first.batches;
+    let applied = last.spans_applied - first.spans_applied;
+    let apply_ms = (last.apply_micros - first.apply_micros) / 1000.0;
+    r.derived.insert("view_counting_xadds_per_sec".into(), batches / span);
+    r.derived.insert("view_counting_spans".into(), spans);
+    if spans > 0.0 {
+        r.derived.insert("view_counting_bytes_per_span".into(), (last.bytes - first.bytes) / spans);
+    }
+    r.derived.insert("view_counting_db_ms_per_sec".into(), apply_ms / span);
+    if applied > 0.0 {
+        r.derived.insert("view_counting_db_us_per_span".into(), apply_ms * 1000.0 / applied);
     }
 }
 
@@ -396,7 +437,14 @@ mod tests {
             p.gauges.insert("sockets".into(), sockets);
             p.gauges.insert("sessions".into(), sockets / 2);
             r.timeline.push(p);
-            r.servers.push(ServerSample { t, target: "a".into(), rss_bytes: rss, cpu_seconds: t / 2.0, open_fds: 0.0 });
+            r.servers.push(ServerSample {
+                t,
+                target: "a".into(),
+                rss_bytes: rss,
+                cpu_seconds: t / 2.0,
+                open_fds: 0.0,
+                audience: Default::default(),
+            });
         }
         r.counters.insert("sessions_completed".into(), 50);
         r.counters.insert("chat_delivered".into(), 1_000_000);

@@ -34,6 +34,9 @@ pub struct ServerSample {
     pub cpu_seconds: f64,
     /// Open file descriptors.
     pub open_fds: f64,
+    /// View counting's counters so far.
+    #[serde(default)]
+    pub audience: crate::scrape::AudienceFigures,
 }
 
 /// Everything a run measured.

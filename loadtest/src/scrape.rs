@@ -9,6 +9,24 @@ pub struct ProcessFigures {
     pub cpu_seconds: f64,
     /// `process_open_fds`.
     pub open_fds: f64,
+    /// What view counting cost so far (`signaling_audience_*`, `broker_audience_*`).
+    pub audience: AudienceFigures,
+}
+
+/// Counters of view counting: batches and spans signaling sent (one `XADD` each batch), their
+/// bytes, and the broker's time applying them to PostgreSQL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AudienceFigures {
+    /// `signaling_audience_batches_total`.
+    pub batches: f64,
+    /// `signaling_audience_spans_total`.
+    pub spans: f64,
+    /// `signaling_audience_bytes_total`.
+    pub bytes: f64,
+    /// `broker_audience_spans_applied_total`.
+    pub spans_applied: f64,
+    /// `broker_audience_apply_micros_total`.
+    pub apply_micros: f64,
 }
 
 /// Extract the process figures from Prometheus text; missing series read as 0.
@@ -25,6 +43,11 @@ pub fn parse(text: &str) -> ProcessFigures {
             "process_resident_memory_bytes" => f.rss_bytes = v,
             "process_cpu_seconds_total" => f.cpu_seconds = v,
             "process_open_fds" => f.open_fds = v,
+            "signaling_audience_batches_total" => f.audience.batches = v,
+            "signaling_audience_spans_total" => f.audience.spans = v,
+            "signaling_audience_bytes_total" => f.audience.bytes = v,
+            "broker_audience_spans_applied_total" => f.audience.spans_applied = v,
+            "broker_audience_apply_micros_total" => f.audience.apply_micros = v,
             _ => {}
         }
     }
@@ -56,5 +79,7 @@ mod tests {
         assert_eq!(f.cpu_seconds, 12.5);
         assert_eq!(f.open_fds, 42.0);
         assert_eq!(super::parse("garbage\n\n"), super::ProcessFigures::default());
+        let a = super::parse("signaling_audience_batches_total 7\nbroker_audience_apply_micros_total 1500\n").audience;
+        assert_eq!((a.batches, a.apply_micros), (7.0, 1500.0));
     }
 }

@@ -80,12 +80,13 @@ pub struct AudienceBatch {
     pub counts: Vec<RoomCounts>,
 }
 
-/// Append `batch` to the stream (field `b`, JSON).
+/// Append `batch` to the stream (field `b`, JSON); returns the bytes written.
 ///
 /// # Errors
 /// Redis unreachable.
-pub async fn append(redis: &RedisHandle, batch: &AudienceBatch) -> anyhow::Result<()> {
+pub async fn append(redis: &RedisHandle, batch: &AudienceBatch) -> anyhow::Result<usize> {
     let json = serde_json::to_string(batch)?;
+    let bytes = json.len();
     let mut conn = redis.conn.clone();
     redis::cmd("XADD")
         .arg(stream_key(redis))
@@ -97,5 +98,5 @@ pub async fn append(redis: &RedisHandle, batch: &AudienceBatch) -> anyhow::Resul
         .arg(json)
         .query_async::<String>(&mut conn)
         .await?;
-    Ok(())
+    Ok(bytes)
 }

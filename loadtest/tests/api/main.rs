@@ -130,13 +130,19 @@ async fn churn_opens_and_ends_sessions() {
 }
 
 #[tokio::test]
-async fn broadcast_chat_reaches_every_viewer() {
+async fn broadcast_chat_reaches_every_viewer_and_the_report_has_the_cost_of_view_counting() {
+    // The report reads the server's /metrics with the token every test server has.
+    std::env::set_var("TANDEM_METRICS_TOKEN", tandem_shared::testing::METRICS_TOKEN);
     let app = app().await;
     seed(&app, 3).await;
     let report = run(Scenario::Broadcast, args(&app, 3)).await.unwrap();
     assert_eq!(report.errors, Default::default(), "{}", report.table());
     assert_eq!(report.counters.get("viewers_completed"), Some(&6), "{}", report.table());
     assert!(report.counters.get("chat_delivered").copied().unwrap_or(0) > 0, "{}", report.table());
+    // One batch (XADD) per node per second at most, whatever the viewers.
+    let xadds = report.derived.get("view_counting_xadds_per_sec").copied();
+    assert!(xadds.is_some_and(|x| x > 0.0 && x <= 1.5), "{}", report.table());
+    assert!(report.derived.contains_key("view_counting_db_ms_per_sec"), "{}", report.table());
 }
 
 #[tokio::test]

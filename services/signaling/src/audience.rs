@@ -97,8 +97,10 @@ async fn flush(node: &Node, force: bool) -> bool {
         counts: pending.counts.values().copied().collect(),
     };
     match append(&node.core.redis, &batch).await {
-        Ok(()) => {
+        Ok(bytes) => {
             metrics::counter!("signaling_audience_batches_total").increment(1);
+            metrics::counter!("signaling_audience_spans_total").increment(batch.spans.len() as u64);
+            metrics::counter!("signaling_audience_bytes_total").increment(bytes as u64);
             true
         }
         Err(e) => {

@@ -102,6 +102,18 @@ pub(crate) async fn pass(broker: &Broker, consumer: &str) -> anyhow::Result<usiz
     }
 }
 
+/// Apply one batch, counting what view counting costs the broker (`broker_audience_*`).
+async fn timed_apply(broker: &Broker, batch: &AudienceBatch) -> Result<bool, sqlx::Error> {
+    let started = Instant::now();
+    let fresh = store::apply(&broker.core.db, batch).await?;
+    metrics::counter!("broker_audience_apply_micros_total").increment(started.elapsed().as_micros() as u64);
+    if fresh {
+        metrics::counter!("broker_audience_batches_applied_total").increment(1);
+        metrics::counter!("broker_audience_spans_applied_total").increment(batch.spans.len() as u64);
+    }
+    Ok(fresh)
+}
+
 /// Apply entries, then acknowledge and delete those applied (or unreadable).
 async fn handle(broker: &Broker, key: &str, entries: Vec<StreamId>) -> anyhow::Result<usize> {
     let mut done = Vec::with_capacity(entries.len());
@@ -109,7 +121,7 @@ async fn handle(broker: &Broker, key: &str, entries: Vec<StreamId>) -> anyhow::R
     for entry in entries {
         let batch = entry.get::<String>("b").and_then(|json| serde_json::from_str::<AudienceBatch>(&json).ok());
         match batch {
-            Some(batch) => match store::apply(&broker.core.db, &batch).await {
+            Some(batch) => match timed_apply(broker, &batch).await {
                 Ok(fresh) => {
                     applied += usize::from(fresh);
                     done.push(entry.id);
