@@ -167,7 +167,7 @@ async fn viewer(
 ) -> anyhow::Result<()> {
     let (target, _) = ctx.target(user_no).clone();
     let (_, http) = ctx.source(user_no).clone();
-    let (session, mut ws) = ctx.sign_in_and_connect(fan, user_no).await?;
+    let (session, mut ws) = ctx.connect_shared(fan, user_no).await?;
     // Find the room: from the local hosts if this shard hosts it, else from the public list.
     let deadline = Instant::now() + Duration::from_secs(60);
     let room_id = loop {

@@ -30,6 +30,9 @@ pub struct Ctx {
     pub total: usize,
     /// The chaos schedule (empty without `--chaos`).
     pub faults: Vec<crate::chaos::Fault>,
+    /// One login per account for sockets that share it (broadcast viewers), as tabs of one
+    /// browser share a session: ten thousand viewers cost as many logins as accounts.
+    pub shared_sessions: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::OnceCell<crate::api::Session>>>>,
 }
 
 impl Ctx {
@@ -83,6 +86,31 @@ impl Ctx {
         Ok((session, ws))
     }
 
+    /// Open a socket for `account` (user number `i`) with the account's shared session, logging
+    /// in once per account.
+    pub async fn connect_shared(
+        &self,
+        account: &Account,
+        i: usize,
+    ) -> anyhow::Result<(crate::api::Session, SignalClient)> {
+        let (target, addr) = self.target(i);
+        let (source, http) = self.source(i);
+        let cell = self
+            .shared_sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(account.email.clone())
+            .or_default()
+            .clone();
+        let session = cell
+            .get_or_try_init(|| self.timed("login", crate::api::login(http, target, &account.email, SEED_PASSWORD)))
+            .await?
+            .clone();
+        let ws = self.timed("ws_connect", SignalClient::connect(*source, *addr, target, &session.access_token)).await?;
+        self.rec.gauge_add("sockets", 1);
+        Ok((session, ws))
+    }
+
     /// Close a socket and account for it.
     pub fn disconnect(&self, ws: &SignalClient) {
         ws.close();
@@ -122,7 +150,16 @@ pub async fn run_shard(spec: &ShardSpec, rec: Arc<Recorder>) -> anyhow::Result<(
         Some(s) => crate::chaos::parse_schedule(s).map_err(anyhow::Error::msg)?,
         None => Vec::new(),
     };
-    let ctx = Arc::new(Ctx { rec, args, targets, sources, t0: Instant::now(), total: pairs.len(), faults });
+    let ctx = Arc::new(Ctx {
+        rec,
+        args,
+        targets,
+        sources,
+        t0: Instant::now(),
+        total: pairs.len(),
+        faults,
+        shared_sessions: Default::default(),
+    });
     let mine: Vec<(usize, Pair)> =
         pairs.into_iter().enumerate().filter(|(i, _)| i % spec.shards == spec.shard).collect();
     match spec.scenario {
