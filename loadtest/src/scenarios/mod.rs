@@ -14,6 +14,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Sessions by account email, each logged in once ([`Ctx::connect_shared`]).
+pub type SharedSessions =
+    std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::OnceCell<crate::api::Session>>>>;
+
 /// What every session task of a shard shares.
 pub struct Ctx {
     /// Measurements.
@@ -32,7 +36,7 @@ pub struct Ctx {
     pub faults: Vec<crate::chaos::Fault>,
     /// One login per account for sockets that share it (broadcast viewers), as tabs of one
     /// browser share a session: ten thousand viewers cost as many logins as accounts.
-    pub shared_sessions: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::OnceCell<crate::api::Session>>>>,
+    pub shared_sessions: SharedSessions,
 }
 
 impl Ctx {
