@@ -91,6 +91,8 @@ pub enum Class {
     WsPrompt,
     /// Signaling `ai.audio` (the host's microphone level, up to 10 a second).
     WsAudio,
+    /// Signaling `auth` (a fresh access token for an open socket).
+    WsAuth,
 }
 
 /// The limits and failure mode of one class.
@@ -106,7 +108,7 @@ pub struct ClassLimits {
 
 impl Class {
     /// Every class.
-    pub const ALL: [Class; 14] = [
+    pub const ALL: [Class; 15] = [
         Class::Auth,
         Class::Write,
         Class::Heartbeat,
@@ -121,6 +123,7 @@ impl Class {
         Class::WsHeartbeat,
         Class::WsPrompt,
         Class::WsAudio,
+        Class::WsAuth,
     ];
 
     /// Lower-case name, used in keys, metrics and (upper-cased) in `TANDEM_RATE_<CLASS>`.
@@ -140,6 +143,7 @@ impl Class {
             Class::WsHeartbeat => "ws_heartbeat",
             Class::WsPrompt => "ws_prompt",
             Class::WsAudio => "ws_audio",
+            Class::WsAuth => "ws_auth",
         }
     }
 
@@ -164,6 +168,8 @@ impl Class {
             Class::WsHeartbeat => (Some(Limit::per(30, 60)), Some(Limit::per(3000, 60)), Open),
             Class::WsPrompt => (Some(Limit::per(30, 60)), Some(Limit::per(3000, 60)), Open),
             Class::WsAudio => (Some(Limit::per(900, 60)), Some(Limit::per(1800, 60)), Open),
+            // A socket renews its token once per token lifetime; a user has at most ten sockets.
+            Class::WsAuth => (Some(Limit::per(20, 60)), Some(Limit::per(3000, 60)), Open),
         };
         ClassLimits { user, addr, fail }
     }

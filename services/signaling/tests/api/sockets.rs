@@ -3,6 +3,7 @@
 use crate::helpers::{Client, Cluster, DEADLINE};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use std::time::Duration;
 use tandem_shared::ids::Role;
 use tandem_shared::testing::TestCore;
 use tokio_tungstenite::tungstenite::{Error, Message};
@@ -113,4 +114,64 @@ async fn the_eleventh_socket_of_one_user_is_refused_across_nodes() {
         assert!(tokio::time::Instant::now() < deadline, "the closed socket's place was not released");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn a_socket_renewed_with_a_fresh_token_outlives_its_first_one() {
+    let c = Cluster::new().await;
+    let u = c.t.user(Role::Fan).await;
+    let other = c.t.user(Role::Fan).await;
+    let now = chrono::Utc::now().timestamp();
+    let mint = |sub: tandem_shared::ids::UserId, exp: i64| {
+        let claims = json!({"sub": sub, "role": "fan", "iss": "tandem", "aud": "tandem", "iat": now, "exp": exp,
+                            "jti": uuid::Uuid::new_v4()});
+        c.t.core.tokens.sign_raw(&claims).unwrap()
+    };
+    let mut s = Client::connect(&c.a.ws_url(&mint(u.id, now + 3), "")).await;
+    // Not a token, another user's, already expired: refused, and the socket keeps its old token.
+    let r = s.request(json!({"type": "auth", "token": "not-a-token"})).await;
+    assert_eq!(r["code"], "invalid_token", "{r}");
+    let r = s.request(json!({"type": "auth", "token": mint(other.id, now + 600)})).await;
+    assert_eq!(r["code"], "invalid_token", "{r}");
+    let r = s.request(json!({"type": "auth", "token": mint(u.id, now - 120)})).await;
+    assert_eq!(r["code"], "token_expired", "{r}");
+    // A fresh token of the same user: the socket stays open past the first token's expiry.
+    let fresh = mint(u.id, now + 600);
+    let r = s.request(json!({"type": "auth", "token": fresh})).await;
+    assert_eq!(r["type"], "ack", "{r}");
+    assert_eq!(r["data"]["expires_at"], now + 600, "{r}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_open(&mut s).await;
+}
+
+#[tokio::test]
+async fn logout_with_the_renewed_token_closes_the_socket() {
+    let c = Cluster::new().await;
+    let auth = tandem_auth::service(&c.t.core).await.expect("auth builds");
+    let auth = TestCore::spawn(&c.t.core, vec![auth]);
+    let http = reqwest::Client::new();
+    let body = json!({"email": "rae@example.com", "password": "correct horse battery", "handle": "rae", "role": "fan"});
+    let first: Value = http.post(auth.url("/v1/auth/signup")).json(&body).send().await.unwrap().json().await.unwrap();
+    let mut s = Client::connect(&c.b.ws_url(first["access_token"].as_str().unwrap(), "")).await;
+    let renewed: Value = http
+        .post(auth.url("/v1/auth/refresh"))
+        .json(&json!({"refresh_token": first["refresh_token"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = renewed["access_token"].as_str().unwrap();
+    let r = s.request(json!({"type": "auth", "token": access})).await;
+    assert_eq!(r["type"], "ack", "{r}");
+    let res = http
+        .post(auth.url("/v1/auth/logout"))
+        .bearer_auth(access)
+        .json(&json!({"refresh_token": renewed["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(close_code(&mut s).await, 4403);
 }
