@@ -20,16 +20,6 @@ end
 return 1
 ";
 
-/// Re-score `conn` with its new expiry and keep the key until the latest one.
-const EXTEND: &str = r"
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
-local ttl = tonumber(ARGV[3]) - tonumber(ARGV[1]) + 60
-if redis.call('TTL', KEYS[1]) < ttl then
-  redis.call('EXPIRE', KEYS[1], ttl)
-end
-return 1
-";
-
 fn key(redis: &RedisHandle, user: UserId) -> String {
     redis.key(format_args!("sig:socks:{user}"))
 }
@@ -59,20 +49,13 @@ pub(crate) async fn claim(
     Ok(added == 1)
 }
 
-/// Keep `conn`'s place until `exp` (its socket renewed its token). Adds it back if Redis lost it.
+/// Keep `conn`'s place until `exp` (its socket renewed its token). Adds it back if Redis lost it:
+/// a live socket always holds its place, whatever the cap.
 ///
 /// # Errors
 /// Redis unreachable.
 pub(crate) async fn extend(redis: &RedisHandle, user: UserId, conn: ConnectionId, exp: i64) -> redis::RedisResult<()> {
-    let now = chrono::Utc::now().timestamp();
-    let mut c = redis.conn.clone();
-    redis::Script::new(EXTEND)
-        .key(key(redis, user))
-        .arg(now)
-        .arg(conn.to_string())
-        .arg(exp.max(now + 1))
-        .invoke_async(&mut c)
-        .await
+    claim(redis, user, conn, exp, usize::MAX).await.map(|_| ())
 }
 
 /// Give `conn`'s place back.
