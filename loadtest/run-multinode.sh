@@ -162,6 +162,11 @@ export TANDEM_METRICS_TOKEN=${TANDEM_METRICS_TOKEN:-$(head -c 24 /dev/urandom | 
 targets=()
 for ((n = 0; n < NODES; n++)); do
   port=$((BASE_PORT + n))
+  # A port someone else listens on would answer /readyz for a node that never started.
+  if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
+    echo "port $port is already in use (another Tandem?); set BASE_PORT" >&2
+    exit 1
+  fi
   TANDEM_ADDR=127.0.0.1:$port TANDEM_PUBLIC_URL=http://127.0.0.1:$port TANDEM_DRAIN_SECS=2 \
     "$bin/tandem" serve >"$OUT/node-$n.log" 2>&1 &
   pids+=($!)
@@ -173,7 +178,10 @@ for ((n = 0; n < NODES; n++)); do
     curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
     sleep 0.5
   done
-  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "node $n did not start; see $OUT/node-$n.log" >&2; exit 1; }
+  if ! kill -0 "${pids[$n]}" 2>/dev/null || ! curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; then
+    echo "node $n did not start; see $OUT/node-$n.log" >&2
+    exit 1
+  fi
 done
 echo "==> $NODES nodes ready: ${targets[*]}"
 

@@ -125,12 +125,23 @@ pub struct Session {
     pub refresh_token: String,
     /// User id.
     pub user_id: String,
-    /// When the access token was issued (it lives 15 minutes).
+    /// When the access token was issued.
     pub issued: std::time::Instant,
+    /// How long it lives (`expires_in`; 15 minutes by default).
+    pub lifetime: Duration,
 }
 
-/// Renew access tokens older than this before using them, as real clients do.
-pub const RENEW_AFTER: Duration = Duration::from_secs(10 * 60);
+impl Session {
+    /// Whether the access token is past two thirds of its life: time to renew it, as real
+    /// clients do.
+    pub fn is_old(&self) -> bool {
+        self.issued.elapsed() >= self.lifetime * 2 / 3
+    }
+}
+
+fn lifetime_of(v: &Value) -> Duration {
+    Duration::from_secs(v["expires_in"].as_u64().unwrap_or(900).max(1))
+}
 
 fn session_of(v: &Value) -> anyhow::Result<Session> {
     Ok(Session {
@@ -138,16 +149,17 @@ fn session_of(v: &Value) -> anyhow::Result<Session> {
         refresh_token: v["refresh_token"].as_str().context("no refresh_token in reply")?.to_string(),
         user_id: v["user"]["user_id"].as_str().context("no user.user_id in reply")?.to_string(),
         issued: std::time::Instant::now(),
+        lifetime: lifetime_of(v),
     })
 }
 
-/// Renew `session`'s access token through `POST /v1/auth/refresh` when it is older than
-/// [`RENEW_AFTER`] (refresh tokens rotate: the new one replaces the old).
+/// Renew `session`'s access token through `POST /v1/auth/refresh` when it is
+/// [old](Session::is_old) (refresh tokens rotate: the new one replaces the old).
 ///
 /// # Errors
 /// The refresh was refused or failed.
 pub async fn renew_if_old(http: &reqwest::Client, target: &str, session: &mut Session) -> anyhow::Result<()> {
-    if session.issued.elapsed() < RENEW_AFTER {
+    if !session.is_old() {
         return Ok(());
     }
     let v = call(
@@ -161,6 +173,7 @@ pub async fn renew_if_old(http: &reqwest::Client, target: &str, session: &mut Se
     session.access_token = v["access_token"].as_str().context("no access_token in reply")?.to_string();
     session.refresh_token = v["refresh_token"].as_str().context("no refresh_token in reply")?.to_string();
     session.issued = std::time::Instant::now();
+    session.lifetime = lifetime_of(&v);
     Ok(())
 }
 

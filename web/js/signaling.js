@@ -1,8 +1,9 @@
 // The signaling socket (docs/signaling.md): request/ack, event listeners, connection state, and
 // reconnection with exponential backoff that resumes the room with `resume_token` and `last_seq`.
 // The access token travels in `Sec-WebSocket-Protocol` (`bearer.<token>` next to `tandem`), never
-// in the URL.
-import { accessToken, refresh } from './api.js';
+// in the URL; before it expires the socket is renewed in-band (`auth` with the refreshed token),
+// so a long session never drops for it.
+import { accessToken, refresh, session } from './api.js';
 
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 15_000;
@@ -26,7 +27,7 @@ export class Signaling {
     this.attempt = 0;
     this.closedForGood = false;
     this.welcome = null;
-    this.stats = { connects: 0, resumes: 0, rejoins: 0, expired: 0 };
+    this.stats = { connects: 0, resumes: 0, rejoins: 0, expired: 0, renewed: 0 };
     this.retryTimer = null;
     setInterval(() => { if (this.room && this.state === 'open') this.send('heartbeat').catch(() => {}); }, HEARTBEAT_MS);
     window.addEventListener('online', () => { if (this.state === 'reconnecting' || this.state === 'offline') this.reconnectNow(); });
@@ -65,6 +66,9 @@ export class Signaling {
     this.setState(this.stats.connects ? 'reconnecting' : 'connecting');
     const token = await accessToken();
     if (!token) return this.setState('closed', 'signed out');
+    const s = session();
+    this.socketToken = token;
+    this.socketExp = s ? s.expires_at : 0;
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     let url = `${proto}//${location.host}/v1/ws`;
     if (this.resumeToken) url += `?resume_token=${encodeURIComponent(this.resumeToken)}&last_seq=${this.lastSeq}`;
@@ -93,6 +97,7 @@ export class Signaling {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      clearTimeout(this.renewTimer);
       for (const [, p] of this.pending) p.reject(Object.assign(new Error('connection lost'), { code: 'disconnected' }));
       this.pending.clear();
       if (this.closedForGood) return this.setState('closed');
@@ -118,6 +123,7 @@ export class Signaling {
     this.stats.connects += 1;
     if (msg.resumed) this.stats.resumes += 1;
     this.setState('open', msg.resumed ? 'resumed' : undefined);
+    this.scheduleRenew();
     while (this.queue.length && this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(this.queue.shift());
     if (this.resolveOpened) { this.resolveOpened(msg); this.resolveOpened = null; }
     this.emit('welcome', msg);
@@ -127,6 +133,31 @@ export class Signaling {
       this.stats.rejoins += 1;
       this.join(room).then(() => this.emit('rejoined', { room_id: room })).catch(() => {});
     }
+  }
+
+  /** Renew the socket's token shortly before it expires (the session is refreshed by then). */
+  scheduleRenew() {
+    clearTimeout(this.renewTimer);
+    const s = session();
+    if (!s || !this.socketExp) return;
+    const lead = Math.min(30_000, Math.floor((s.ttl_ms || 900_000) / 6));
+    this.renewTimer = setTimeout(() => this.renew(), Math.max(1000, this.socketExp - Date.now() - lead));
+  }
+
+  async renew() {
+    const token = await accessToken().catch(() => null);
+    if (!token || this.state !== 'open') return;
+    if (token === this.socketToken) return this.scheduleRenew();
+    try {
+      const data = await this.send('auth', { token });
+      this.socketToken = token;
+      this.socketExp = data.expires_at * 1000;
+      this.stats.renewed += 1;
+    } catch (_) {
+      // Refused or dropped: the server closes the socket at expiry (4401) and we reconnect.
+      return;
+    }
+    this.scheduleRenew();
   }
 
   scheduleRetry(delay) {
@@ -173,6 +204,7 @@ export class Signaling {
 
   close() {
     this.closedForGood = true;
+    clearTimeout(this.renewTimer);
     clearTimeout(this.retryTimer);
     if (this.ws) this.ws.close(1000, 'bye');
   }

@@ -72,14 +72,14 @@ async fn session(ctx: &Ctx, i: usize, pair: &Pair, hold_until: Instant) -> anyho
     let (ci, fi) = (2 * i, 2 * i + 1);
     let (mut creator, mut cws) = ctx.sign_in_and_connect(&pair.creator, ci).await?;
     let fan_result = ctx.sign_in_and_connect(&pair.fan, fi).await;
-    let (fan, mut fws) = match fan_result {
+    let (mut fan, mut fws) = match fan_result {
         Ok(v) => v,
         Err(e) => {
             ctx.disconnect(&cws);
             return Err(e);
         }
     };
-    let result = run_session(ctx, ci, fi, &mut creator, &fan, &mut cws, &mut fws, hold_until).await;
+    let result = run_session(ctx, ci, fi, &mut creator, &mut fan, &mut cws, &mut fws, hold_until).await;
     ctx.disconnect(&cws);
     ctx.disconnect(&fws);
     result
@@ -91,7 +91,7 @@ async fn run_session(
     ci: usize,
     fi: usize,
     creator: &mut crate::api::Session,
-    fan: &crate::api::Session,
+    fan: &mut crate::api::Session,
     cws: &mut crate::signal::SignalClient,
     fws: &mut crate::signal::SignalClient,
     hold_until: Instant,
@@ -180,7 +180,8 @@ async fn run_session(
     }
     ctx.timed("accept_notify", fws.expect("private.accepted")).await?;
 
-    let result = hold(ctx, &room_id, creator, fan, cws, fws, hold_until).await;
+    let sides = Sides { chttp, ctarget, fhttp, ftarget };
+    let result = hold(ctx, &room_id, &sides, creator, fan, cws, fws, hold_until).await;
 
     // End (idempotent), whatever happened during the hold; a long hold outlives the access
     // token, so renew it first like a real client.
@@ -197,11 +198,39 @@ async fn run_session(
     Ok(())
 }
 
+/// Where each side renews its access token (its HTTP client and node).
+struct Sides<'a> {
+    chttp: &'a reqwest::Client,
+    ctarget: &'a str,
+    fhttp: &'a reqwest::Client,
+    ftarget: &'a str,
+}
+
+/// Keep a signed-in side's socket open as real clients do: once its access token is old,
+/// refresh it over HTTP and renew the open socket in-band (`auth`), before the server would
+/// close the socket at the old token's expiry.
+async fn renew_socket(
+    ctx: &Ctx,
+    http: &reqwest::Client,
+    target: &str,
+    session: &mut crate::api::Session,
+    ws: &mut crate::signal::SignalClient,
+) -> anyhow::Result<()> {
+    if !session.is_old() {
+        return Ok(());
+    }
+    ctx.timed("token_refresh", crate::api::renew_if_old(http, target, session)).await?;
+    ctx.timed("socket_renew", ws.request(json!({"type": "auth", "token": session.access_token}))).await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn hold(
     ctx: &Ctx,
     room_id: &str,
-    creator: &crate::api::Session,
-    fan: &crate::api::Session,
+    sides: &Sides<'_>,
+    creator: &mut crate::api::Session,
+    fan: &mut crate::api::Session,
     cws: &mut crate::signal::SignalClient,
     fws: &mut crate::signal::SignalClient,
     hold_until: Instant,
@@ -209,15 +238,16 @@ async fn hold(
     ctx.timed("join", cws.request(json!({"type": "join", "room_id": room_id}))).await?;
     ctx.timed("join", fws.request(json!({"type": "join", "room_id": room_id}))).await?;
     ctx.rec.gauge_add("sessions", 1);
-    let r = exchange_and_hold(ctx, creator, fan, cws, fws, hold_until).await;
+    let r = exchange_and_hold(ctx, sides, creator, fan, cws, fws, hold_until).await;
     ctx.rec.gauge_add("sessions", -1);
     r
 }
 
 async fn exchange_and_hold(
     ctx: &Ctx,
-    creator: &crate::api::Session,
-    fan: &crate::api::Session,
+    sides: &Sides<'_>,
+    creator: &mut crate::api::Session,
+    fan: &mut crate::api::Session,
     cws: &mut crate::signal::SignalClient,
     fws: &mut crate::signal::SignalClient,
     hold_until: Instant,
@@ -264,6 +294,8 @@ async fn exchange_and_hold(
         cws.drain();
         fws.drain();
         if Instant::now() >= next_hb {
+            renew_socket(ctx, sides.chttp, sides.ctarget, creator, cws).await?;
+            renew_socket(ctx, sides.fhttp, sides.ftarget, fan, fws).await?;
             ctx.timed("heartbeat_rtt", cws.request(json!({"type": "heartbeat"}))).await?;
             ctx.timed("heartbeat_rtt", fws.request(json!({"type": "heartbeat"}))).await?;
             next_hb += hb;

@@ -185,6 +185,25 @@ async fn old_access_tokens_are_renewed_with_the_refresh_token() {
 }
 
 #[tokio::test]
+async fn sockets_held_past_their_access_token_are_renewed_in_band_with_zero_errors() {
+    // Access tokens live 30 s here: the hold outlives the first tokens of both sides, and the
+    // server would close their sockets at expiry unless they are renewed with `auth`.
+    let mut t = TestCore::new().await;
+    t.core.tokens = t.core.tokens.clone().with_access_ttl(30);
+    let app = app_on(t, false).await;
+    seed(&app, 1).await;
+    let mut a = args(&app, 1);
+    a.duration = Duration::from_secs(36);
+    a.heartbeat_secs = 3;
+    a.chat_secs = 5;
+    let report = run(Scenario::Private, a).await.unwrap();
+    assert_eq!(report.errors, Default::default(), "{}", report.table());
+    assert_eq!(report.counters.get("sessions_completed"), Some(&1), "{}", report.table());
+    // Each side renewed its socket at least once (at two thirds of 30 s).
+    assert!(report.latencies.get("socket_renew").is_some_and(|l| l.count >= 2), "{}", report.table());
+}
+
+#[tokio::test]
 async fn under_chaos_a_redis_restart_loses_no_session_and_the_report_counts_it() {
     let redis = RedisServer::start();
     let app = app_on(TestCore::with_redis(&redis.url()).await, false).await;

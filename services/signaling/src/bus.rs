@@ -95,11 +95,9 @@ async fn subscriber(
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error.message = %e, "signaling pub/sub connection failed; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                if !back_off(&shutdown, &mut backoff).await {
+                    return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
         };
@@ -119,11 +117,9 @@ async fn subscriber(
                 // restart yet) starts over, or the events would be lost to this node.
                 if let Err(e) = replay_backlogs(&redis, &hub, &rooms, &bus, &wanted).await {
                     tracing::warn!(error.message = %e, "failed to read backlogs after a reconnect; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(backoff) => {}
+                    if !back_off(&shutdown, &mut backoff).await {
+                        return;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                     continue;
                 }
             }
@@ -200,6 +196,16 @@ async fn subscriber(
             }
         }
     }
+}
+
+/// Wait `backoff` before the next attempt and double it (up to 5 s); false on shutdown.
+async fn back_off(shutdown: &CancellationToken, backoff: &mut Duration) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => return false,
+        _ = tokio::time::sleep(*backoff) => {}
+    }
+    *backoff = (*backoff * 2).min(Duration::from_secs(5));
+    true
 }
 
 /// Deliver each wanted room's backlog to its local members (after a reconnect).

@@ -336,6 +336,21 @@ impl Hub {
         shared
     }
 
+    /// Replace a socket's access token with a fresh one; false when the socket is gone or already
+    /// closing because its old token expired.
+    pub fn renew(&self, id: ConnectionId, lease: TokenLease) -> bool {
+        let mut st = self.lock();
+        let Some(old) = st.conns.get(&id).map(|c| c.lease) else { return false };
+        if !st.expiries.remove(&(old.exp, id)) {
+            return false;
+        }
+        st.expiries.insert((lease.exp, id));
+        if let Some(c) = st.conns.get_mut(&id) {
+            c.lease = lease;
+        }
+        true
+    }
+
     /// Remove a socket (and its room membership).
     pub fn unregister(&self, id: ConnectionId) -> Unregistered {
         let mut st = self.lock();

@@ -61,6 +61,24 @@ pub struct IceCandidate {
 pub const MAX_CANDIDATE_BYTES: usize = 1024;
 
 /// A message from a client.
+/// An access token sent over the socket; never printed.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct AccessToken(String);
+
+impl AccessToken {
+    /// The token itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessToken(…)")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum ClientMessage {
@@ -158,6 +176,14 @@ pub enum ClientMessage {
         /// Echoed in the reply.
         request_id: ClientRequestId,
     },
+    /// A fresh access token of the same user, so the socket outlives the one it opened with.
+    #[serde(rename = "auth")]
+    Auth {
+        /// Echoed in the reply.
+        request_id: ClientRequestId,
+        /// The new access token.
+        token: AccessToken,
+    },
     /// Propose a prompt for the AI room's current round.
     #[serde(rename = "prompt.propose")]
     PromptPropose {
@@ -230,6 +256,7 @@ impl ClientMessage {
             ClientMessage::StageAccept { .. } => "stage.accept",
             ClientMessage::StageLeave { .. } => "stage.leave",
             ClientMessage::Heartbeat { .. } => "heartbeat",
+            ClientMessage::Auth { .. } => "auth",
             ClientMessage::PromptPropose { .. } => "prompt.propose",
             ClientMessage::PromptVote { .. } => "prompt.vote",
             ClientMessage::PromptLock { .. } => "prompt.lock",
@@ -257,6 +284,7 @@ impl ClientMessage {
                 Class::WsStage
             }
             ClientMessage::AiAudio { .. } => Class::WsAudio,
+            ClientMessage::Auth { .. } => Class::WsAuth,
         }
     }
 
@@ -274,6 +302,7 @@ impl ClientMessage {
             | ClientMessage::StageAccept { request_id }
             | ClientMessage::StageLeave { request_id, .. }
             | ClientMessage::Heartbeat { request_id }
+            | ClientMessage::Auth { request_id, .. }
             | ClientMessage::PromptPropose { request_id, .. }
             | ClientMessage::PromptVote { request_id, .. }
             | ClientMessage::PromptLock { request_id, .. }
@@ -286,6 +315,7 @@ impl ClientMessage {
 
 /// The client message types, for error messages and docs.
 pub const CLIENT_TYPES: &[&str] = &[
+    "auth",
     "join",
     "leave",
     "offer",
@@ -343,6 +373,10 @@ pub enum ErrorCode {
     UnknownProposal,
     /// The host locked the prompt: no rounds run.
     Locked,
+    /// An `auth` token that is malformed, forged, revoked or another user's.
+    InvalidToken,
+    /// An `auth` token that has expired, or a socket whose own token already did.
+    TokenExpired,
 }
 
 impl ErrorCode {
@@ -363,6 +397,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::NotAiRoom => "not_ai_room",
             ErrorCode::Blocked => "blocked",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::TokenExpired => "token_expired",
             ErrorCode::AlreadyVoted => "already_voted",
             ErrorCode::UnknownProposal => "unknown_proposal",
             ErrorCode::Locked => "locked",

@@ -9,12 +9,14 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReaso
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tandem_shared::auth::{AuthError, AuthUser};
 use tandem_shared::events::user_channel;
 use tandem_shared::ids::{ConnectionId, RoomId, UserId};
 
 use crate::hub::{CloseWhy, ConnShared, Out, PendingLeave, ResumeToken, TokenLease, Topic, TAKEOVER_TYPE};
 use crate::protocol::{
-    decode, with_seq, ClientMessage, ErrorCode, MemberRole, Refusal, Reply, ServerEvent, MAX_CANDIDATE_BYTES,
+    decode, with_seq, AccessToken, ClientMessage, ErrorCode, MemberRole, Refusal, Reply, ServerEvent,
+    MAX_CANDIDATE_BYTES,
 };
 use crate::roomlog::ResumeRecord;
 use crate::rooms::{RoomInfo, RoomKind};
@@ -411,6 +413,7 @@ impl Conn {
                 let m = self.as_member(&info, role);
                 crate::prompts::audio(&self.node, &m, level, beat, &mut self.last_audio).await.map(|_| None)
             }
+            ClientMessage::Auth { token, .. } => self.renew(&token).await.map(Some),
             ClientMessage::Heartbeat { .. } => {
                 let room = self.joined()?.info.room_id;
                 match self.node.core.hooks.rooms() {
@@ -424,6 +427,31 @@ impl Conn {
                 Ok(None)
             }
         }
+    }
+
+    /// Take a fresh access token of the same user: the socket now lives until its expiry, and
+    /// a revocation of it closes the socket.
+    async fn renew(&mut self, token: &AccessToken) -> Result<serde_json::Value, Refusal> {
+        let user =
+            AuthUser::from_token(&self.node.core.tokens, &self.node.core.redis, token.expose()).await.map_err(|e| {
+                match e {
+                    AuthError::Unavailable => Refusal::new(ErrorCode::Unavailable, "temporarily unavailable, retry"),
+                    AuthError::Expired => Refusal::new(ErrorCode::TokenExpired, "the token has expired"),
+                    _ => Refusal::new(ErrorCode::InvalidToken, "the token is not valid"),
+                }
+            })?;
+        if user.user_id != self.user {
+            return Err(Refusal::new(ErrorCode::InvalidToken, "the token is another user's"));
+        }
+        let exp = user.claims.exp;
+        if !self.node.hub.renew(self.id, TokenLease { jti: user.claims.jti, exp }) {
+            return Err(Refusal::new(ErrorCode::TokenExpired, "this socket's token already expired; reconnect"));
+        }
+        if let Err(e) = crate::sockets::extend(&self.node.core.redis, self.user, self.id, exp).await {
+            // The cap entry lapses at the old expiry; the socket stays open.
+            tracing::warn!(error.message = %e, "failed to extend a socket's place in the cap");
+        }
+        Ok(serde_json::json!({ "expires_at": exp }))
     }
 
     /// The joined room and the role in it.

@@ -49,6 +49,15 @@ pub(crate) async fn claim(
     Ok(added == 1)
 }
 
+/// Keep `conn`'s place until `exp` (its socket renewed its token). Adds it back if Redis lost it:
+/// a live socket always holds its place, whatever the cap.
+///
+/// # Errors
+/// Redis unreachable.
+pub(crate) async fn extend(redis: &RedisHandle, user: UserId, conn: ConnectionId, exp: i64) -> redis::RedisResult<()> {
+    claim(redis, user, conn, exp, usize::MAX).await.map(|_| ())
+}
+
 /// Give `conn`'s place back.
 ///
 /// # Errors

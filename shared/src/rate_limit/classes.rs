@@ -91,6 +91,8 @@ pub enum Class {
     WsPrompt,
     /// Signaling `ai.audio` (the host's microphone level, up to 10 a second).
     WsAudio,
+    /// Signaling `auth` (a fresh access token for an open socket).
+    WsAuth,
     /// Questions asked in a showcase's workshop (`POST /v1/showcases/{id}/questions`).
     Question,
 }
@@ -108,7 +110,7 @@ pub struct ClassLimits {
 
 impl Class {
     /// Every class.
-    pub const ALL: [Class; 15] = [
+    pub const ALL: [Class; 16] = [
         Class::Auth,
         Class::Write,
         Class::Heartbeat,
@@ -123,6 +125,7 @@ impl Class {
         Class::WsHeartbeat,
         Class::WsPrompt,
         Class::WsAudio,
+        Class::WsAuth,
         Class::Question,
     ];
 
@@ -143,6 +146,7 @@ impl Class {
             Class::WsHeartbeat => "ws_heartbeat",
             Class::WsPrompt => "ws_prompt",
             Class::WsAudio => "ws_audio",
+            Class::WsAuth => "ws_auth",
             Class::Question => "question",
         }
     }
@@ -168,6 +172,8 @@ impl Class {
             Class::WsHeartbeat => (Some(Limit::per(30, 60)), Some(Limit::per(3000, 60)), Open),
             Class::WsPrompt => (Some(Limit::per(30, 60)), Some(Limit::per(3000, 60)), Open),
             Class::WsAudio => (Some(Limit::per(900, 60)), Some(Limit::per(1800, 60)), Open),
+            // A socket renews its token once per token lifetime; a user has at most ten sockets.
+            Class::WsAuth => (Some(Limit::per(20, 60)), Some(Limit::per(3000, 60)), Open),
             // A question a minute on average, a burst of 3.
             Class::Question => (Some(Limit::per(3, 180)), Some(Limit::per(300, 60)), Open),
         };

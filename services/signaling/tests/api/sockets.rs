@@ -3,6 +3,7 @@
 use crate::helpers::{Client, Cluster, DEADLINE};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use std::time::Duration;
 use tandem_shared::ids::Role;
 use tandem_shared::testing::TestCore;
 use tokio_tungstenite::tungstenite::{Error, Message};
@@ -18,6 +19,36 @@ async fn close_code(c: &mut Client) -> u16 {
     }
 }
 
+/// The auth service beside a cluster, for tests that sign in, refresh and log out for real.
+struct Auth {
+    server: tandem_shared::testing::TestServer,
+    http: reqwest::Client,
+}
+
+impl Auth {
+    async fn start(c: &Cluster) -> Self {
+        let auth = tandem_auth::service(&c.t.core).await.expect("auth builds");
+        Self { server: TestCore::spawn(&c.t.core, vec![auth]), http: reqwest::Client::new() }
+    }
+
+    /// POST `body` to `path` (with `bearer`, if any); the status and the JSON reply (null if none).
+    async fn post(&self, path: &str, bearer: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self.http.post(self.server.url(path)).json(&body);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        let res = req.send().await.expect("auth answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn signup(&self, handle: &str) -> Value {
+        let body = json!({"email": format!("{handle}@example.com"), "password": "correct horse battery",
+                          "handle": handle, "role": "fan"});
+        self.post("/v1/auth/signup", None, body).await.1
+    }
+}
+
 /// The socket still answers requests.
 async fn assert_open(c: &mut Client) {
     c.ok(json!({"type": "leave"})).await;
@@ -26,33 +57,18 @@ async fn assert_open(c: &mut Client) {
 #[tokio::test]
 async fn logout_closes_the_sockets_of_its_token_on_every_node() {
     let c = Cluster::new().await;
-    let auth = tandem_auth::service(&c.t.core).await.expect("auth builds");
-    let auth = TestCore::spawn(&c.t.core, vec![auth]);
-    let http = reqwest::Client::new();
-    let body = json!({"email": "ann@example.com", "password": "correct horse battery", "handle": "ann", "role": "fan"});
-    let session: Value = http.post(auth.url("/v1/auth/signup")).json(&body).send().await.unwrap().json().await.unwrap();
+    let auth = Auth::start(&c).await;
+    let session = auth.signup("ann").await;
     let access = session["access_token"].as_str().unwrap();
-    let other: Value = http
-        .post(auth.url("/v1/auth/login"))
-        .json(&json!({"email": "ann@example.com", "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = json!({"email": "ann@example.com", "password": "correct horse battery"});
+    let (_, other) = auth.post("/v1/auth/login", None, login).await;
     let mut on_a = Client::connect(&c.a.ws_url(access, "")).await;
     let mut on_b = Client::connect(&c.b.ws_url(access, "")).await;
     let mut other_device = Client::connect(&c.b.ws_url(other["access_token"].as_str().unwrap(), "")).await;
 
-    let res = http
-        .post(auth.url("/v1/auth/logout"))
-        .bearer_auth(access)
-        .json(&json!({"refresh_token": session["refresh_token"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
+    let (status, _) =
+        auth.post("/v1/auth/logout", Some(access), json!({"refresh_token": session["refresh_token"]})).await;
+    assert_eq!(status, 204);
     assert_eq!(close_code(&mut on_a).await, 4403);
     assert_eq!(close_code(&mut on_b).await, 4403);
     // The same user's socket opened with another token stays.
@@ -113,4 +129,48 @@ async fn the_eleventh_socket_of_one_user_is_refused_across_nodes() {
         assert!(tokio::time::Instant::now() < deadline, "the closed socket's place was not released");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn a_socket_renewed_with_a_fresh_token_outlives_its_first_one() {
+    let c = Cluster::new().await;
+    let u = c.t.user(Role::Fan).await;
+    let other = c.t.user(Role::Fan).await;
+    let now = chrono::Utc::now().timestamp();
+    let mint = |sub: tandem_shared::ids::UserId, exp: i64| {
+        let claims = json!({"sub": sub, "role": "fan", "iss": "tandem", "aud": "tandem", "iat": now, "exp": exp,
+                            "jti": uuid::Uuid::new_v4()});
+        c.t.core.tokens.sign_raw(&claims).unwrap()
+    };
+    let mut s = Client::connect(&c.a.ws_url(&mint(u.id, now + 3), "")).await;
+    // Not a token, another user's, already expired: refused, and the socket keeps its old token.
+    let r = s.request(json!({"type": "auth", "token": "not-a-token"})).await;
+    assert_eq!(r["code"], "invalid_token", "{r}");
+    let r = s.request(json!({"type": "auth", "token": mint(other.id, now + 600)})).await;
+    assert_eq!(r["code"], "invalid_token", "{r}");
+    let r = s.request(json!({"type": "auth", "token": mint(u.id, now - 120)})).await;
+    assert_eq!(r["code"], "token_expired", "{r}");
+    // A fresh token of the same user: the socket stays open past the first token's expiry.
+    let fresh = mint(u.id, now + 600);
+    let r = s.request(json!({"type": "auth", "token": fresh})).await;
+    assert_eq!(r["type"], "ack", "{r}");
+    assert_eq!(r["data"]["expires_at"], now + 600, "{r}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_open(&mut s).await;
+}
+
+#[tokio::test]
+async fn logout_with_the_renewed_token_closes_the_socket() {
+    let c = Cluster::new().await;
+    let auth = Auth::start(&c).await;
+    let first = auth.signup("rae").await;
+    let mut s = Client::connect(&c.b.ws_url(first["access_token"].as_str().unwrap(), "")).await;
+    let (_, renewed) = auth.post("/v1/auth/refresh", None, json!({"refresh_token": first["refresh_token"]})).await;
+    let access = renewed["access_token"].as_str().unwrap();
+    let r = s.request(json!({"type": "auth", "token": access})).await;
+    assert_eq!(r["type"], "ack", "{r}");
+    let (status, _) =
+        auth.post("/v1/auth/logout", Some(access), json!({"refresh_token": renewed["refresh_token"]})).await;
+    assert_eq!(status, 204);
+    assert_eq!(close_code(&mut s).await, 4403);
 }
