@@ -89,11 +89,14 @@ ST=("$VENV/bin/schemathesis" --config-file "$PWD/infra/local/schemathesis.toml" 
 #    (below) because it would revoke the token every other request carries; the webhooks are
 #    excluded because schemathesis cannot sign deliveries (each is refused before any work, see
 #    the webhook tests in broker and billing).
+#    GET /v1/reports/artists is left out too: generating its negative cases crashes the tool
+#    itself, every time (CPython 3.11's `SystemError: AST constructor recursion depth mismatch`
+#    inside hypothesis, before any request); the broker's report tests cover the route.
 # schemathesis keeps its state in ./.schemathesis: run it in the scratch directory.
 cd "$WORK"
 echo "==> schemathesis $VERSION: every operation but logout and webhooks, ${MAX_TIME}s at most"
 "${ST[@]}" --max-time "$MAX_TIME" -H "Authorization: Bearer $TOKEN" \
-  --exclude-path /v1/auth/logout --exclude-path-regex '^/v1/webhooks/'
+  --exclude-path /v1/auth/logout --exclude-path /v1/reports/artists --exclude-path-regex '^/v1/webhooks/'
 # 2. Logout, without the run's token.
 echo "==> schemathesis $VERSION: logout"
 "${ST[@]}" --max-time 30 --include-path /v1/auth/logout
