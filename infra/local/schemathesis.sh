@@ -89,15 +89,35 @@ ST=("$VENV/bin/schemathesis" --config-file "$PWD/infra/local/schemathesis.toml" 
 #    (below) because it would revoke the token every other request carries; the webhooks are
 #    excluded because schemathesis cannot sign deliveries (each is refused before any work, see
 #    the webhook tests in broker and billing).
-#    GET /v1/reports/artists is left out too: generating its negative cases crashes the tool
-#    itself, every time (CPython 3.11's `SystemError: AST constructor recursion depth mismatch`
-#    inside hypothesis, before any request); the broker's report tests cover the route.
 # schemathesis keeps its state in ./.schemathesis: run it in the scratch directory.
 cd "$WORK"
+# A crash inside the tool itself is not a finding about the API: with Python 3.11.7, hypothesis
+# now and then dies with `SystemError: AST constructor recursion depth mismatch` (a CPython bug,
+# fixed in 3.11.8) while describing a filter, before it sends the operation's requests; which
+# operation it hits changes from run to run. A run whose only errors are that crash passes, with
+# the operations named; any API failure, or any other error, fails it.
+st_run() {
+  local out rc crashes errors
+  out="$WORK/run-$RANDOM.log"
+  set +e
+  "${ST[@]}" "$@" 2>&1 | tee "$out"
+  rc=${PIPESTATUS[0]}
+  set -e
+  [ "$rc" -eq 0 ] && return 0
+  grep -q "= FAILURES =" "$out" && return "$rc"
+  crashes=$(grep -c "SystemError: AST constructor recursion depth mismatch" "$out" || true)
+  errors=$(grep -c "^Runtime Error$" "$out" || true)
+  if [ "$crashes" -gt 0 ] && [ "$crashes" -eq "$errors" ] && ! grep -q "^Network Error\|^Schema Error" "$out"; then
+    echo "==> warning: schemathesis crashed inside hypothesis (CPython 3.11.7 bug, not an API failure) on:"
+    grep -B1 "^Runtime Error$" "$out" | grep "^___" || true
+    return 0
+  fi
+  return "$rc"
+}
 echo "==> schemathesis $VERSION: every operation but logout and webhooks, ${MAX_TIME}s at most"
-"${ST[@]}" --max-time "$MAX_TIME" -H "Authorization: Bearer $TOKEN" \
-  --exclude-path /v1/auth/logout --exclude-path /v1/reports/artists --exclude-path-regex '^/v1/webhooks/'
+st_run --max-time "$MAX_TIME" -H "Authorization: Bearer $TOKEN" \
+  --exclude-path /v1/auth/logout --exclude-path-regex '^/v1/webhooks/'
 # 2. Logout, without the run's token.
 echo "==> schemathesis $VERSION: logout"
-"${ST[@]}" --max-time 30 --include-path /v1/auth/logout
+st_run --max-time 30 --include-path /v1/auth/logout
 echo "==> schemathesis passed"
