@@ -45,6 +45,24 @@ pub fn base32(bytes: &[u8]) -> String {
     out
 }
 
+/// Decode RFC 4648 base32 (case-insensitive, padding and spaces ignored); `None` on other
+/// characters.
+pub fn base32_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 5 / 8);
+    let (mut buf, mut bits) = (0u32, 0u32);
+    for c in s.bytes().filter(|c| *c != b'=' && *c != b' ') {
+        let v = BASE32.iter().position(|b| *b == c.to_ascii_uppercase())? as u32;
+        buf = (buf << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+            buf &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
 /// The 6-digit code of `secret` at time step `step`.
 pub fn code_at(secret: &[u8], step: u64) -> u32 {
     let Ok(mut mac) = <Hmac<sha1::Sha1> as Mac>::new_from_slice(secret) else { return u32::MAX };
@@ -304,6 +322,10 @@ mod tests {
         assert_eq!(base32(b"f"), "MY");
         assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
         assert_eq!(base32(&[0u8; 20]).len(), 32);
+        let secret = new_secret();
+        assert_eq!(base32_decode(&base32(&secret).to_lowercase()), Some(secret));
+        assert_eq!(base32_decode("MZXW6YTBOI======"), Some(b"foobar".to_vec()));
+        assert_eq!(base32_decode("M1"), None);
     }
 
     #[test]
