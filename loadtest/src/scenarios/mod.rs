@@ -4,6 +4,7 @@ mod broadcast;
 mod churn;
 mod private;
 mod private_chaos;
+mod signin;
 
 use crate::accounts::{Account, Pair, SEED_PASSWORD};
 use crate::cli::RunArgs;
@@ -169,6 +170,7 @@ pub async fn run_shard(spec: &ShardSpec, rec: Arc<Recorder>) -> anyhow::Result<(
     match spec.scenario {
         Scenario::Private => private::run(ctx, mine).await,
         Scenario::Churn => churn::run(ctx, mine).await,
+        Scenario::Signin => signin::run(ctx, mine).await,
         Scenario::Broadcast => broadcast::run(ctx, mine, spec.shard, spec.shards).await,
         Scenario::Mixed => {
             // 90% of pairs hold private sessions; every tenth pair's creator broadcasts and its
