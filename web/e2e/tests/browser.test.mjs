@@ -104,7 +104,7 @@ async function enableTotp(page) {
   await page.locator('#tfa-confirm').waitFor({ state: 'visible', timeout: 10000 });
   const secret = (await page.locator('#tfa-secret').innerText()).trim();
   assert.match(secret, /^[A-Z2-7]{32}$/, 'a base32 secret is shown');
-  await page.getByLabel('Code from the app').fill(totp(secret));
+  await page.getByLabel('Code from the app', { exact: true }).fill(totp(secret));
   await page.getByRole('button', { name: 'Turn on' }).click();
   await page.locator('#tfa-code-list li').first().waitFor({ timeout: 10000 });
   const codes = await page.locator('#tfa-code-list li').allInnerTexts();
