@@ -338,7 +338,10 @@ pub fn derive(r: &mut RunReport) {
     }
     view_counting_cost(r);
     let count = |k: &str| r.counters.get(k).copied().unwrap_or(0) as f64;
-    let signins = count("signin_ok") + count("signin_shed") + count("signin_refused") + count("signin_timeout")
+    let signins = count("signin_ok")
+        + count("signin_shed")
+        + count("signin_refused")
+        + count("signin_timeout")
         + count("signin_failed");
     if signins > 0.0 && r.elapsed_secs > 0.0 {
         r.derived.insert("signin_ok_per_sec".into(), count("signin_ok") / r.elapsed_secs);

@@ -82,13 +82,13 @@ impl TestCore {
             "insert into users (user_id, email, handle, role, password_hash, email_verified_at)
              values ($1, $2, $3, $4, 'x', now())",
         )
-            .bind(id)
-            .bind(format!("{handle}@example.com"))
-            .bind(&handle)
-            .bind(role.as_str())
-            .execute(&self.core.db)
-            .await
-            .expect("user inserted");
+        .bind(id)
+        .bind(format!("{handle}@example.com"))
+        .bind(&handle)
+        .bind(role.as_str())
+        .execute(&self.core.db)
+        .await
+        .expect("user inserted");
         // As after a full sign-in: email verified, second factor (operators need it).
         let grants = crate::jwt::Grants { family: None, mfa: true, email_verified: true };
         let (token, _) = self.core.tokens.issue_with(id, role, grants).expect("token issued");

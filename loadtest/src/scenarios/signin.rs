@@ -22,10 +22,8 @@ pub const PATIENCE: Duration = Duration::from_secs(2);
 /// # Errors
 /// Never for a sign-in failure (those are counted).
 pub async fn run(ctx: Arc<Ctx>, pairs: Vec<(usize, Pair)>) -> anyhow::Result<()> {
-    let accounts: Vec<(usize, String)> = pairs
-        .into_iter()
-        .flat_map(|(i, p)| [(2 * i, p.creator.email), (2 * i + 1, p.fan.email)])
-        .collect();
+    let accounts: Vec<(usize, String)> =
+        pairs.into_iter().flat_map(|(i, p)| [(2 * i, p.creator.email), (2 * i + 1, p.fan.email)]).collect();
     if accounts.is_empty() {
         return Ok(());
     }

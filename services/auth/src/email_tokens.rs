@@ -144,7 +144,11 @@ pub async fn consume(
 ///
 /// # Errors
 /// Database failure.
-pub async fn consume_all(tx: &mut Transaction<'_, Postgres>, purpose: Purpose, user: UserId) -> Result<(), AuthApiError> {
+pub async fn consume_all(
+    tx: &mut Transaction<'_, Postgres>,
+    purpose: Purpose,
+    user: UserId,
+) -> Result<(), AuthApiError> {
     sqlx::query("update email_tokens set used_at = now() where user_id = $1 and purpose = $2 and used_at is null")
         .bind(user)
         .bind(purpose.as_str())

@@ -33,8 +33,8 @@ pub mod totp;
 pub mod users;
 
 use std::sync::Arc;
-use tandem_shared::rate_limit::RateLimiter;
 use tandem_shared::hooks::UserDirectory;
+use tandem_shared::rate_limit::RateLimiter;
 use tandem_shared::server::{Core, Service};
 use tandem_shared::service_auth::ServiceKey;
 

@@ -43,7 +43,12 @@ impl Mailer {
     ///
     /// # Errors
     /// A malformed SMTP URL or sender.
-    pub fn new(smtp_url: Option<&str>, from: &str, data_dir: &std::path::Path, public_url: &str) -> anyhow::Result<Self> {
+    pub fn new(
+        smtp_url: Option<&str>,
+        from: &str,
+        data_dir: &std::path::Path,
+        public_url: &str,
+    ) -> anyhow::Result<Self> {
         let from: Mailbox = from.parse().context("TANDEM_MAIL_FROM is not a mailbox")?;
         let transport = match smtp_url {
             Some(url) => Transport::Smtp(
@@ -88,7 +93,8 @@ impl Mailer {
             }
             Transport::Files(dir) => {
                 tokio::fs::create_dir_all(dir).await.with_context(|| format!("Failed to create {}", dir.display()))?;
-                let name = format!("{}-{}.eml", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f"), uuid::Uuid::new_v4().simple());
+                let name =
+                    format!("{}-{}.eml", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f"), uuid::Uuid::new_v4().simple());
                 let path = dir.join(name);
                 tokio::fs::write(&path, message.formatted())
                     .await

@@ -183,7 +183,10 @@ impl AuthSettings {
     /// See [`AuthSettings::from_env`].
     pub fn validate(&self, environment: Environment) -> anyhow::Result<()> {
         self.argon2.validate().map_err(anyhow::Error::msg)?;
-        anyhow::ensure!(self.hash_queue.wait <= Duration::from_secs(30), "TANDEM_AUTH_HASH_WAIT_MS must be at most 30000");
+        anyhow::ensure!(
+            self.hash_queue.wait <= Duration::from_secs(30),
+            "TANDEM_AUTH_HASH_WAIT_MS must be at most 30000"
+        );
         self.mail_from
             .parse::<lettre::message::Mailbox>()
             .map_err(|e| anyhow::anyhow!("TANDEM_MAIL_FROM is not a mailbox (`Name <addr@host>`): {e}"))?;
@@ -220,7 +223,8 @@ mod tests {
         assert!(s.validate(Environment::Production).is_err());
         let no_smtp = AuthSettings::default();
         assert!(no_smtp.validate(Environment::Production).is_err());
-        assert!(!format!("{:?}", AuthSettings { smtp_url: Some("smtp://u:secret@h".into()), ..no_smtp })
-            .contains("secret"));
+        assert!(
+            !format!("{:?}", AuthSettings { smtp_url: Some("smtp://u:secret@h".into()), ..no_smtp }).contains("secret")
+        );
     }
 }

@@ -130,7 +130,8 @@ fn seal(key: Option<&[u8; 32]>, secret: &[u8]) -> anyhow::Result<(Vec<u8>, bool)
     let cipher = Sealer::new(key.into());
     let mut nonce = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let sealed = cipher.encrypt((&nonce).into(), secret).map_err(|_| anyhow::anyhow!("sealing a TOTP secret failed"))?;
+    let sealed =
+        cipher.encrypt((&nonce).into(), secret).map_err(|_| anyhow::anyhow!("sealing a TOTP secret failed"))?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&sealed);
     Ok((out, true))

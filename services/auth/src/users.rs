@@ -132,10 +132,7 @@ pub async fn create_operator(pool: &PgPool, email: &str, handle: &str, password:
 ///
 /// # Errors
 /// Database failure.
-pub async fn mark_verified(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    user: UserId,
-) -> Result<(), AuthApiError> {
+pub async fn mark_verified(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, user: UserId) -> Result<(), AuthApiError> {
     sqlx::query("update users set email_verified_at = coalesce(email_verified_at, now()) where user_id = $1")
         .bind(user)
         .execute(&mut **tx)

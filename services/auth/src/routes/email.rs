@@ -115,7 +115,8 @@ pub async fn request_password_reset(
     body: web::Json<ResetRequestBody>,
 ) -> Result<HttpResponse, AuthApiError> {
     let email = Email::parse(&body.email).map_err(AuthApiError::Validation)?;
-    let (token, recipient) = email_tokens::issue_for_email(&core.db, Purpose::PasswordReset, &email.normalized()).await?;
+    let (token, recipient) =
+        email_tokens::issue_for_email(&core.db, Purpose::PasswordReset, &email.normalized()).await?;
     // The account's own mail budget (any address may ask for it): over it, nothing is sent, and
     // the answer stays the same. Unknown addresses spend a throwaway budget, for equal work.
     let budget_of = recipient.as_ref().map_or_else(UserId::new, |r| r.user_id);
@@ -126,7 +127,10 @@ pub async fn request_password_reset(
             let mail = crate::mail::with_link(
                 &r.email,
                 "Reset your Tandem password",
-                &format!("Hello {}, someone (hopefully you) asked to reset the password of your Tandem account.", r.handle),
+                &format!(
+                    "Hello {}, someone (hopefully you) asked to reset the password of your Tandem account.",
+                    r.handle
+                ),
                 "Choose a new password",
                 &link,
                 "The link works once, for 1 hour, and signs out every session of the account. \
@@ -164,7 +168,11 @@ pub async fn confirm_password_reset(
     let user = email_tokens::consume(&mut tx, Purpose::PasswordReset, &body.token)
         .await?
         .ok_or(AuthApiError::InvalidEmailToken)?;
-    sqlx::query("update users set password_hash = $2 where user_id = $1").bind(user).bind(hash).execute(&mut *tx).await?;
+    sqlx::query("update users set password_hash = $2 where user_id = $1")
+        .bind(user)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
     crate::users::mark_verified(&mut tx, user).await?;
     email_tokens::consume_all(&mut tx, Purpose::PasswordReset, user).await?;
     let families = crate::refresh::revoke_all_in(&mut tx, user).await?;

@@ -1,7 +1,7 @@
 use crate::domain::Email;
 use crate::error::AuthApiError;
-use crate::routes::{ErrorDoc, TokenResponse};
 use crate::refresh::SessionMeta;
+use crate::routes::{ErrorDoc, TokenResponse};
 use crate::throttle::{self, Reservation};
 use crate::Accounts;
 use actix_web::{web, HttpRequest, HttpResponse};

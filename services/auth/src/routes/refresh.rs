@@ -1,9 +1,9 @@
 use crate::error::AuthApiError;
-use crate::routes::{ErrorDoc, TokenResponse};
 use crate::refresh::SessionMeta;
+use crate::routes::{ErrorDoc, TokenResponse};
 use actix_web::{web, HttpRequest, HttpResponse};
-use tandem_shared::jwt::Grants;
 use serde::Deserialize;
+use tandem_shared::jwt::Grants;
 use tandem_shared::server::Core;
 use utoipa::ToSchema;
 
@@ -33,8 +33,7 @@ pub async fn refresh(
     let meta = SessionMeta::of(&req, &core.settings.trusted_proxies, false);
     let rotated = crate::refresh::rotate(&core.db, &body.refresh_token, Some(&meta)).await?;
     // The session's second factor, and the account's email state as it is now.
-    let grants =
-        Grants { family: Some(rotated.family), mfa: rotated.mfa, email_verified: rotated.email_verified };
+    let grants = Grants { family: Some(rotated.family), mfa: rotated.mfa, email_verified: rotated.email_verified };
     let (access, claims) = core.tokens.issue_with(rotated.user_id, rotated.role, grants)?;
     Ok(HttpResponse::Ok().json(TokenResponse {
         access_token: access,

@@ -1,7 +1,7 @@
 use crate::domain::{signup_role, Email, Handle, Password};
 use crate::error::AuthApiError;
-use crate::routes::{ErrorDoc, TokenResponse};
 use crate::refresh::SessionMeta;
+use crate::routes::{ErrorDoc, TokenResponse};
 use crate::users::NewAccount;
 use crate::Accounts;
 use actix_web::{web, HttpRequest, HttpResponse};

@@ -33,7 +33,11 @@ async fn two_hundred_concurrent_sign_ins_all_answer_within_two_seconds() {
             let password = if i % 10 == 0 { "not the password!" } else { PASSWORD };
             tokio::spawn(async move {
                 let t0 = Instant::now();
-                let res = http.post(url).json(&json!({"email": format!("load{i}@example.com"), "password": password})).send().await;
+                let res = http
+                    .post(url)
+                    .json(&json!({"email": format!("load{i}@example.com"), "password": password}))
+                    .send()
+                    .await;
                 let elapsed = t0.elapsed();
                 match res {
                     Ok(r) => (r.status().as_u16(), r.headers().get("retry-after").is_some(), elapsed),

@@ -55,7 +55,8 @@ async fn sessions_are_listed_and_revoked_one_by_one_or_all_at_once() {
     assert_eq!(code_of(app.me(r["access_token"].as_str().unwrap()).await).await.0, 401);
     assert_eq!(code_of(app.refresh(r["refresh_token"].as_str().unwrap()).await).await.0, 401);
     let fresh: Value = app.login("ann@example.com", PASSWORD).await.json().await.unwrap();
-    let list: Value = app.get_as("/v1/auth/sessions", fresh["access_token"].as_str().unwrap()).await.json().await.unwrap();
+    let list: Value =
+        app.get_as("/v1/auth/sessions", fresh["access_token"].as_str().unwrap()).await.json().await.unwrap();
     assert_eq!(list["sessions"].as_array().unwrap().len(), 1);
 }
 
@@ -69,7 +70,10 @@ async fn session_revocations_survive_a_redis_cache_refill() {
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(app.delete_as(&format!("/v1/auth/sessions/{b_id}"), a["access_token"].as_str().unwrap()).await.status(), 204);
+    assert_eq!(
+        app.delete_as(&format!("/v1/auth/sessions/{b_id}"), a["access_token"].as_str().unwrap()).await.status(),
+        204
+    );
     // Redis forgets the revocation; auth's reload restores it from PostgreSQL.
     let mut c = app.t.core.redis.conn.clone();
     let key = app.t.core.redis.key(format_args!("auth:revoked_family:{b_id}"));

@@ -62,7 +62,9 @@ async fn with_totp_on_sign_in_needs_a_fresh_code_and_refuses_replays() {
     let again = login_totp(&app, "ann@example.com", Some(&next)).await;
     assert_eq!(code_of(again).await, (401, "invalid_totp".into()));
     // A wrong password with a good code is still a wrong password.
-    let res = app.post("/v1/auth/login", json!({"email": "ann@example.com", "password": "wrong password!", "totp": "123456"})).await;
+    let res = app
+        .post("/v1/auth/login", json!({"email": "ann@example.com", "password": "wrong password!", "totp": "123456"}))
+        .await;
     assert_eq!(code_of(res).await, (401, "invalid_credentials".into()));
     // A refreshed token of an mfa session keeps mfa.
     let r: Value = app.refresh(s["refresh_token"].as_str().unwrap()).await.json().await.unwrap();
@@ -91,7 +93,9 @@ async fn enrolment_is_refused_twice_and_disable_needs_password_and_code() {
     assert_eq!(code_of(res).await, (409, "totp_already_enabled".into()));
     let other: Value = login_totp(&app, "cy@example.com", Some(&codes[0])).await.json().await.unwrap();
 
-    let res = app.post_as("/v1/auth/2fa/totp/disable", access, json!({"password": "not the password", "code": code(&secret, 1)})).await;
+    let res = app
+        .post_as("/v1/auth/2fa/totp/disable", access, json!({"password": "not the password", "code": code(&secret, 1)}))
+        .await;
     assert_eq!(code_of(res).await, (400, "invalid_password".into()));
     let res = app.post_as("/v1/auth/2fa/totp/disable", access, json!({"password": PASSWORD, "code": "000000"})).await;
     assert_eq!(code_of(res).await, (400, "invalid_code".into()));
@@ -107,7 +111,11 @@ async fn enrolment_is_refused_twice_and_disable_needs_password_and_code() {
     // Sign-in needs no code any more; disabling again is a conflict.
     assert_eq!(login_totp(&app, "cy@example.com", None).await.status(), 200);
     let res = app
-        .post_as("/v1/auth/2fa/totp/disable", fresh["access_token"].as_str().unwrap(), json!({"password": PASSWORD, "code": "123456"}))
+        .post_as(
+            "/v1/auth/2fa/totp/disable",
+            fresh["access_token"].as_str().unwrap(),
+            json!({"password": PASSWORD, "code": "123456"}),
+        )
         .await;
     assert_eq!(code_of(res).await, (409, "totp_not_enrolled".into()));
 }

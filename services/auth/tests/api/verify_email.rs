@@ -44,7 +44,10 @@ async fn unknown_and_expired_verification_tokens_are_refused() {
         let res = app.post("/v1/auth/verify-email", json!({"token": bad})).await;
         assert_eq!(code_of(res).await, (400, "invalid_email_token".into()), "{bad}");
     }
-    sqlx::query("update email_tokens set expires_at = now() - interval '1 second'").execute(&app.t.core.db).await.unwrap();
+    sqlx::query("update email_tokens set expires_at = now() - interval '1 second'")
+        .execute(&app.t.core.db)
+        .await
+        .unwrap();
     let res = app.post("/v1/auth/verify-email", json!({"token": token})).await;
     assert_eq!(code_of(res).await, (400, "invalid_email_token".into()));
 }

@@ -23,7 +23,9 @@ async fn unverified_accounts_cannot_top_up_tip_or_be_paid() {
     let room = app.room("broadcast", creator, None, chrono::Utc::now()).await;
     let res = app.post("/v1/tips", &unverified, json!({"room_id": room, "amount": 100})).await;
     assert_eq!(code_of(res).await, (403, "email_unverified".into()));
-    let res = app.post("/v1/creator/payouts", &token(&app, creator, Role::Creator, true, false), json!({"amount": 1000})).await;
+    let res = app
+        .post("/v1/creator/payouts", &token(&app, creator, Role::Creator, true, false), json!({"amount": 1000}))
+        .await;
     assert_eq!(code_of(res).await, (403, "email_unverified".into()));
 }
 
@@ -31,7 +33,9 @@ async fn unverified_accounts_cannot_top_up_tip_or_be_paid() {
 async fn payouts_and_operator_routes_need_two_factor_sign_in() {
     let app = TestApp::spawn().await;
     let (creator, _) = app.user(Role::Creator).await;
-    let res = app.post("/v1/creator/payouts", &token(&app, creator, Role::Creator, false, true), json!({"amount": 1000})).await;
+    let res = app
+        .post("/v1/creator/payouts", &token(&app, creator, Role::Creator, false, true), json!({"amount": 1000}))
+        .await;
     assert_eq!(code_of(res).await, (403, "second_factor_required".into()));
     let (op, op_token) = app.user(Role::Operator).await;
     let single = token(&app, op, Role::Operator, false, true);

@@ -212,7 +212,8 @@ async fn revoking_a_session_closes_its_sockets_and_signing_out_everywhere_the_re
     let list = auth.sessions(phone_access).await;
     let sessions = list["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 2, "{list}");
-    let laptop_id = sessions.iter().find(|s| s["current"] == false).unwrap()["session_id"].as_str().unwrap().to_string();
+    let laptop_id =
+        sessions.iter().find(|s| s["current"] == false).unwrap()["session_id"].as_str().unwrap().to_string();
     assert_eq!(auth.delete(&format!("/v1/auth/sessions/{laptop_id}"), phone_access).await, 204);
     assert_eq!(close_code(&mut on_laptop_a).await, 4403);
     assert_eq!(close_code(&mut on_laptop_b).await, 4403);
