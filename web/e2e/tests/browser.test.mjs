@@ -557,6 +557,7 @@ test('accounts: the email is verified by its link, two-factor sign-in is turned 
   await page.waitForSelector('body[data-sent=true]', { timeout: 10000 });
   const token = await mailedToken(email, 'reset.html');
   await page.goto(`${BASE}/reset.html#token=${token}`);
+  await page.locator('#choose').waitFor({ state: 'visible', timeout: 10000 });
   assert.ok(!page.url().includes(token), 'the token leaves the address bar');
   await page.getByLabel('New password').fill('a brand new passphrase');
   await page.getByRole('button', { name: 'Set the new password' }).click();
