@@ -3,12 +3,20 @@
 import { api, clearSession, describe } from '../api.js';
 import { $, status } from '../ui.js';
 
-const token = new URLSearchParams(location.hash.slice(1)).get('token');
-if (token) {
+let token = null;
+// The token arrives in the fragment: on load, or when a link to this page opens in this tab
+// (a fragment change does not reload the page).
+function takeToken() {
+  const t = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (!t) return;
+  token = t;
   history.replaceState(null, '', location.pathname);
   $('ask').hidden = true;
   $('choose').hidden = false;
+  status('');
 }
+takeToken();
+window.addEventListener('hashchange', takeToken);
 
 $('ask').onsubmit = async (ev) => {
   ev.preventDefault();

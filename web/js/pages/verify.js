@@ -36,3 +36,5 @@ async function verify() {
 }
 
 verify();
+// A second link opened in this tab changes only the fragment, which does not reload the page.
+window.addEventListener('hashchange', () => { if (location.hash) verify(); });
