@@ -226,3 +226,23 @@ async fn revoking_a_session_closes_its_sockets_and_signing_out_everywhere_the_re
     assert_eq!(auth.delete("/v1/auth/sessions", phone_access).await, 204);
     assert_eq!(close_code(&mut on_phone).await, 4403);
 }
+
+#[tokio::test]
+async fn an_unverified_account_cannot_tip_until_its_socket_renews_with_a_verified_token() {
+    let c = Cluster::new().await;
+    let (host, host_token) = c.user(Role::Creator).await;
+    let (fan, _) = c.user(Role::Fan).await;
+    let room = c.room("broadcast", host, None).await;
+    let grants = |email_verified| tandem_shared::jwt::Grants { family: None, mfa: false, email_verified };
+    let (unverified, _) = c.t.core.tokens.issue_with(fan, Role::Fan, grants(false)).unwrap();
+    let mut h = Client::connect(&c.a.ws_url(&host_token, "")).await;
+    let mut f = Client::connect(&c.b.ws_url(&unverified, "")).await;
+    h.join(room).await;
+    f.join(room).await;
+    f.refused(json!({"type": "tip", "amount": 500}), "email_unverified").await;
+    // Verified since: a fresh token renews the socket in-band, and the tip goes through.
+    let (verified, _) = c.t.core.tokens.issue_with(fan, Role::Fan, grants(true)).unwrap();
+    assert_eq!(f.request(json!({"type": "auth", "token": verified})).await["type"], "ack");
+    f.ok(json!({"type": "tip", "amount": 500})).await;
+    assert_eq!(h.event_of("tip").await["amount"], 500);
+}
