@@ -63,10 +63,12 @@ B=http://127.0.0.1:$PORT
 for class in AUTH WRITE HEARTBEAT MONEY ADMIN WEBHOOK QUESTION MAIL; do
   export "TANDEM_RATE_$class=100000/60" "TANDEM_RATE_${class}_ADDR=100000/60"
 done
+# Signups start verified, so the run's creator reaches the routes behind email verification
+# (rooms, private sessions, top-ups) rather than only their 403.
 echo "==> tandem serve on $B (log: $WORK/serve.log)"
 TANDEM_ADDR=127.0.0.1:$PORT TANDEM_PUBLIC_URL=$B DATABASE_URL=$DB_URL REDIS_URL=$REDIS \
   TANDEM_REDIS_PREFIX=$PREFIX TANDEM_DATA_DIR=$WORK/data TANDEM_WORKERS=2 TANDEM_DRAIN_SECS=1 \
-  TANDEM_DEV_TOPUPS=1 RUST_LOG=${RUST_LOG:-warn} "$BIN" serve >"$WORK/serve.log" 2>&1 &
+  TANDEM_DEV_TOPUPS=1 TANDEM_DEV_VERIFIED_SIGNUPS=1 RUST_LOG=${RUST_LOG:-warn} "$BIN" serve >"$WORK/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 600); do
   curl -sf "$B/healthz" >/dev/null 2>&1 && break
