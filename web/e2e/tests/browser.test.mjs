@@ -232,7 +232,9 @@ test('paid private session: top-up, price confirmed, both see each other, the ba
   await shots(creator, 'index');
   await creator.goto(BASE + '/creator.html');
 
-  // The creator sets $3.00 a minute and takes requests.
+  // The creator sets $3.00 a minute and takes requests (once the form has loaded the current
+  // price: a save before that is overwritten by it).
+  await creator.waitForFunction(() => document.getElementById('price-now').textContent.trim() !== '', null, { timeout: 10000 });
   await creator.getByLabel(/Per minute/).fill('3.00');
   await creator.getByRole('button', { name: 'Save price' }).click();
   await creator.locator('#price-now', { hasText: '$3.00' }).waitFor({ timeout: 5000 });
