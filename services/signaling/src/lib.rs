@@ -30,6 +30,7 @@ pub mod audience;
 pub mod bus;
 pub mod endpoint;
 pub mod hub;
+pub mod outbound;
 pub mod places;
 pub mod prompts;
 pub mod protocol;
