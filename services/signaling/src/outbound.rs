@@ -154,6 +154,13 @@ impl Outbound {
         self.lock().buf.len()
     }
 
+    /// Everything queued, as one chunk (what the dispatcher writes next). It copies the chunk
+    /// into its write buffer and drops it; the next frames then reuse this allocation.
+    pub fn take(&self) -> Option<Bytes> {
+        let mut st = self.lock();
+        (!st.buf.is_empty()).then(|| st.buf.split().freeze())
+    }
+
     /// Whether the connection is gone.
     pub fn is_gone(&self) -> bool {
         self.lock().gone
@@ -192,13 +199,10 @@ impl MessageBody for OutboundBody {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
         let out = &self.out;
         out.waker.register(cx.waker());
-        let mut st = out.lock();
-        if !st.buf.is_empty() {
-            // The dispatcher copies the chunk into its write buffer and drops it; the next
-            // frames then reuse this allocation.
-            return Poll::Ready(Some(Ok(st.buf.split().freeze())));
+        if let Some(chunk) = out.take() {
+            return Poll::Ready(Some(Ok(chunk)));
         }
-        if st.closing {
+        if out.lock().closing {
             return Poll::Ready(None);
         }
         Poll::Pending
