@@ -13,6 +13,8 @@ if ! command -v jq >/dev/null 2>&1; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null
 fi
 cargo test --workspace --locked
+# The per-delivery criterion benchmark, run once as a test (its own checks, not its timing).
+cargo test --locked -p tandem-signaling --bench delivery
 # Every response of the API is one its OpenAPI document lists (reuses the debug binary).
 infra/local/schemathesis.sh
 # The tests built every binary (the split test needs them): the smoke test reuses them.

@@ -21,6 +21,10 @@ pub enum Command {
     Private(RunArgs),
     /// R broadcasts with V viewers each; hosts chat; measures fan-out to every viewer.
     Broadcast(RunArgs),
+    /// R broadcasts with V viewers each; once every viewer is in, hosts chat so that `--rate`
+    /// deliveries per second are offered; reports delivered/s, loss, latency and server CPU per
+    /// delivery (chat must not be rate-limited: `TANDEM_RATE_WS_CHAT=off` on the targets).
+    Fanout(RunArgs),
     /// Private sessions opened and ended at a fixed rate (the brokering path).
     Churn(RunArgs),
     /// Password sign-ins at `--rate` per second for `--duration` over the seeded accounts
@@ -87,13 +91,13 @@ pub struct RunArgs {
     /// Source addresses (127.0.0.2, 127.0.0.3, ...) to spread loopback connections over.
     #[arg(long, default_value_t = 8)]
     pub sources: u8,
-    /// broadcast: number of rooms.
+    /// broadcast, fanout: number of rooms.
     #[arg(long, default_value_t = 10)]
     pub rooms: usize,
-    /// broadcast: viewers per room.
+    /// broadcast, fanout: viewers per room.
     #[arg(long, default_value_t = 50)]
     pub viewers: usize,
-    /// churn: sessions opened (and ended) per second.
+    /// churn: sessions opened (and ended) per second; fanout: deliveries offered per second.
     #[arg(long, default_value_t = 50.0)]
     pub rate: f64,
     /// Seconds between heartbeats of each participant.

@@ -20,6 +20,7 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Private(a) => run(Scenario::Private, a).await,
         Command::Broadcast(a) => run(Scenario::Broadcast, a).await,
+        Command::Fanout(a) => run(Scenario::Fanout, a).await,
         Command::Churn(a) => run(Scenario::Churn, a).await,
         Command::Signin(a) => run(Scenario::Signin, a).await,
         Command::Mixed(a) => run(Scenario::Mixed, a).await,

@@ -23,6 +23,8 @@ pub enum Scenario {
     Private,
     /// Broadcast fan-out.
     Broadcast,
+    /// Fan-out at a fixed offered rate of deliveries, with its server cost.
+    Fanout,
     /// Session churn.
     Churn,
     /// Password sign-ins at a fixed rate: throughput and the share shed with 503.
@@ -37,6 +39,7 @@ impl Scenario {
         match self {
             Scenario::Private => "private",
             Scenario::Broadcast => "broadcast",
+            Scenario::Fanout => "fanout",
             Scenario::Churn => "churn",
             Scenario::Signin => "signin",
             Scenario::Mixed => "mixed",
@@ -47,7 +50,7 @@ impl Scenario {
     pub fn sockets(&self, a: &RunArgs) -> usize {
         match self {
             Scenario::Private | Scenario::Mixed => a.common.pairs * 2,
-            Scenario::Broadcast => a.rooms * (1 + a.viewers),
+            Scenario::Broadcast | Scenario::Fanout => a.rooms * (1 + a.viewers),
             Scenario::Churn => ((a.rate * 4.0) as usize).max(2),
             Scenario::Signin => 0,
         }
@@ -56,7 +59,7 @@ impl Scenario {
     /// Pairs of accounts the scenario needs.
     pub fn pairs_needed(&self, a: &RunArgs) -> usize {
         match self {
-            Scenario::Broadcast => a.rooms.max(a.common.pairs),
+            Scenario::Broadcast | Scenario::Fanout => a.rooms.max(a.common.pairs),
             _ => a.common.pairs,
         }
     }
@@ -287,6 +290,12 @@ pub async fn run(scenario: Scenario, args: RunArgs) -> anyhow::Result<RunReport>
         chaos: chaos_records,
     };
     derive(&mut report);
+    if scenario == Scenario::Fanout {
+        let (from, until) =
+            crate::scenarios::fanout::send_window(start, args.rooms, args.viewers, args.ramp, args.duration);
+        let secs = |t: Instant| t.saturating_duration_since(start).as_secs_f64();
+        fanout_figures(&mut report, args.rooms, secs(from), secs(until));
+    }
     report.write(&args.out)?;
     Ok(report)
 }
@@ -353,6 +362,50 @@ pub fn derive(r: &mut RunReport) {
         if r.elapsed_secs > 0.0 {
             r.derived.insert("sessions_completed_per_sec".into(), *n as f64 / r.elapsed_secs);
         }
+    }
+}
+
+/// The fan-out figures: deliveries offered and made (`fanout_expected`, `fanout_delivered`,
+/// `fanout_lost`, `fanout_loss_ratio`), and over the send window `[from, until]` (seconds from
+/// the run's start, trimmed by the sampling period at each end) the delivered rate and the
+/// targets' CPU per delivery (`fanout_delivered_per_sec`, `server_cpu_us_per_delivery`).
+pub fn fanout_figures(r: &mut RunReport, rooms: usize, from: f64, until: f64) {
+    let count = |k: &str| r.counters.get(k).copied().unwrap_or(0);
+    let expected: u64 =
+        (0..rooms).map(|k| count(&format!("fanout_sent.{k}")) * count(&format!("fanout_joined.{k}"))).sum();
+    let delivered = count("chat_delivered");
+    r.derived.insert("fanout_expected".into(), expected as f64);
+    r.derived.insert("fanout_delivered".into(), delivered as f64);
+    r.derived.insert("fanout_lost".into(), expected.saturating_sub(delivered) as f64);
+    if expected > 0 {
+        r.derived.insert("fanout_loss_ratio".into(), expected.saturating_sub(delivered) as f64 / expected as f64);
+    }
+    // Samples at least one period inside the window, so ramp-up and drain stay out.
+    let inside = |t: f64| t >= from + 2.0 && t <= until - 1.0;
+    let points: Vec<(f64, f64)> = r
+        .timeline
+        .iter()
+        .filter(|p| inside(p.t))
+        .map(|p| (p.t, p.gauges.get("delivered").copied().unwrap_or(0) as f64))
+        .collect();
+    let (Some(first), Some(last)) = (points.first(), points.last()) else { return };
+    if last.0 <= first.0 || last.1 <= first.1 {
+        return;
+    }
+    let made = last.1 - first.1;
+    r.derived.insert("fanout_delivered_per_sec".into(), made / (last.0 - first.0));
+    let cpu_at = |target: &str, t: f64| {
+        r.servers.iter().filter(|s| s.target == target).min_by(|a, b| (a.t - t).abs().total_cmp(&(b.t - t).abs()))
+    };
+    let mut cpu = 0.0;
+    for target in &r.targets {
+        if let (Some(a), Some(b)) = (cpu_at(target, first.0), cpu_at(target, last.0)) {
+            cpu += b.cpu_seconds - a.cpu_seconds;
+        }
+    }
+    if cpu > 0.0 {
+        r.derived.insert("server_cpu_us_per_delivery".into(), cpu * 1e6 / made);
+        r.derived.insert("server_cpu_cores_in_window".into(), cpu / (last.0 - first.0));
     }
 }
 
@@ -472,5 +525,36 @@ mod tests {
         assert_eq!(r.derived["server_bytes_per_socket"], 5000.0);
         assert!((r.derived["server_cpu_cores_avg"] - 0.5).abs() < 1e-9);
         assert_eq!(r.derived["sessions_completed_per_sec"], 5.0);
+    }
+
+    #[test]
+    fn fanout_cost_is_the_targets_cpu_over_the_deliveries_inside_the_send_window() {
+        let mut r = RunReport { targets: vec!["a".into(), "b".into()], ..Default::default() };
+        // Sending from 10 s to 30 s; 10,000 deliveries a second; each target burns 0.2 cores in
+        // the window and 1 core outside it (sign-ins, joins, drain).
+        for k in 0..=20 {
+            let t = 2.0 * k as f64;
+            let delivered = ((t - 10.0).clamp(0.0, 20.0) * 10_000.0) as i64;
+            let mut p = TimelinePoint { t, ..Default::default() };
+            p.gauges.insert("delivered".into(), delivered);
+            r.timeline.push(p);
+            let cpu = t.min(10.0) + (t.clamp(10.0, 30.0) - 10.0) * 0.2 + (t - 30.0).max(0.0);
+            for target in ["a", "b"] {
+                r.servers.push(ServerSample { t, target: target.into(), cpu_seconds: cpu, ..Default::default() });
+            }
+        }
+        for room in 0..2 {
+            r.counters.insert(format!("fanout_sent.{room}"), 1000);
+            r.counters.insert(format!("fanout_joined.{room}"), 100);
+        }
+        r.counters.insert("chat_delivered".into(), 199_990);
+        fanout_figures(&mut r, 2, 10.0, 30.0);
+        assert_eq!(r.derived["fanout_expected"], 200_000.0);
+        assert_eq!(r.derived["fanout_lost"], 10.0);
+        assert!((r.derived["fanout_loss_ratio"] - 5e-5).abs() < 1e-12);
+        assert!((r.derived["fanout_delivered_per_sec"] - 10_000.0).abs() < 1e-6);
+        // 2 targets × 0.2 cores / 10,000 deliveries/s = 40 µs each.
+        assert!((r.derived["server_cpu_us_per_delivery"] - 40.0).abs() < 1e-6, "{:?}", r.derived);
+        assert!((r.derived["server_cpu_cores_in_window"] - 0.4).abs() < 1e-9);
     }
 }

@@ -129,6 +129,15 @@ impl Recorder {
         g.interval.record(name, d);
     }
 
+    /// Record several samples of one latency under one lock.
+    pub fn latencies(&self, name: &str, samples: &[Duration]) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        for d in samples {
+            g.total.record(name, *d);
+            g.interval.record(name, *d);
+        }
+    }
+
     /// Count an error by its code.
     pub fn error(&self, code: &str) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());

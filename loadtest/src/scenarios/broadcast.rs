@@ -109,7 +109,7 @@ async fn host(
                 "POST",
                 &format!("{target}/v1/rooms"),
                 Some(&session.access_token),
-                Some(json!({"title": format!("load test {r}")})),
+                Some(json!({"title": title(r)})),
             ),
         )
         .await;
@@ -162,39 +162,13 @@ async fn viewer(
     user_no: usize,
     fan: &crate::accounts::Account,
     room_no: usize,
-    mut rooms: tokio::sync::watch::Receiver<Vec<(usize, String)>>,
+    rooms: tokio::sync::watch::Receiver<Vec<(usize, String)>>,
     hold_until: Instant,
 ) -> anyhow::Result<()> {
     let (target, _) = ctx.target(user_no).clone();
     let (_, http) = ctx.source(user_no).clone();
     let (session, mut ws) = ctx.connect_shared(fan, user_no).await?;
-    // Find the room: from the local hosts if this shard hosts it, else from the public list.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let room_id = loop {
-        if let Some((_, id)) = rooms.borrow().iter().find(|(r, _)| *r == room_no) {
-            break Some(id.clone());
-        }
-        if let Ok(list) = crate::api::call(
-            &http,
-            "GET",
-            &format!("{target}/v1/rooms?live=true&limit=500"),
-            Some(&session.access_token),
-            None,
-        )
-        .await
-        {
-            let title = format!("load test {room_no}");
-            if let Some(room) = list["rooms"].as_array().and_then(|rs| rs.iter().find(|r| r["title"] == title.as_str()))
-            {
-                break room["id"].as_str().map(str::to_owned);
-            }
-        }
-        if Instant::now() > deadline {
-            break None;
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(1), rooms.changed()).await;
-    };
-    let Some(room_id) = room_id else {
+    let Some(room_id) = find_room(&http, &target, &session, room_no, rooms).await else {
         ctx.rec.error("viewer:room_not_found");
         ctx.disconnect(&ws);
         anyhow::bail!("room {room_no} never appeared");
@@ -224,4 +198,38 @@ async fn viewer(
     }
     ctx.disconnect(&ws);
     Ok(())
+}
+
+/// The title of load-test room `r` (how viewers in other processes find it).
+pub(super) fn title(r: usize) -> String {
+    format!("load test {r}")
+}
+
+/// Room `room_no`'s id: from the local hosts if this shard hosts it, else from the public list;
+/// `None` after a minute without it.
+pub(super) async fn find_room(
+    http: &reqwest::Client,
+    target: &str,
+    session: &crate::api::Session,
+    room_no: usize,
+    mut rooms: tokio::sync::watch::Receiver<Vec<(usize, String)>>,
+) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let title = title(room_no);
+    loop {
+        if let Some((_, id)) = rooms.borrow().iter().find(|(r, _)| *r == room_no) {
+            return Some(id.clone());
+        }
+        let url = format!("{target}/v1/rooms?live=true&limit=500");
+        if let Ok(list) = crate::api::call(http, "GET", &url, Some(&session.access_token), None).await {
+            if let Some(room) = list["rooms"].as_array().and_then(|rs| rs.iter().find(|r| r["title"] == title.as_str()))
+            {
+                return room["id"].as_str().map(str::to_owned);
+            }
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), rooms.changed()).await;
+    }
 }

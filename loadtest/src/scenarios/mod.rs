@@ -2,6 +2,7 @@
 
 mod broadcast;
 mod churn;
+pub mod fanout;
 mod private;
 mod private_chaos;
 mod signin;
@@ -99,7 +100,20 @@ impl Ctx {
         i: usize,
     ) -> anyhow::Result<(crate::api::Session, SignalClient)> {
         let (target, addr) = self.target(i);
-        let (source, http) = self.source(i);
+        let (source, _) = self.source(i);
+        let session = self.shared_session(account, i).await?;
+        let ws = self.timed("ws_connect", SignalClient::connect(*source, *addr, target, &session.access_token)).await?;
+        self.rec.gauge_add("sockets", 1);
+        Ok((session, ws))
+    }
+
+    /// The account's shared session (user number `i`), logging in on first use.
+    ///
+    /// # Errors
+    /// The login failed.
+    pub async fn shared_session(&self, account: &Account, i: usize) -> anyhow::Result<crate::api::Session> {
+        let (target, _) = self.target(i);
+        let (_, http) = self.source(i);
         let cell = self
             .shared_sessions
             .lock()
@@ -111,9 +125,7 @@ impl Ctx {
             .get_or_try_init(|| self.timed("login", crate::api::login(http, target, &account.email, SEED_PASSWORD)))
             .await?
             .clone();
-        let ws = self.timed("ws_connect", SignalClient::connect(*source, *addr, target, &session.access_token)).await?;
-        self.rec.gauge_add("sockets", 1);
-        Ok((session, ws))
+        Ok(session)
     }
 
     /// Close a socket and account for it.
@@ -172,6 +184,7 @@ pub async fn run_shard(spec: &ShardSpec, rec: Arc<Recorder>) -> anyhow::Result<(
         Scenario::Churn => churn::run(ctx, mine).await,
         Scenario::Signin => signin::run(ctx, mine).await,
         Scenario::Broadcast => broadcast::run(ctx, mine, spec.shard, spec.shards).await,
+        Scenario::Fanout => fanout::run(ctx, mine, spec.shard, spec.shards).await,
         Scenario::Mixed => {
             // 90% of pairs hold private sessions; every tenth pair's creator broadcasts and its
             // fan watches some broadcast, so fan-out and private relay run side by side.

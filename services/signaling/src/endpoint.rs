@@ -164,14 +164,17 @@ pub async fn connect(
         metrics::counter!("signaling_sockets_refused_total", "why" => "per_user").increment(1);
         return Err(ConnectError::TooManySockets);
     }
-    let (response, ws, stream) = match actix_ws::handle_with_protocols(&req, body, &[SUBPROTOCOL]) {
+    let (response, _, stream) = match actix_ws::handle_with_protocols(&req, body, &[SUBPROTOCOL]) {
         Ok(upgraded) => upgraded,
         Err(_) => {
             let _ = sockets::release(&node.core.redis, admission.user, admission.id).await;
             return Err(ConnectError::NotWebSocket);
         }
     };
+    // Frames go out through our own body (see `outbound`), not actix-ws's session channel.
+    let out = std::sync::Arc::new(crate::outbound::Outbound::default());
+    let response = response.map_body(|_, upgrade| actix_web::body::BoxBody::new(out.body(upgrade)));
     let node = node.get_ref().clone();
-    actix_web::rt::spawn(session::run(node, admission, ws, stream, resume));
+    actix_web::rt::spawn(session::run(node, admission, out, stream, resume));
     Ok(response)
 }

@@ -93,6 +93,9 @@ pub struct ConnShared {
 /// The queue was full.
 struct Full;
 
+/// Queue slots an emptied queue keeps.
+const KEPT_QUEUE: usize = 4;
+
 impl ConnShared {
     fn new(now_ms: u64) -> Self {
         Self {
@@ -115,11 +118,12 @@ impl ConnShared {
         Ok(())
     }
 
-    /// The next queued item; the queue's memory is released when it runs empty.
+    /// The next queued item. A run-empty queue keeps a small allocation (a few events, so a
+    /// delivery allocates nothing) and gives back anything larger a burst left.
     pub fn pop(&self) -> Option<Out> {
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         let out = q.pop_front();
-        if q.is_empty() && q.capacity() > 0 {
+        if q.is_empty() && q.capacity() > KEPT_QUEUE {
             *q = VecDeque::new();
         }
         out

@@ -30,6 +30,7 @@ pub mod audience;
 pub mod bus;
 pub mod endpoint;
 pub mod hub;
+pub mod outbound;
 pub mod places;
 pub mod prompts;
 pub mod protocol;
@@ -118,9 +119,13 @@ pub fn service_with(core: &Core, settings: SignalingSettings) -> anyhow::Result<
     let bus = bus::Bus::start(core.redis.clone(), hub.clone(), rooms.clone(), core.shutdown.clone());
     let log = roomlog::RoomLog::new(core.redis.clone(), settings.backlog_len, settings.resume_window);
     let mut limits = core.settings.rate_limits.clone();
+    // `SIGNALING_CHAT_RATE` sets the per-user chat limit unless chat limits are turned off
+    // (`TANDEM_RATE_WS_CHAT=off` or `TANDEM_RATE_LIMITS=off`, as load tests do).
     let mut chat = limits.get(Class::WsChat);
-    chat.user = Some(Limit { count: settings.chat_rate, period: settings.chat_window });
-    limits.set(Class::WsChat, chat);
+    if chat.user.is_some() {
+        chat.user = Some(Limit { count: settings.chat_rate, period: settings.chat_window });
+        limits.set(Class::WsChat, chat);
+    }
     let limiter = RateLimiter::new(core.redis.clone(), limits);
     tracing::info!(node_id = %settings.node_id, "signaling node starting");
     let places = places::Places::new(core.redis.clone(), settings.node_id.clone(), settings.place_refresh);

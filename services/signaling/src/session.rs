@@ -14,9 +14,9 @@ use tandem_shared::events::user_channel;
 use tandem_shared::ids::{ConnectionId, RoomId, UserId};
 
 use crate::hub::{CloseWhy, ConnShared, Out, PendingLeave, ResumeToken, TokenLease, Topic, TAKEOVER_TYPE};
+use crate::outbound::Outbound;
 use crate::protocol::{
-    decode, with_seq, AccessToken, ClientMessage, ErrorCode, MemberRole, Refusal, Reply, ServerEvent,
-    MAX_CANDIDATE_BYTES,
+    decode, AccessToken, ClientMessage, ErrorCode, MemberRole, Refusal, Reply, ServerEvent, MAX_CANDIDATE_BYTES,
 };
 use crate::roomlog::ResumeRecord;
 use crate::rooms::{RoomInfo, RoomKind};
@@ -29,8 +29,10 @@ const TAKEOVER_WAIT: Duration = Duration::from_millis(1500);
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4401;
 /// Close code when the access token was revoked (logout): do not reconnect with it.
 pub const CLOSE_TOKEN_REVOKED: u16 = 4403;
-/// How long the goodbye (close frame) may take.
-const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// Bytes a socket may have queued and unsent before it counts as a slow consumer (the
+/// outbound queue's limit covers events waiting to be encoded; this covers a client that stopped
+/// reading what was encoded).
+const MAX_BUFFERED: usize = 256 * 1024;
 
 /// An authenticated socket, admitted under the per-user cap (see [`crate::sockets`]).
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +88,7 @@ struct Conn {
     addr: Option<std::net::IpAddr>,
     token: ResumeToken,
     shared: Arc<ConnShared>,
-    session: actix_ws::Session,
+    out: Arc<Outbound>,
     seq: u64,
     joined: Option<Joined>,
     handle: Option<String>,
@@ -114,7 +116,7 @@ fn unavailable<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> Re
 pub async fn run(
     node: Arc<Node>,
     admission: Admission,
-    session: actix_ws::Session,
+    out: Arc<Outbound>,
     stream: actix_ws::MessageStream,
     resume: Option<Resume>,
 ) {
@@ -130,7 +132,7 @@ pub async fn run(
         addr,
         token,
         shared,
-        session,
+        out,
         seq: 0,
         joined: None,
         handle: None,
@@ -175,11 +177,18 @@ impl Conn {
             // batch leaves a wake-up, so the rest follows on the next turn).
             for _ in 0..self.node.settings.queue_len {
                 let Some(out) = self.shared.pop() else { break };
-                if self.shared.why() != CloseWhy::None || self.forward(out).await.is_err() {
+                if self.shared.why() != CloseWhy::None || self.forward(out).is_err() {
                     return End::Dropped;
                 }
             }
+            if self.out.buffered() > MAX_BUFFERED {
+                // The client stopped reading: cut it off like a full queue.
+                self.shared.close(CloseWhy::Slow);
+            }
             tokio::select! {
+                // Queued events first: a wake-up for them then costs no poll of the inbound
+                // stream.
+                biased;
                 _ = self.shared.closing.notified() => return End::Dropped,
                 _ = self.shared.queued.notified() => {}
                 msg = stream.recv() => {
@@ -197,7 +206,7 @@ impl Conn {
                             let refusal = Refusal::new(ErrorCode::InvalidJson, "send JSON in text frames");
                             self.refuse(None, &refusal).await
                         }
-                        AggregatedMessage::Ping(bytes) => self.guarded(|s| Box::pin(async move { s.pong(&bytes).await })).await,
+                        AggregatedMessage::Ping(bytes) => self.out.pong(&bytes).map_err(|_| ()),
                         AggregatedMessage::Pong(_) => Ok(()),
                         AggregatedMessage::Close(reason) => return End::ClientClosed(reason),
                     };
@@ -209,39 +218,24 @@ impl Conn {
         }
     }
 
-    /// Run a session write, abandoning it if the hub asks the socket to close meanwhile (a
-    /// client that stops reading must not pin this task).
-    async fn guarded<F>(&mut self, f: F) -> Result<(), ()>
-    where
-        F: for<'s> FnOnce(
-            &'s mut actix_ws::Session,
-        )
-            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), actix_ws::Closed>> + 's>>,
-    {
-        let shared = self.shared.clone();
-        tokio::select! {
-            r = f(&mut self.session) => r.map_err(|_| ()),
-            _ = shared.closing.notified() => {
-                // Leave the wake-up for the main loop.
-                shared.closing.notify_one();
-                Err(())
-            }
-        }
-    }
-
     async fn write(&mut self, text: String) -> Result<(), ()> {
-        self.guarded(|s| Box::pin(async move { s.text(text).await })).await
+        self.out.text(&text).map_err(|_| ())
     }
 
     /// Send a server event with the next per-connection `seq`.
     async fn event(&mut self, json: &str) -> Result<(), ()> {
-        self.seq += 1;
-        self.write(with_seq(self.seq, json)).await
+        self.send_event(json)
     }
 
-    async fn forward(&mut self, out: Out) -> Result<(), ()> {
+    /// [`Self::event`] without the future (the forwarding loop).
+    fn send_event(&mut self, json: &str) -> Result<(), ()> {
+        self.seq += 1;
+        self.out.event(self.seq, json).map_err(|_| ())
+    }
+
+    fn forward(&mut self, out: Out) -> Result<(), ()> {
         match out {
-            Out::Ping => self.guarded(|s| Box::pin(async move { s.ping(b"").await })).await,
+            Out::Ping => self.out.ping(b"").map_err(|_| ()),
             Out::Event { json, room, room_seq } => {
                 if let Some(room) = room {
                     let Some(j) = self.joined.as_mut().filter(|j| j.info.room_id == room) else {
@@ -254,13 +248,13 @@ impl Conn {
                         j.last_room_seq = seq;
                     }
                 }
-                self.event(&json).await
+                self.send_event(&json)
             }
             Out::RoomEnded { json, room } => {
                 if self.joined.as_ref().is_some_and(|j| j.info.room_id == room) {
                     self.joined = None;
                 }
-                self.event(&json).await
+                self.send_event(&json)
             }
         }
     }
@@ -735,9 +729,7 @@ impl Conn {
             (CloseWhy::Idle, _) => (true, Some((CloseCode::Away, "idle timeout"))),
             (CloseWhy::Draining, _) => {
                 let ev = ServerEvent::Reconnect { reason: "draining" }.to_json();
-                self.seq += 1;
-                let msg = with_seq(self.seq, &ev);
-                let _ = tokio::time::timeout(CLOSE_WAIT, self.session.text(msg)).await;
+                let _ = self.send_event(&ev);
                 (true, Some((CloseCode::Restart, "draining")))
             }
             (CloseWhy::TakenOver, _) => (true, Some((CloseCode::Other(4001), "resumed on another connection"))),
@@ -809,9 +801,12 @@ impl Conn {
                 }
             }
         }
-        if let Some((code, text)) = close {
-            let reason = CloseReason { code, description: Some(text.to_string()) };
-            let _ = tokio::time::timeout(CLOSE_WAIT, self.session.close(Some(reason))).await;
+        match close {
+            Some((code, text)) => {
+                let _ = self.out.close(code.into(), text);
+            }
+            // Without a goodbye the response ends at once and the connection closes.
+            None => self.out.finish(),
         }
     }
 }

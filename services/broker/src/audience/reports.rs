@@ -21,6 +21,19 @@ pub struct SeriesPoint {
     pub viewers: u64,
 }
 
+/// One viewer's watch time.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ViewerWatch {
+    /// The viewer.
+    #[schema(value_type = String, format = Uuid)]
+    pub user_id: UserId,
+    /// Time watched (two tabs count once), seconds to the millisecond.
+    pub watch_seconds: f64,
+}
+
+/// Most viewers listed in a report's `top_viewers`.
+const TOP_VIEWERS: usize = 100;
+
 /// What a room's audience did.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AudienceNumbers {
@@ -46,6 +59,8 @@ pub struct AudienceNumbers {
     pub questions: i64,
     /// Viewers over time.
     pub series: Vec<SeriesPoint>,
+    /// The viewers who watched longest (at most 100), longest first.
+    pub top_viewers: Vec<ViewerWatch>,
 }
 
 /// Body of `GET /v1/reports/showcases/{id}` and `/v1/reports/rooms/{id}`.
@@ -94,6 +109,9 @@ impl Broker {
             None => (Vec::new(), (0, 0, 0, 0)),
         };
         let n = compute(&spans, self.view_rules(), 60_000);
+        let mut top: Vec<(UserId, i64)> = n.watch_by_user.iter().map(|(u, ms)| (*u, *ms)).collect();
+        top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        top.truncate(TOP_VIEWERS);
         let numbers = AudienceNumbers {
             views: n.views,
             unique_viewers: n.unique_viewers,
@@ -111,6 +129,10 @@ impl Broker {
                 .filter_map(|(at, viewers)| {
                     Utc.timestamp_millis_opt(*at).single().map(|at| SeriesPoint { at, viewers: *viewers })
                 })
+                .collect(),
+            top_viewers: top
+                .into_iter()
+                .map(|(user_id, ms)| ViewerWatch { user_id, watch_seconds: ms as f64 / 1000.0 })
                 .collect(),
         };
         Ok((numbers, n.viewers))

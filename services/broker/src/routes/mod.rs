@@ -117,7 +117,7 @@ const ERRORS: ErrorResponses = ErrorResponses { raw_bodies: &["/v1/webhooks/live
         crate::domain::ShowcaseStatus, questions::AskQuestion, crate::showcase::questions::QuestionView,
         crate::showcase::questions::QuestionList, crate::showcase::questions::QuestionStatus,
         reports::ReportFormat, crate::audience::reports::RoomReport, crate::audience::reports::AudienceNumbers,
-        crate::audience::reports::SeriesPoint, crate::audience::reports::ArtistReport,
+        crate::audience::reports::SeriesPoint, crate::audience::reports::ViewerWatch, crate::audience::reports::ArtistReport,
         crate::audience::reports::ArtistRow, crate::audience::reports::ArtistSummary,
         crate::showcase::multistream::NewTarget, crate::showcase::multistream::TargetView,
         crate::showcase::multistream::TargetList, crate::showcase::multistream::Protocol,

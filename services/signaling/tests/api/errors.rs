@@ -1,7 +1,8 @@
-use crate::helpers::{Client, Cluster};
+use crate::helpers::{settings, Client, Cluster};
 use futures_util::SinkExt;
 use serde_json::json;
 use tandem_shared::ids::{Role, RoomId};
+use tandem_shared::rate_limit::{Class, ClassLimits, FailMode, Limit, RateLimits};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -45,7 +46,11 @@ async fn malformed_and_unauthorized_messages_get_error_codes_and_the_socket_stay
 
 #[tokio::test]
 async fn chat_is_rate_limited_per_user() {
-    let c = Cluster::new().await;
+    // Chat limits on (everything else off); `SIGNALING_CHAT_RATE` (10 per 10 s) sets the budget.
+    let mut limits = RateLimits::off();
+    let on = ClassLimits { user: Some(Limit::per(1, 1)), addr: None, fail: FailMode::Open };
+    limits.set(Class::WsChat, on);
+    let c = Cluster::with_limits(settings("node-a"), settings("node-b"), limits).await;
     let (host, _) = c.user(Role::Creator).await;
     let (_, token) = c.user(Role::Fan).await;
     let room = c.room("broadcast", host, None).await;
