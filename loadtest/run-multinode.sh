@@ -6,6 +6,7 @@
 #
 #   loadtest/run-multinode.sh [scenario] [tandem-loadtest options...]
 #   NODES=3 loadtest/run-multinode.sh private --pairs 1000 --duration 60s
+#   NODES=1 loadtest/run-multinode.sh signin --pairs 500 --rate 200 --duration 60s
 #   SPLIT=1 loadtest/run-multinode.sh private --pairs 1000 --duration 60s --price-per-minute 10
 #
 # SPLIT=1 runs the split topology instead (infra/local/run-split.sh: one process per service,
@@ -42,6 +43,8 @@ export RUST_LOG=${RUST_LOG:-warn}
 # Every simulated client comes from this machine's address: the per-address rate limits would
 # refuse the run, so they are off (load tests only).
 export TANDEM_RATE_LIMITS=${TANDEM_RATE_LIMITS:-off}
+# Seeded accounts go live and pay without opening a verification link.
+export TANDEM_DEV_VERIFIED_SIGNUPS=${TANDEM_DEV_VERIFIED_SIGNUPS:-1}
 # Tandem nodes share the signing key and the media-token secret through the data dir.
 
 pairs=1000

@@ -34,6 +34,9 @@ export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 export TANDEM_DRAIN_SECS=${TANDEM_DRAIN_SECS:-2}
 export TANDEM_PUBLIC_URL=${TANDEM_PUBLIC_URL:-http://$TANDEM_ADDR}
 export TANDEM_WEB_DIR=${TANDEM_WEB_DIR:-$ROOT/web}
+# No SMTP locally: account mail goes to $TANDEM_DATA_DIR/mail; new accounts start verified so
+# the walk-through can go live at once (TANDEM_DEV_VERIFIED_SIGNUPS=0 to verify by the link).
+export TANDEM_DEV_VERIFIED_SIGNUPS=${TANDEM_DEV_VERIFIED_SIGNUPS:-1}
 SPLIT_BASE_PORT=${SPLIT_BASE_PORT:-18080}
 mkdir -p "${TANDEM_DATA_DIR:-data}"
 TANDEM_DATA_DIR=$(cd "${TANDEM_DATA_DIR:-data}" && pwd)

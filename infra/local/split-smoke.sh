@@ -114,6 +114,11 @@ expect 200 ".refresh_token and .refresh_token != \"$REFRESH\" and .access_token"
 req POST /v1/auth/refresh -H "$J" -d "{\"refresh_token\":\"$REFRESH\"}"
 expect 401 '.code == "refresh_token_reused"' "reusing the old refresh token: 401 refresh_token_reused"
 
+req POST /v1/auth/password-reset -H "$J" -d "{\"email\":\"nobody$sfx@example.com\"}"
+expect 202 '. == {}' "password reset: 202 whoever asks (auth)"
+req GET /v1/auth/sessions -H "authorization: Bearer $CT"
+expect 200 '(.sessions | length) >= 1 and (.sessions | all(has("session_id") and has("last_used_at")))' "the creator's sessions are listed (auth)"
+
 req PUT /v1/presence -H "authorization: Bearer $CT" -H "$J" -d '{"status":"online"}'
 expect 200 ".status == \"online\" and .user_id == \"$CID\"" "creator presence online (broker)"
 req POST /v1/private-requests -H "authorization: Bearer $FT" -H "$J" -d "{\"creator_id\":\"$CID\"}"

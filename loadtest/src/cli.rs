@@ -27,6 +27,10 @@ pub enum Command {
     Fanout(RunArgs),
     /// Private sessions opened and ended at a fixed rate (the brokering path).
     Churn(RunArgs),
+    /// Password sign-ins at `--rate` per second for `--duration` over the seeded accounts
+    /// (`--pairs` pairs: creators and fans), each client waiting at most 2 s: sign-in
+    /// throughput, latency and the share the server shed (503 `overloaded` with `Retry-After`).
+    Signin(RunArgs),
     /// A blend: most pairs hold private sessions, some creators broadcast to the other fans, and a
     /// share of sessions churn, for soak runs.
     Mixed(RunArgs),

@@ -27,6 +27,8 @@ pub enum Scenario {
     Fanout,
     /// Session churn.
     Churn,
+    /// Password sign-ins at a fixed rate: throughput and the share shed with 503.
+    Signin,
     /// A blend for soak runs.
     Mixed,
 }
@@ -39,6 +41,7 @@ impl Scenario {
             Scenario::Broadcast => "broadcast",
             Scenario::Fanout => "fanout",
             Scenario::Churn => "churn",
+            Scenario::Signin => "signin",
             Scenario::Mixed => "mixed",
         }
     }
@@ -49,6 +52,7 @@ impl Scenario {
             Scenario::Private | Scenario::Mixed => a.common.pairs * 2,
             Scenario::Broadcast | Scenario::Fanout => a.rooms * (1 + a.viewers),
             Scenario::Churn => ((a.rate * 4.0) as usize).max(2),
+            Scenario::Signin => 0,
         }
     }
 
@@ -342,6 +346,18 @@ pub fn derive(r: &mut RunReport) {
         }
     }
     view_counting_cost(r);
+    let count = |k: &str| r.counters.get(k).copied().unwrap_or(0) as f64;
+    let signins = count("signin_ok")
+        + count("signin_shed")
+        + count("signin_refused")
+        + count("signin_timeout")
+        + count("signin_failed");
+    if signins > 0.0 && r.elapsed_secs > 0.0 {
+        r.derived.insert("signin_ok_per_sec".into(), count("signin_ok") / r.elapsed_secs);
+        r.derived.insert("signin_attempts_per_sec".into(), signins / r.elapsed_secs);
+        r.derived.insert("signin_shed_share".into(), count("signin_shed") / signins);
+        r.derived.insert("signin_timeout_share".into(), count("signin_timeout") / signins);
+    }
     if let Some(n) = r.counters.get("sessions_completed") {
         if r.elapsed_secs > 0.0 {
             r.derived.insert("sessions_completed_per_sec".into(), *n as f64 / r.elapsed_secs);

@@ -36,6 +36,13 @@ pub enum AuthError {
     /// The caller's role may not do this.
     #[error("this action needs the {0} role")]
     WrongRole(&'static str),
+    /// The account's email address is not verified yet (403 `email_unverified`).
+    #[error("verify your email address first (see the message we sent, or ask for a new one)")]
+    EmailUnverified,
+    /// The caller did not sign in with a second factor, which this needs (403
+    /// `second_factor_required`): enrol TOTP and sign in with a code.
+    #[error("this needs two-factor sign-in: enable an authenticator app and sign in with a code")]
+    SecondFactorRequired,
     /// The revocation list could not be checked.
     #[error("authentication is temporarily unavailable")]
     Unavailable,
@@ -44,7 +51,9 @@ pub enum AuthError {
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AuthError::WrongRole(_) => StatusCode::FORBIDDEN,
+            AuthError::WrongRole(_) | AuthError::EmailUnverified | AuthError::SecondFactorRequired => {
+                StatusCode::FORBIDDEN
+            }
             AuthError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
@@ -56,6 +65,8 @@ impl ResponseError for AuthError {
             AuthError::Expired => "token_expired",
             AuthError::Invalid => "invalid_token",
             AuthError::WrongRole(_) => "forbidden",
+            AuthError::EmailUnverified => "email_unverified",
+            AuthError::SecondFactorRequired => "second_factor_required",
             AuthError::Unavailable => "unavailable",
         };
         let mut res = error_response(self.status_code(), code, self.to_string());
@@ -83,15 +94,50 @@ impl From<TokenError> for AuthError {
 }
 
 impl AuthUser {
-    /// Refuse with 403 unless the caller has `role`.
+    /// Refuse with 403 unless the caller has `role`; an operator must also have signed in with
+    /// a second factor.
     ///
     /// # Errors
-    /// [`AuthError::WrongRole`].
+    /// [`AuthError::WrongRole`], or [`AuthError::SecondFactorRequired`] for an operator.
     pub fn require(&self, role: Role) -> Result<(), AuthError> {
-        if self.role == role {
+        if self.role != role {
+            return Err(AuthError::WrongRole(role.as_str()));
+        }
+        if role == Role::Operator {
+            self.require_second_factor()?;
+        }
+        Ok(())
+    }
+
+    /// Whether the caller may use operator powers: the operator role, signed in with a second
+    /// factor.
+    pub fn is_operator(&self) -> bool {
+        self.role == Role::Operator && self.claims.mfa
+    }
+
+    /// Refuse with 403 `email_unverified` unless the account's email address is verified
+    /// (top-ups, tips, private sessions, going live, payouts).
+    ///
+    /// # Errors
+    /// [`AuthError::EmailUnverified`].
+    pub fn require_verified(&self) -> Result<(), AuthError> {
+        if self.claims.email_verified {
             Ok(())
         } else {
-            Err(AuthError::WrongRole(role.as_str()))
+            Err(AuthError::EmailUnverified)
+        }
+    }
+
+    /// Refuse with 403 `second_factor_required` unless the caller signed in with a second
+    /// factor (operator routes, payouts).
+    ///
+    /// # Errors
+    /// [`AuthError::SecondFactorRequired`].
+    pub fn require_second_factor(&self) -> Result<(), AuthError> {
+        if self.claims.mfa {
+            Ok(())
+        } else {
+            Err(AuthError::SecondFactorRequired)
         }
     }
 
@@ -102,7 +148,7 @@ impl AuthUser {
     /// An invalid, expired or revoked token, or Redis unreachable.
     pub async fn from_token(tokens: &Tokens, redis: &RedisHandle, token: &str) -> Result<Self, AuthError> {
         let claims = tokens.verify(token)?;
-        match redis.is_token_revoked(claims.jti).await {
+        match redis.is_token_revoked(claims.jti, claims.fam).await {
             Ok(Some(false)) => {}
             Ok(Some(true)) => return Err(AuthError::Invalid),
             // Redis came back empty: refuse (503) until auth has refilled the revocations from

@@ -166,3 +166,27 @@ pub async fn publish_token_revoked(redis: &RedisHandle, user: UserId, jti: uuid:
     conn.publish::<_, _, ()>(user_channel(redis, user), payload).await?;
     Ok(())
 }
+
+/// Type of the control message that tells signaling sessions (refresh-token families) were
+/// signed out: `{"type":"sig.sessions_revoked","families":["<uuid>", ...]}` on the user's
+/// channel. Every node closes that user's sockets whose access token belongs to one of them
+/// (session revoked, sign out everywhere, password reset); never forwarded to clients.
+pub const SESSIONS_REVOKED_TYPE: &str = "sig.sessions_revoked";
+
+/// Publish [`SESSIONS_REVOKED_TYPE`] for `families` on `user`'s channel (nothing when empty).
+///
+/// # Errors
+/// Redis unreachable.
+pub async fn publish_sessions_revoked(
+    redis: &RedisHandle,
+    user: UserId,
+    families: &[crate::ids::TokenFamilyId],
+) -> anyhow::Result<()> {
+    if families.is_empty() {
+        return Ok(());
+    }
+    let payload = serde_json::json!({"type": SESSIONS_REVOKED_TYPE, "families": families}).to_string();
+    let mut conn = redis.conn.clone();
+    conn.publish::<_, _, ()>(user_channel(redis, user), payload).await?;
+    Ok(())
+}

@@ -4,7 +4,7 @@
 //! tokens are refused), and checks the key id, issuer, audience and expiry.
 
 use crate::config::{CoreSettings, Environment};
-use crate::ids::{Role, UserId};
+use crate::ids::{Role, TokenFamilyId, UserId};
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -34,6 +34,49 @@ pub struct Claims {
     pub exp: i64,
     /// Unique token id, used for revocation on logout.
     pub jti: Uuid,
+    /// The refresh-token family (signed-in session) the token was issued for; revoking the
+    /// session revokes its access tokens and closes its sockets. Absent on tokens made outside
+    /// sign-in (tools, tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fam: Option<TokenFamilyId>,
+    /// Signed in with a second factor (TOTP or a recovery code). Operator routes and payouts
+    /// need it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub mfa: bool,
+    /// Whether the account's email address was verified when the token was issued. Only
+    /// `false` is written; a token without the claim counts as verified.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub email_verified: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What a token says about the session it was issued for (see [`Claims`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grants {
+    /// The refresh-token family.
+    pub family: Option<TokenFamilyId>,
+    /// Signed in with a second factor.
+    pub mfa: bool,
+    /// The email address is verified.
+    pub email_verified: bool,
+}
+
+impl Default for Grants {
+    /// A token made outside sign-in: no family, no second factor, email counted as verified.
+    fn default() -> Self {
+        Self { family: None, mfa: false, email_verified: true }
+    }
 }
 
 /// Why a token was refused.
@@ -235,6 +278,14 @@ impl Tokens {
     /// # Errors
     /// This process only holds the public key.
     pub fn issue(&self, user: UserId, role: Role) -> anyhow::Result<(String, Claims)> {
+        self.issue_with(user, role, Grants::default())
+    }
+
+    /// Issue an access token for a signed-in session described by `grants`.
+    ///
+    /// # Errors
+    /// This process only holds the public key.
+    pub fn issue_with(&self, user: UserId, role: Role, grants: Grants) -> anyhow::Result<(String, Claims)> {
         let encoding = self.key.encoding.as_ref().context("this process has no signing key")?;
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -245,6 +296,9 @@ impl Tokens {
             iat: now,
             exp: now + self.access_ttl_secs,
             jti: Uuid::new_v4(),
+            fam: grants.family,
+            mfa: grants.mfa,
+            email_verified: grants.email_verified,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.key.kid.clone());
@@ -305,6 +359,20 @@ mod tests {
         let (token, claims) = t.issue(user, Role::Fan).unwrap();
         assert_eq!(t.verify(&token).unwrap(), claims);
         assert_eq!(claims.sub, user);
+    }
+
+    #[test]
+    fn session_grants_round_trip_and_old_tokens_count_as_verified() {
+        let t = tokens();
+        let grants = Grants { family: Some(TokenFamilyId::new()), mfa: true, email_verified: false };
+        let (token, claims) = t.issue_with(UserId::new(), Role::Creator, grants).unwrap();
+        let back = t.verify(&token).unwrap();
+        assert_eq!(back, claims);
+        assert_eq!((back.fam, back.mfa, back.email_verified), (grants.family, true, false));
+        // A token without the new claims (issued before they existed): verified, no second factor.
+        let (plain, _) = t.issue(UserId::new(), Role::Fan).unwrap();
+        let c = t.verify(&plain).unwrap();
+        assert_eq!((c.fam, c.mfa, c.email_verified), (None, false, true));
     }
 
     #[test]

@@ -66,6 +66,22 @@ impl RedisHandle {
         self.key(format_args!("auth:revoked:{jti}"))
     }
 
+    /// The cached revocation of every access token of refresh-token family `family` (a
+    /// signed-out session).
+    pub fn family_revoked_key(&self, family: crate::ids::TokenFamilyId) -> String {
+        self.key(format_args!("auth:revoked_family:{family}"))
+    }
+
+    /// Mark every access token of `family` revoked for `seconds` (the access-token lifetime;
+    /// auth records the family's revocation in PostgreSQL first).
+    ///
+    /// # Errors
+    /// Redis is unreachable.
+    pub async fn revoke_family(&self, family: crate::ids::TokenFamilyId, seconds: u64) -> redis::RedisResult<()> {
+        let mut c = self.conn.clone();
+        c.set_ex::<_, _, ()>(self.family_revoked_key(family), 1u8, seconds.max(1)).await
+    }
+
     /// Mark an access token revoked until it would expire anyway (auth records it in
     /// PostgreSQL first).
     ///
@@ -76,19 +92,26 @@ impl RedisHandle {
         c.set_ex::<_, _, ()>(self.revoked_key(jti), 1u8, seconds_left.max(1)).await
     }
 
-    /// Whether an access token was revoked (by logout), in one round trip: `None` when Redis
+    /// Whether an access token was revoked (by logout, or with its whole session), in one round trip: `None` when Redis
     /// lost the revocation list (it restarted empty) and auth has not refilled it yet, so the
     /// answer cannot be trusted.
     ///
     /// # Errors
     /// Redis is unreachable.
-    pub async fn is_token_revoked(&self, jti: Uuid) -> redis::RedisResult<Option<bool>> {
+    pub async fn is_token_revoked(
+        &self,
+        jti: Uuid,
+        family: Option<crate::ids::TokenFamilyId>,
+    ) -> redis::RedisResult<Option<bool>> {
         let mut c = self.conn.clone();
-        let (revoked, loaded): (bool, bool) = redis::pipe()
+        // A token without a family checks the marker key twice: one shape of answer.
+        let family_key = family.map_or_else(|| self.revocations_loaded_key(), |f| self.family_revoked_key(f));
+        let (revoked, loaded, family_revoked): (bool, bool, bool) = redis::pipe()
             .exists(self.revoked_key(jti))
             .exists(self.revocations_loaded_key())
+            .exists(family_key)
             .query_async(&mut c)
             .await?;
-        Ok(loaded.then_some(revoked))
+        Ok(loaded.then_some(revoked || (family.is_some() && family_revoked)))
     }
 }

@@ -70,22 +70,28 @@ impl TestCore {
         Self { core, database_url, db_name }
     }
 
-    /// Insert a user with `role` (no usable password) and issue an access token for it.
+    /// Insert a user with `role` (no usable password, email verified) and issue an access token
+    /// for it as after a sign-in with a second factor.
     ///
     /// # Panics
     /// The insert fails.
     pub async fn user(&self, role: crate::ids::Role) -> TestUser {
         let id = crate::ids::UserId::new();
         let handle = format!("u{}", &id.to_string().replace('-', "")[..20]);
-        sqlx::query("insert into users (user_id, email, handle, role, password_hash) values ($1, $2, $3, $4, 'x')")
-            .bind(id)
-            .bind(format!("{handle}@example.com"))
-            .bind(&handle)
-            .bind(role.as_str())
-            .execute(&self.core.db)
-            .await
-            .expect("user inserted");
-        let (token, _) = self.core.tokens.issue(id, role).expect("token issued");
+        sqlx::query(
+            "insert into users (user_id, email, handle, role, password_hash, email_verified_at)
+             values ($1, $2, $3, $4, 'x', now())",
+        )
+        .bind(id)
+        .bind(format!("{handle}@example.com"))
+        .bind(&handle)
+        .bind(role.as_str())
+        .execute(&self.core.db)
+        .await
+        .expect("user inserted");
+        // As after a full sign-in: email verified, second factor (operators need it).
+        let grants = crate::jwt::Grants { family: None, mfa: true, email_verified: true };
+        let (token, _) = self.core.tokens.issue_with(id, role, grants).expect("token issued");
         TestUser { id, handle, token }
     }
 

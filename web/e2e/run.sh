@@ -42,6 +42,10 @@ export TANDEM_ACCESS_TOKEN_TTL_SECS=30
 export TANDEM_AI_ROUND_SECS=4
 # Every browser of the suite signs in from 127.0.0.1: a per-address budget for a whole suite.
 export TANDEM_RATE_AUTH_ADDR=${TANDEM_RATE_AUTH_ADDR:-600/60}
+export TANDEM_RATE_MAIL_ADDR=${TANDEM_RATE_MAIL_ADDR:-600/60}
+# No SMTP: account mail is written to $data/mail, where the tests read the links (signups are
+# verified through their link, as a person would).
+export TANDEM_E2E_MAIL_DIR="$data/mail"
 
 "${CARGO_TARGET_DIR:-$root/target}/debug/tandem" serve >"$log" 2>&1 &
 server=$!

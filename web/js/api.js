@@ -12,12 +12,22 @@ function refreshMargin(s) {
 
 /** An API refusal: `code` and `message` come from the server's `{code, message}` body. */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfter) {
     super(message);
     this.status = status;
     this.code = code;
+    /** Seconds the server asked us to wait (`Retry-After` of a 429 or 503), or 0. */
+    this.retryAfter = retryAfter || 0;
   }
 }
+
+/** Seconds of a response's `Retry-After` (1-60), or `fallback`. */
+function retryAfterOf(res, fallback) {
+  const n = Number(res.headers.get('retry-after'));
+  return Number.isFinite(n) && n > 0 ? Math.min(60, n) : fallback;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export function session() {
   try {
@@ -35,8 +45,29 @@ export function saveTokens(body, user) {
     refresh_token: body.refresh_token,
     expires_at: Date.now() + (body.expires_in || 900) * 1000,
     ttl_ms: (body.expires_in || 900) * 1000,
-    user: u ? { user_id: u.user_id, handle: u.handle, role: u.role } : null,
+    user: u ? {
+      user_id: u.user_id, handle: u.handle, role: u.role,
+      email_verified: u.email_verified !== false, totp_enabled: !!u.totp_enabled,
+    } : null,
   }));
+  scheduleRefresh();
+}
+
+/** Change what the session remembers of the user (after verifying the email, enrolling 2FA). */
+export function updateUser(patch) {
+  const s = session();
+  if (!s || !s.user) return;
+  Object.assign(s.user, patch);
+  localStorage.setItem(KEY, JSON.stringify(s));
+}
+
+/** Replace the access token (2FA enrolment issues one that says so), keeping the refresh token. */
+export function saveAccess(access_token, expires_in) {
+  const s = session();
+  if (!s) return;
+  s.access_token = access_token;
+  s.expires_at = Date.now() + (expires_in || 900) * 1000;
+  localStorage.setItem(KEY, JSON.stringify(s));
   scheduleRefresh();
 }
 
@@ -84,11 +115,18 @@ export function refresh(force) {
     if (!now) return false;
     if (seen && now.refresh_token !== seen.refresh_token) return true;   // another tab did it
     if (!force && now.expires_at - Date.now() > refreshMargin(now)) return true;
-    const res = await fetch('/v1/auth/refresh', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ refresh_token: now.refresh_token }),
-    }).catch(() => null);
+    // Sessions come back with the refresh token, never the password. A busy auth service
+    // answers 503 with Retry-After: wait that long (plus jitter) and try again, a few times.
+    let res = null;
+    for (let attempt = 0; attempt < 4; attempt++) {
+      res = await fetch('/v1/auth/refresh', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ refresh_token: now.refresh_token }),
+      }).catch(() => null);
+      if (!res || (res.status !== 503 && res.status !== 429)) break;
+      await sleep(retryAfterOf(res, 1) * 1000 * (1 + Math.random() * 0.5) * (attempt + 1));
+    }
     if (!res) return false;                      // offline: the next call tries again
     if (res.status === 401) {                    // revoked or reused: signed out everywhere
       clearSession();
@@ -148,7 +186,7 @@ export async function api(method, path, body, headers) {
   if (!res.ok) {
     const code = (data && data.code) || 'http_' + res.status;
     const message = (data && data.message) || res.statusText || 'request failed';
-    throw new ApiError(res.status, code, message);
+    throw new ApiError(res.status, code, message, retryAfterOf(res, 0));
   }
   return data;
 }

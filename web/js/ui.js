@@ -18,9 +18,9 @@ export function h(tag, props, ...children) {
 }
 
 const NAV = {
-  fan: [['/fan.html', 'Live now'], ['/schedule.html', 'Showcases'], ['/wallet.html', 'Wallet']],
-  creator: [['/creator.html', 'Studio'], ['/schedule.html', 'Showcases'], ['/dashboard.html', 'Numbers'], ['/earnings.html', 'Earnings']],
-  operator: [['/dashboard.html', 'Dashboard'], ['/schedule.html', 'Showcases']],
+  fan: [['/fan.html', 'Live now'], ['/schedule.html', 'Showcases'], ['/wallet.html', 'Wallet'], ['/account.html', 'Account']],
+  creator: [['/creator.html', 'Studio'], ['/schedule.html', 'Showcases'], ['/dashboard.html', 'Numbers'], ['/earnings.html', 'Earnings'], ['/account.html', 'Account']],
+  operator: [['/dashboard.html', 'Dashboard'], ['/schedule.html', 'Showcases'], ['/account.html', 'Account']],
 };
 
 /** Fill the header: navigation for the role, the handle, log out. */
@@ -36,6 +36,10 @@ export function header() {
   }
   if ($('whoami') && s && s.user) $('whoami').textContent = s.user.handle;
   if ($('logout')) $('logout').onclick = logout;
+  if (s && s.user && s.user.email_verified === false && location.pathname !== '/account.html' && $('notices')) {
+    notify('Verify your email address to go live, top up, tip or request a private session: see the link we sent.',
+      'warn', { key: 'verify-email', actions: [h('a', { href: '/account.html', className: 'button' }, 'Account')] });
+  }
 }
 
 const STATE_TEXT = {

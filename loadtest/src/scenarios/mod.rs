@@ -5,6 +5,7 @@ mod churn;
 pub mod fanout;
 mod private;
 mod private_chaos;
+mod signin;
 
 use crate::accounts::{Account, Pair, SEED_PASSWORD};
 use crate::cli::RunArgs;
@@ -181,6 +182,7 @@ pub async fn run_shard(spec: &ShardSpec, rec: Arc<Recorder>) -> anyhow::Result<(
     match spec.scenario {
         Scenario::Private => private::run(ctx, mine).await,
         Scenario::Churn => churn::run(ctx, mine).await,
+        Scenario::Signin => signin::run(ctx, mine).await,
         Scenario::Broadcast => broadcast::run(ctx, mine, spec.shard, spec.shards).await,
         Scenario::Fanout => fanout::run(ctx, mine, spec.shard, spec.shards).await,
         Scenario::Mixed => {

@@ -31,7 +31,13 @@ async fn app_with_billing(billing: bool) -> App {
 
 async fn app_on(t: TestCore, billing: bool) -> App {
     let mut services = vec![
-        tandem_auth::service(&t.core).await.unwrap(),
+        // Seeded accounts must be able to request private sessions and go live.
+        tandem_auth::service_with(
+            &t.core,
+            tandem_auth::settings::AuthSettings { dev_verified_signups: true, ..Default::default() },
+        )
+        .await
+        .unwrap(),
         tandem_broker::service(&t.core).await.unwrap(),
         tandem_signaling::service(&t.core).await.unwrap(),
     ];
@@ -110,6 +116,23 @@ async fn paid_private_sessions_are_charged_and_the_ledger_balances() {
     assert_eq!(paid, 3 * 150, "three first minutes charged");
     let check = tandem_billing::ledger_check(&app._t.core.db).await.unwrap();
     assert!(check.is_ok(), "{check}");
+}
+
+#[tokio::test]
+async fn signin_counts_throughput_and_shed_share_and_every_client_gets_an_answer_in_time() {
+    let app = app().await;
+    seed(&app, 4).await;
+    let mut a = args(&app, 4);
+    a.duration = Duration::from_secs(3);
+    a.rate = 30.0;
+    let report = run(Scenario::Signin, a).await.unwrap();
+    let count = |k: &str| report.counters.get(k).copied().unwrap_or(0);
+    assert!(count("signin_ok") > 0, "{:?}", report.counters);
+    assert_eq!(count("signin_timeout"), 0, "{:?}", report.counters);
+    assert_eq!(count("signin_failed"), 0, "{:?}", report.counters);
+    assert_eq!(count("signin_refresh_failed"), 0, "sessions renew with the refresh token: {:?}", report.counters);
+    assert!(report.derived.contains_key("signin_ok_per_sec") && report.derived.contains_key("signin_shed_share"));
+    assert!(report.table().contains("signin_shed_share"));
 }
 
 #[tokio::test]

@@ -25,6 +25,33 @@ pub enum AuthApiError {
     /// The handle is taken (409 `handle_taken`).
     #[error("this handle is taken")]
     HandleTaken,
+    /// The account has two-factor sign-in: send `totp` with the password (401 `totp_required`).
+    #[error("this account signs in with a code from its authenticator app: send it as `totp`")]
+    TotpRequired,
+    /// The TOTP or recovery code at sign-in is wrong or was already used (401 `invalid_totp`).
+    #[error("the authenticator code is incorrect or was already used")]
+    InvalidTotp,
+    /// A code given to confirm or disable two-factor sign-in is wrong or used (400 `invalid_code`).
+    #[error("the code is incorrect or was already used")]
+    WrongCode,
+    /// The password given to confirm an account change is wrong (400 `invalid_password`).
+    #[error("the password is incorrect")]
+    WrongPassword,
+    /// A verification or reset token is unknown, used or expired (400 `invalid_email_token`).
+    #[error("this link is invalid, was already used or has expired; ask for a new one")]
+    InvalidEmailToken,
+    /// The email address is already verified (409 `already_verified`).
+    #[error("the email address is already verified")]
+    AlreadyVerified,
+    /// Two-factor sign-in is already on (409 `totp_already_enabled`).
+    #[error("two-factor sign-in is already on; disable it first")]
+    TotpAlreadyEnabled,
+    /// No enrolment to confirm, or nothing to disable (409 `totp_not_enrolled`).
+    #[error("there is no authenticator to confirm or disable; start enrolment first")]
+    TotpNotEnrolled,
+    /// No such session of this account (404 `not_found`).
+    #[error("no such session")]
+    NotFound,
     /// Too many failed logins (429 `too_many_attempts`).
     #[error("too many failed login attempts; try again in {retry_after} seconds")]
     Throttled {
@@ -69,14 +96,33 @@ impl From<redis::RedisError> for AuthApiError {
     }
 }
 
+impl From<crate::password::HashError> for AuthApiError {
+    fn from(e: crate::password::HashError) -> Self {
+        match e {
+            crate::password::HashError::Busy => AuthApiError::Overloaded,
+            crate::password::HashError::Failed(e) => AuthApiError::Internal(e),
+        }
+    }
+}
+
 impl ResponseError for AuthApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AuthApiError::Validation(_) => StatusCode::BAD_REQUEST,
-            AuthApiError::InvalidCredentials | AuthApiError::InvalidRefreshToken | AuthApiError::RefreshTokenReused => {
-                StatusCode::UNAUTHORIZED
-            }
-            AuthApiError::EmailTaken | AuthApiError::HandleTaken => StatusCode::CONFLICT,
+            AuthApiError::Validation(_)
+            | AuthApiError::WrongCode
+            | AuthApiError::WrongPassword
+            | AuthApiError::InvalidEmailToken => StatusCode::BAD_REQUEST,
+            AuthApiError::InvalidCredentials
+            | AuthApiError::InvalidRefreshToken
+            | AuthApiError::RefreshTokenReused
+            | AuthApiError::TotpRequired
+            | AuthApiError::InvalidTotp => StatusCode::UNAUTHORIZED,
+            AuthApiError::NotFound => StatusCode::NOT_FOUND,
+            AuthApiError::EmailTaken
+            | AuthApiError::HandleTaken
+            | AuthApiError::AlreadyVerified
+            | AuthApiError::TotpAlreadyEnabled
+            | AuthApiError::TotpNotEnrolled => StatusCode::CONFLICT,
             AuthApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             AuthApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             AuthApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -91,6 +137,15 @@ impl ResponseError for AuthApiError {
             AuthApiError::RefreshTokenReused => "refresh_token_reused",
             AuthApiError::EmailTaken => "email_taken",
             AuthApiError::HandleTaken => "handle_taken",
+            AuthApiError::TotpRequired => "totp_required",
+            AuthApiError::InvalidTotp => "invalid_totp",
+            AuthApiError::WrongCode => "invalid_code",
+            AuthApiError::WrongPassword => "invalid_password",
+            AuthApiError::InvalidEmailToken => "invalid_email_token",
+            AuthApiError::AlreadyVerified => "already_verified",
+            AuthApiError::TotpAlreadyEnabled => "totp_already_enabled",
+            AuthApiError::TotpNotEnrolled => "totp_not_enrolled",
+            AuthApiError::NotFound => "not_found",
             AuthApiError::Throttled { .. } => "too_many_attempts",
             AuthApiError::Overloaded => "overloaded",
             AuthApiError::Internal(e) => {

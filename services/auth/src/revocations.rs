@@ -8,7 +8,7 @@
 
 use crate::error::AuthApiError;
 use std::time::Duration;
-use tandem_shared::ids::UserId;
+use tandem_shared::ids::{TokenFamilyId, UserId};
 use tandem_shared::redis::RedisHandle;
 use tandem_shared::server::Core;
 use uuid::Uuid;
@@ -38,6 +38,27 @@ pub(crate) async fn revoke(core: &Core, jti: Uuid, user: UserId, exp: i64) -> Re
     Ok(())
 }
 
+/// Announce that `families` of `user` were revoked (recorded in PostgreSQL already): their
+/// access tokens are refused from now on, for as long as any of them can live, and every
+/// signaling node closes their sockets. Failures are logged: the refresh tokens are revoked
+/// whatever happens here.
+pub(crate) async fn announce_sessions_revoked(core: &Core, user: UserId, families: &[TokenFamilyId]) {
+    let secs = family_ttl(core);
+    for family in families {
+        if let Err(e) = core.redis.revoke_family(*family, secs).await {
+            tracing::error!(error.message = %e, "failed to cache a session revocation");
+        }
+    }
+    if let Err(e) = tandem_shared::events::publish_sessions_revoked(&core.redis, user, families).await {
+        tracing::warn!(error.message = %e, "failed to announce revoked sessions to signaling");
+    }
+}
+
+/// How long a family's revocation must be cached: the longest an access token of it can live.
+fn family_ttl(core: &Core) -> u64 {
+    (core.settings.access_token_ttl_secs + 10).max(1) as u64
+}
+
 /// Copy every unexpired revocation into Redis, then mark the cache loaded; returns how many.
 ///
 /// # Errors
@@ -55,6 +76,22 @@ pub async fn reload(core: &Core) -> anyhow::Result<usize> {
         let mut pipe = redis::pipe();
         for (jti, secs) in chunk {
             pipe.set_ex(redis.revoked_key(*jti), 1u8, (*secs).max(1) as u64).ignore();
+        }
+        pipe.query_async::<()>(&mut conn).await?;
+    }
+    // Sessions revoked within an access token's lifetime: their access tokens may still be out.
+    let ttl = family_ttl(core) as i64;
+    let families: Vec<(TokenFamilyId, i64)> = sqlx::query_as(
+        "select family_id, greatest(1, $1 - floor(extract(epoch from now() - revoked_at)))::bigint
+         from refresh_token_families where revoked_at > now() - make_interval(secs => $1)",
+    )
+    .bind(ttl as f64)
+    .fetch_all(&core.db)
+    .await?;
+    for chunk in families.chunks(1000) {
+        let mut pipe = redis::pipe();
+        for (family, secs) in chunk {
+            pipe.set_ex(redis.family_revoked_key(*family), 1u8, (*secs).max(1) as u64).ignore();
         }
         pipe.query_async::<()>(&mut conn).await?;
     }

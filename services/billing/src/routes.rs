@@ -136,12 +136,13 @@ async fn wallet(b: web::Data<Billing>, user: AuthUser) -> Result<HttpResponse, B
 
 #[utoipa::path(post, path = "/v1/wallet/top-ups", tag = "wallet", request_body = AmountBody, security(("bearer" = [])),
     responses((status = 201, body = Object, description = "`{session_id, url, amount, currency}`: send the fan to `url`"),
-        (status = 400, body = ErrorDoc), (status = 429, body = ErrorDoc, description = "limit_reached"), (status = 502, body = ErrorDoc), (status = 503, body = ErrorDoc, description = "not_configured")))]
+        (status = 400, body = ErrorDoc), (status = 403, body = ErrorDoc, description = "email_unverified"), (status = 429, body = ErrorDoc, description = "limit_reached"), (status = 502, body = ErrorDoc), (status = 503, body = ErrorDoc, description = "not_configured")))]
 async fn top_up(
     b: web::Data<Billing>,
     user: AuthUser,
     body: web::Json<AmountBody>,
 ) -> Result<HttpResponse, BillingError> {
+    user.require_verified()?;
     let session = b.create_top_up(user.user_id, body.amount).await?;
     Ok(HttpResponse::Created().json(session))
 }
@@ -149,12 +150,14 @@ async fn top_up(
 #[utoipa::path(post, path = "/v1/dev/wallet/top-ups", tag = "wallet", request_body = AmountBody, security(("bearer" = [])),
     description = "Only mounted with `TANDEM_DEV_TOPUPS=1` (never in production).",
     responses((status = 200, body = Object, description = "`{currency, balance, frozen}`"), (status = 400, body = ErrorDoc),
+        (status = 403, body = ErrorDoc, description = "email_unverified"),
         (status = 404, body = ErrorDoc, description = "`not_found`: dev top-ups are off on this deployment"), (status = 429, body = ErrorDoc)))]
 async fn dev_top_up(
     b: web::Data<Billing>,
     user: AuthUser,
     body: web::Json<AmountBody>,
 ) -> Result<HttpResponse, BillingError> {
+    user.require_verified()?;
     let state = b.dev_top_up(user.user_id, body.amount).await?;
     Ok(HttpResponse::Ok().json(json!({"currency": b.currency(), "balance": state.balance, "frozen": state.frozen})))
 }
@@ -226,7 +229,7 @@ async fn creator_pricing(
 #[utoipa::path(post, path = "/v1/tips", tag = "tips", request_body = TipRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "makes a retried tip apply once")),
     responses((status = 201, body = Object, description = "the receipt"), (status = 400, body = ErrorDoc), (status = 402, body = ErrorDoc, description = "insufficient_funds"),
-        (status = 403, body = ErrorDoc, description = "wallet_frozen or not in the room"), (status = 404, body = ErrorDoc, description = "no such room"),
+        (status = 403, body = ErrorDoc, description = "wallet_frozen, not in the room, or email_unverified"), (status = 404, body = ErrorDoc, description = "no such room"),
         (status = 409, body = ErrorDoc, description = "room_not_live")))]
 async fn tip(
     b: web::Data<Billing>,
@@ -234,6 +237,7 @@ async fn tip(
     req: HttpRequest,
     body: web::Json<TipRequest>,
 ) -> Result<HttpResponse, BillingError> {
+    user.require_verified()?;
     let key = req.headers().get("idempotency-key").and_then(|v| v.to_str().ok());
     let receipt = b.tip(user.user_id, &body, key).await?;
     Ok(HttpResponse::Created().json(receipt))
@@ -254,13 +258,18 @@ async fn my_payouts(b: web::Data<Billing>, user: AuthUser) -> Result<HttpRespons
 }
 
 #[utoipa::path(post, path = "/v1/creator/payouts", tag = "creator", request_body = AmountBody, security(("bearer" = [])),
-    responses((status = 201, body = Payout), (status = 400, body = ErrorDoc), (status = 403, body = ErrorDoc), (status = 409, body = ErrorDoc, description = "insufficient_earnings")))]
+    responses((status = 201, body = Payout), (status = 400, body = ErrorDoc),
+        (status = 403, body = ErrorDoc, description = "forbidden (not a creator), email_unverified, second_factor_required (enrol TOTP and sign in with a code)"),
+        (status = 409, body = ErrorDoc, description = "insufficient_earnings")))]
 async fn request_payout(
     b: web::Data<Billing>,
     user: AuthUser,
     body: web::Json<AmountBody>,
 ) -> Result<HttpResponse, BillingError> {
     user.require(Role::Creator)?;
+    // Being paid needs a verified address and two-factor sign-in.
+    user.require_verified()?;
+    user.require_second_factor()?;
     Ok(HttpResponse::Created().json(b.request_payout(user.user_id, body.amount).await?))
 }
 

@@ -245,5 +245,9 @@ async fn stats(state: web::Data<RelayState>, user: AuthUser) -> Result<HttpRespo
     if user.role != Role::Operator {
         return Err(RelayError::Forbidden);
     }
+    if let Err(e) = user.require(Role::Operator) {
+        // An operator who did not sign in with a second factor: `second_factor_required`.
+        return Ok(actix_web::ResponseError::error_response(&e));
+    }
     Ok(HttpResponse::Ok().json(state.sessions.forwarder().stats()))
 }

@@ -35,7 +35,7 @@ fn room() -> (Hub, Topic, Vec<Socket>) {
     let sockets = (0..VIEWERS)
         .map(|_| {
             let id = ConnectionId::new();
-            let lease = TokenLease { jti: uuid::Uuid::new_v4(), exp: i64::MAX };
+            let lease = TokenLease { jti: uuid::Uuid::new_v4(), exp: i64::MAX, family: None };
             let shared = hub.register(id, UserId::new(), ResumeToken::random(), lease);
             hub.join(id, info.clone(), MemberRole::Viewer);
             Socket { shared, out: Outbound::default(), seq: 0 }

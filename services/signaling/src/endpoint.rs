@@ -144,6 +144,8 @@ pub async fn connect(
         user: user.user_id,
         jti: user.claims.jti,
         exp: user.claims.exp,
+        family: user.claims.fam.map(|f| f.0),
+        email_verified: user.claims.email_verified,
         addr: tandem_shared::client_addr::client_ip(&req, &node.core.settings.trusted_proxies),
     };
     let claimed = sockets::claim(

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tandem_shared::audience::ViewSpan;
-use tandem_shared::events::TOKEN_REVOKED_TYPE;
+use tandem_shared::events::{SESSIONS_REVOKED_TYPE, TOKEN_REVOKED_TYPE};
 use tandem_shared::ids::{ConnectionId, RoomId, UserId};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -192,6 +192,8 @@ pub struct TokenLease {
     pub jti: Uuid,
     /// Its expiry, Unix seconds; the socket is closed then.
     pub exp: i64,
+    /// Its session (refresh-token family), if any; signing the session out closes the socket.
+    pub family: Option<Uuid>,
 }
 
 struct ConnEntry {
@@ -291,6 +293,8 @@ struct Peek {
     resume_token: Option<String>,
     #[serde(default)]
     jti: Option<Uuid>,
+    #[serde(default)]
+    families: Vec<Uuid>,
 }
 
 /// Type of the node-to-node message asking the owner of a resume token to let go of it.
@@ -480,6 +484,15 @@ impl Hub {
                     for id in st.users.get(&user).into_iter().flatten() {
                         if let Some(c) = st.conns.get(id).filter(|c| Some(c.token) == token) {
                             c.shared.close(CloseWhy::TakenOver);
+                        }
+                    }
+                    return delivered;
+                }
+                if peek.kind == SESSIONS_REVOKED_TYPE {
+                    for id in st.users.get(&user).into_iter().flatten() {
+                        let of_revoked = |c: &&ConnEntry| c.lease.family.is_some_and(|f| peek.families.contains(&f));
+                        if let Some(c) = st.conns.get(id).filter(of_revoked) {
+                            c.shared.close(CloseWhy::TokenRevoked);
                         }
                     }
                     return delivered;
@@ -701,7 +714,7 @@ mod tests {
     }
 
     fn lease() -> TokenLease {
-        TokenLease { jti: Uuid::new_v4(), exp: i64::MAX }
+        TokenLease { jti: Uuid::new_v4(), exp: i64::MAX, family: None }
     }
 
     #[test]
@@ -709,8 +722,8 @@ mod tests {
         let hub = Hub::new(4);
         let user = UserId::new();
         let (soon, later, other) = (ConnectionId::new(), ConnectionId::new(), ConnectionId::new());
-        let lease_soon = TokenLease { jti: Uuid::new_v4(), exp: 100 };
-        let lease_later = TokenLease { jti: Uuid::new_v4(), exp: 200 };
+        let lease_soon = TokenLease { jti: Uuid::new_v4(), exp: 100, family: None };
+        let lease_later = TokenLease { jti: Uuid::new_v4(), exp: 200, family: None };
         let s = hub.register(soon, user, ResumeToken::random(), lease_soon);
         let l = hub.register(later, user, ResumeToken::random(), lease_later);
         let o = hub.register(other, UserId::new(), ResumeToken::random(), lease_later);
@@ -726,6 +739,26 @@ mod tests {
         hub.unregister(later);
         hub.unregister(other);
         assert_eq!(hub.close_expired(i64::MAX - 1), 0);
+    }
+
+    #[test]
+    fn a_revoked_session_closes_only_its_sockets_also_after_renewal() {
+        let hub = Hub::new(4);
+        let user = UserId::new();
+        let (fam_a, fam_b) = (Uuid::new_v4(), Uuid::new_v4());
+        let (a, a2, b, none) = (ConnectionId::new(), ConnectionId::new(), ConnectionId::new(), ConnectionId::new());
+        let lease = |family| TokenLease { jti: Uuid::new_v4(), exp: i64::MAX, family };
+        let sa = hub.register(a, user, ResumeToken::random(), lease(None));
+        // Opened without a family, renewed in-band with a token of session A.
+        assert!(hub.renew(a, lease(Some(fam_a))));
+        let sa2 = hub.register(a2, user, ResumeToken::random(), lease(Some(fam_a)));
+        let sb = hub.register(b, user, ResumeToken::random(), lease(Some(fam_b)));
+        let sn = hub.register(none, user, ResumeToken::random(), lease(None));
+        let msg = format!(r#"{{"type":"{SESSIONS_REVOKED_TYPE}","families":["{fam_a}"]}}"#);
+        assert_eq!(hub.deliver(Topic::User(user), msg.as_bytes()).recipients, 0);
+        assert_eq!((sa.why(), sa2.why()), (CloseWhy::TokenRevoked, CloseWhy::TokenRevoked));
+        assert_eq!((sb.why(), sn.why()), (CloseWhy::None, CloseWhy::None));
+        assert!(sb.pop().is_none(), "the control message is not forwarded");
     }
 
     #[test]

@@ -377,6 +377,9 @@ pub enum ErrorCode {
     InvalidToken,
     /// An `auth` token that has expired, or a socket whose own token already did.
     TokenExpired,
+    /// The account's email address is not verified (tips need it): verify, refresh the access
+    /// token and renew the socket's with `auth`.
+    EmailUnverified,
 }
 
 impl ErrorCode {
@@ -398,6 +401,7 @@ impl ErrorCode {
             ErrorCode::NotAiRoom => "not_ai_room",
             ErrorCode::Blocked => "blocked",
             ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::EmailUnverified => "email_unverified",
             ErrorCode::TokenExpired => "token_expired",
             ErrorCode::AlreadyVoted => "already_voted",
             ErrorCode::UnknownProposal => "unknown_proposal",

@@ -45,6 +45,10 @@ pub struct Admission {
     pub jti: uuid::Uuid,
     /// The access token's expiry (Unix seconds): the socket is closed then.
     pub exp: i64,
+    /// The access token's session (refresh-token family): signing it out closes the socket.
+    pub family: Option<uuid::Uuid>,
+    /// The account's email was verified when the token was issued (tips need it).
+    pub email_verified: bool,
     /// The client address at connect (see [`tandem_shared::client_addr`]), for rate limits.
     pub addr: Option<std::net::IpAddr>,
 }
@@ -90,6 +94,8 @@ struct Conn {
     handle: Option<String>,
     /// When this socket last sent `ai.audio` (at most 10 a second).
     last_audio: Option<Instant>,
+    /// The socket's access token says the account's email is verified.
+    email_verified: bool,
 }
 
 /// Whether members of the room are told when `role` comes and goes (not every viewer of a
@@ -116,11 +122,23 @@ pub async fn run(
 ) {
     let max = node.settings.max_frame_bytes;
     let mut stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
-    let Admission { id, user, jti, exp, addr } = admission;
+    let Admission { id, user, jti, exp, family, email_verified, addr } = admission;
     let token = ResumeToken::random();
-    let shared = node.hub.register(id, user, token, TokenLease { jti, exp });
-    let mut conn =
-        Conn { node, id, user, addr, token, shared, out, seq: 0, joined: None, handle: None, last_audio: None };
+    let shared = node.hub.register(id, user, token, TokenLease { jti, exp, family });
+    let mut conn = Conn {
+        node,
+        id,
+        user,
+        addr,
+        token,
+        shared,
+        out,
+        seq: 0,
+        joined: None,
+        handle: None,
+        last_audio: None,
+        email_verified,
+    };
     conn.save_place().await;
     let end = Box::pin(conn.serve(&mut stream, resume)).await;
     Box::pin(conn.finish(end)).await;
@@ -438,9 +456,12 @@ impl Conn {
             return Err(Refusal::new(ErrorCode::InvalidToken, "the token is another user's"));
         }
         let exp = user.claims.exp;
-        if !self.node.hub.renew(self.id, TokenLease { jti: user.claims.jti, exp }) {
+        // The new token's session: signing that session out closes this socket too.
+        let lease = TokenLease { jti: user.claims.jti, exp, family: user.claims.fam.map(|f| f.0) };
+        if !self.node.hub.renew(self.id, lease) {
             return Err(Refusal::new(ErrorCode::TokenExpired, "this socket's token already expired; reconnect"));
         }
+        self.email_verified = user.claims.email_verified;
         if let Err(e) = crate::sockets::extend(&self.node.core.redis, self.user, self.id, exp).await {
             // The cap entry lapses at the old expiry; the socket stays open.
             tracing::warn!(error.message = %e, "failed to extend a socket's place in the cap");
@@ -608,6 +629,9 @@ impl Conn {
         }
         if info.host_id == self.user {
             return Err(Refusal::new(ErrorCode::Forbidden, "you cannot tip yourself"));
+        }
+        if !self.email_verified {
+            return Err(Refusal::new(ErrorCode::EmailUnverified, "verify your email address before tipping"));
         }
         // The client's key makes a retried tip apply once across reconnects and nodes (billing
         // scopes it to the tipper); without one, the socket's request id does, on this socket.

@@ -95,6 +95,9 @@ pub enum Class {
     WsAuth,
     /// Questions asked in a showcase's workshop (`POST /v1/showcases/{id}/questions`).
     Question,
+    /// Requests that send an email (verification resend, password reset): per user (also the
+    /// account a reset is for) and per address, so nobody can flood a mailbox.
+    Mail,
 }
 
 /// The limits and failure mode of one class.
@@ -110,7 +113,7 @@ pub struct ClassLimits {
 
 impl Class {
     /// Every class.
-    pub const ALL: [Class; 16] = [
+    pub const ALL: [Class; 17] = [
         Class::Auth,
         Class::Write,
         Class::Heartbeat,
@@ -127,6 +130,7 @@ impl Class {
         Class::WsAudio,
         Class::WsAuth,
         Class::Question,
+        Class::Mail,
     ];
 
     /// Lower-case name, used in keys, metrics and (upper-cased) in `TANDEM_RATE_<CLASS>`.
@@ -148,6 +152,7 @@ impl Class {
             Class::WsAudio => "ws_audio",
             Class::WsAuth => "ws_auth",
             Class::Question => "question",
+            Class::Mail => "mail",
         }
     }
 
@@ -176,6 +181,8 @@ impl Class {
             Class::WsAuth => (Some(Limit::per(20, 60)), Some(Limit::per(3000, 60)), Open),
             // A question a minute on average, a burst of 3.
             Class::Question => (Some(Limit::per(3, 180)), Some(Limit::per(300, 60)), Open),
+            // Five messages an hour per account, a burst of five; mail costs and annoys: closed.
+            Class::Mail => (Some(Limit::per(5, 3600)), Some(Limit::per(30, 3600)), Closed),
         };
         ClassLimits { user, addr, fail }
     }

@@ -3,13 +3,16 @@
 // top-ups on). Screenshots of every page at desktop and phone widths go to ../out/.
 import { test, before, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const BASE = process.env.TANDEM_URL || 'http://127.0.0.1:8080';
+// Where the server writes account mail (no SMTP in the tests: <TANDEM_DATA_DIR>/mail).
+const MAIL_DIR = process.env.TANDEM_E2E_MAIL_DIR;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const OUT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'out');
 const ARGS = [
@@ -52,7 +55,65 @@ async function shots(page, name) {
   await page.setViewportSize(DESKTOP);
 }
 
-/** Sign up through the form; lands on the role's page. */
+/** The token of the newest `page` link (`/<page>#token=`) mailed to `to`, waiting for it. */
+async function mailedToken(to, page, after = 0) {
+  const deadline = Date.now() + 15000;
+  while (Date.now() < deadline) {
+    const files = MAIL_DIR ? (() => { try { return readdirSync(MAIL_DIR).sort(); } catch (_) { return []; } })() : [];
+    const found = [];
+    for (const f of files) {
+      const raw = readFileSync(path.join(MAIL_DIR, f), 'utf8');
+      if (!raw.includes(`To: ${to}`)) continue;
+      // Undo quoted-printable: soft line breaks and =XX escapes.
+      const text = raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, x) => String.fromCharCode(parseInt(x, 16)));
+      const m = text.match(new RegExp(`/${page}#token=([A-Za-z0-9_-]+)`));
+      if (m) found.push(m[1]);
+    }
+    if (found.length > after) return found[found.length - 1];
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.fail(`no ${page} link mailed to ${to}`);
+}
+
+/** Open the emailed verification link in `page`; the email is verified. */
+async function verifyEmail(page, email) {
+  const token = await mailedToken(email, 'verify.html');
+  await page.goto(`${BASE}/verify.html#token=${token}`);
+  await page.waitForSelector('body[data-verified=true]', { timeout: 10000 });
+  assert.ok(!page.url().includes(token), 'the token leaves the address bar');
+}
+
+/** RFC 6238 code of the base32 `secret`, `offset` steps from now. */
+function totp(secret, offset = 0) {
+  let bits = '';
+  for (const c of secret.replace(/=+$/, '').toUpperCase()) bits += 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000) + offset));
+  const mac = createHmac('sha1', key).update(msg).digest();
+  const o = mac[mac.length - 1] & 15;
+  const bin = ((mac[o] & 0x7f) << 24) | (mac[o + 1] << 16) | (mac[o + 2] << 8) | mac[o + 3];
+  return String(bin % 1000000).padStart(6, '0');
+}
+
+/** Turn on two-factor sign-in on the account page; the secret and the recovery codes. */
+async function enableTotp(page) {
+  if (!page.url().includes('/account.html')) await page.goto(BASE + '/account.html');
+  await page.waitForSelector('body[data-ready=true]', { timeout: 10000 });
+  await page.getByRole('button', { name: 'Enable an authenticator app' }).click();
+  await page.locator('#tfa-confirm').waitFor({ state: 'visible', timeout: 10000 });
+  const secret = (await page.locator('#tfa-secret').innerText()).trim();
+  assert.match(secret, /^[A-Z2-7]{32}$/, 'a base32 secret is shown');
+  await page.getByLabel('Code from the app', { exact: true }).fill(totp(secret));
+  await page.getByRole('button', { name: 'Turn on' }).click();
+  await page.locator('#tfa-code-list li').first().waitFor({ timeout: 10000 });
+  const codes = await page.locator('#tfa-code-list li').allInnerTexts();
+  assert.equal(codes.length, 10, 'ten recovery codes are shown once');
+  assert.equal(await text(page, '#tfa-state'), 'on');
+  return { secret, codes };
+}
+
+/** Sign up through the form, verify the email through the mailed link; lands on the role's page. */
 async function signup(page, role, name) {
   await page.goto(BASE + '/');
   const form = page.locator('#signup');
@@ -62,7 +123,10 @@ async function signup(page, role, name) {
   await form.getByLabel('Password').fill('correct horse battery');
   await form.getByLabel('I am').selectOption(role);
   await form.locator('button[type=submit]').click();
-  await page.waitForURL(role === 'creator' ? /creator\.html/ : /fan\.html/, { timeout: 10000 });
+  const home = role === 'creator' ? /creator\.html/ : /fan\.html/;
+  await page.waitForURL(home, { timeout: 10000 });
+  await verifyEmail(page, `${handle}@example.test`);
+  await page.goto(BASE + (role === 'creator' ? '/creator.html' : '/fan.html'));
   await page.waitForSelector('#conn[data-state=open]', { timeout: 10000 });
   return handle;
 }
@@ -168,7 +232,9 @@ test('paid private session: top-up, price confirmed, both see each other, the ba
   await shots(creator, 'index');
   await creator.goto(BASE + '/creator.html');
 
-  // The creator sets $3.00 a minute and takes requests.
+  // The creator sets $3.00 a minute and takes requests (once the form has loaded the current
+  // price: a save before that is overwritten by it).
+  await creator.waitForFunction(() => document.getElementById('price-now').textContent.trim() !== '', null, { timeout: 10000 });
   await creator.getByLabel(/Per minute/).fill('3.00');
   await creator.getByRole('button', { name: 'Save price' }).click();
   await creator.locator('#price-now', { hasText: '$3.00' }).waitFor({ timeout: 5000 });
@@ -273,6 +339,10 @@ test('paid private session: top-up, price confirmed, both see each other, the ba
   const row = await creator.locator('#by-room tr').first().innerText();
   assert.match(row, /\$10\.00\s+\$8\.00\s+3\s+1/);
   assert.match(await text(creator, '#split'), /80%/);
+  // Payouts need two-factor sign-in.
+  await enableTotp(creator);
+  await creator.goto(BASE + '/earnings.html');
+  await creator.locator('#earned-balance[data-amount="800"]').waitFor({ timeout: 10000 });
   await creator.getByLabel('Amount').fill('1.00');
   await creator.getByRole('button', { name: 'Request payout' }).click();
   await creator.locator('#payouts tr[data-status=requested]').waitFor({ timeout: 5000 });
@@ -441,7 +511,10 @@ test('showcase: a fan finds it on the schedule and joins it live, asks in the wo
   await login.getByLabel('Email').fill(process.env.TANDEM_E2E_OPERATOR_EMAIL);
   await login.getByLabel('Password').fill(process.env.TANDEM_E2E_OPERATOR_PASSWORD);
   await login.locator('button[type=submit]').click();
-  await op.waitForURL(/dashboard\.html/, { timeout: 10000 });
+  // Operators enable two-factor sign-in before the dashboard works.
+  await op.waitForURL(/account\.html/, { timeout: 10000 });
+  await enableTotp(op);
+  await op.goto(BASE + '/dashboard.html');
   await op.waitForSelector('body[data-ready=true]', { timeout: 20000 });
   await op.waitForSelector('#chart-viewers path.series', { state: 'attached', timeout: 10000 });
   assert.ok(await op.locator('#chart-viewers circle.point').count() >= 1, 'viewers over time has points');
@@ -449,4 +522,56 @@ test('showcase: a fan finds it on the schedule and joins it live, asks in the wo
   assert.ok(await op.locator('#chart-views rect.bar').count() >= 2, 'views and watch minutes bars');
   assert.ok(Number(await op.locator('#figures dd[data-key=unique_viewers]').innerText()) >= 1, 'the fans are counted');
   await shots(op, 'dashboard');
+});
+
+test('accounts: the email is verified by its link, two-factor sign-in is turned on and asked for, sessions are listed, a forgotten password is reset by mail', async () => {
+  const page = await person();
+  const handle = await signup(page, 'fan', 'acct');
+  const email = `${handle}@example.test`;
+  await page.goto(BASE + '/account.html');
+  await page.waitForSelector('body[data-ready=true]', { timeout: 10000 });
+  assert.equal(await text(page, '#email-state'), 'verified');
+  assert.equal(await page.locator('#sessions tr[data-current=true]').count(), 1, 'this device is listed');
+  const { secret, codes } = await enableTotp(page);
+  await shots(page, 'account');
+
+  // Signing in again asks for the code.
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.waitForURL(BASE + '/', { timeout: 10000 });
+  const login = page.locator('#login');
+  await login.getByLabel('Email').fill(email);
+  await login.getByLabel('Password').fill('correct horse battery');
+  await login.locator('button[type=submit]').click();
+  await page.locator('#totp-field:not([hidden])').waitFor({ timeout: 10000 });
+  await shots(page, 'signin-totp');
+  // The next step's code: the one that turned it on is spent.
+  await page.getByLabel('Authenticator code').fill(totp(secret, 1));
+  await login.locator('button[type=submit]').click();
+  await page.waitForURL(/fan\.html/, { timeout: 10000 });
+
+  // Forgot the password: a link by mail, a new password, every device signed out.
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.waitForURL(BASE + '/', { timeout: 10000 });
+  await page.getByRole('link', { name: 'Forgot your password?' }).click();
+  await page.waitForURL(/reset\.html/);
+  await page.getByLabel('Email').fill(email);
+  await page.getByRole('button', { name: 'Send the link' }).click();
+  await page.waitForSelector('body[data-sent=true]', { timeout: 10000 });
+  const token = await mailedToken(email, 'reset.html');
+  await page.goto(`${BASE}/reset.html#token=${token}`);
+  await page.locator('#choose').waitFor({ state: 'visible', timeout: 10000 });
+  assert.ok(!page.url().includes(token), 'the token leaves the address bar');
+  await page.getByLabel('New password').fill('a brand new passphrase');
+  await page.getByRole('button', { name: 'Set the new password' }).click();
+  await page.waitForSelector('body[data-reset=true]', { timeout: 10000 });
+  await shots(page, 'password-reset');
+  await page.goto(BASE + '/');
+  await login.getByLabel('Email').fill(email);
+  await login.getByLabel('Password').fill('a brand new passphrase');
+  await login.locator('button[type=submit]').click();
+  await page.locator('#totp-field:not([hidden])').waitFor({ timeout: 10000 });
+  // A recovery code instead (the app's next code may be the one just used).
+  await page.getByLabel('Authenticator code').fill(codes[0]);
+  await login.locator('button[type=submit]').click();
+  await page.waitForURL(/fan\.html/, { timeout: 10000 });
 });

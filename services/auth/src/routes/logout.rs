@@ -13,9 +13,9 @@ pub struct LogoutBody {
     refresh_token: String,
 }
 
-/// Sign out: revoke the refresh-token family, and the presented access token (if any) until
-/// it would have expired, and tell signaling to close the sockets opened with it. Idempotent:
-/// always 204.
+/// Sign out: revoke the refresh-token family (the session) with its access tokens, and the
+/// presented access token (if any) until it would have expired, and tell signaling to close the
+/// sockets of both. Idempotent: always 204.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = LogoutBody,
     security((), ("bearer" = [])),
     responses((status = 204, description = "Signed out (also for unknown tokens)")))]
@@ -26,7 +26,10 @@ pub async fn logout(
     body: web::Json<LogoutBody>,
 ) -> Result<HttpResponse, AuthApiError> {
     if body.refresh_token.len() <= 256 {
-        crate::refresh::revoke_by_token(&core.db, &body.refresh_token).await?;
+        if let Some((family, user)) = crate::refresh::revoke_by_token(&core.db, &body.refresh_token).await? {
+            // Every access token and socket of this session, not only the presented one.
+            crate::revocations::announce_sessions_revoked(&core, user, &[family]).await;
+        }
     }
     if let Some(token) = bearer_token(&req) {
         if let Ok(claims) = core.tokens.verify(token) {

@@ -3,9 +3,15 @@
 
 mod directory;
 mod helpers;
+mod load;
 mod login;
 mod openapi;
+mod password_reset;
 mod rate_limits;
 mod refresh;
+mod sessions;
 mod signup;
+mod smtp;
 mod tokens;
+mod two_factor;
+mod verify_email;

@@ -1,6 +1,7 @@
 //! Integration tests of the billing service against real PostgreSQL and Redis, with a Stripe
 //! stand-in server (see `stripe_standin.rs`).
 
+mod accounts;
 mod contract;
 mod helpers;
 mod ledger;

@@ -7,12 +7,12 @@ use crate::showcase::multistream::{NewTarget, TargetList, TargetView};
 use crate::showcase::store::{self, ShowcaseRow};
 use actix_web::{web, HttpResponse};
 use tandem_shared::auth::AuthUser;
-use tandem_shared::ids::{Role, ShowcaseId};
+use tandem_shared::ids::ShowcaseId;
 use uuid::Uuid;
 
 async fn managed(broker: &Broker, user: &AuthUser, id: ShowcaseId) -> Result<ShowcaseRow, BrokerError> {
     let row = store::get(&broker.core.db, id).await?.ok_or(BrokerError::NotFound("showcase"))?;
-    if user.role != Role::Operator && !row.is_artist(user.user_id) {
+    if !user.is_operator() && !row.is_artist(user.user_id) {
         return Err(BrokerError::Forbidden("only the showcase's artists and operators manage its multistream"));
     }
     Ok(row)

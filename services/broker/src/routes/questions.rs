@@ -9,7 +9,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use tandem_shared::auth::AuthUser;
 use tandem_shared::events::{publish, room_channel, user_channel, BusEvent};
-use tandem_shared::ids::{QuestionId, Role, ShowcaseId};
+use tandem_shared::ids::{QuestionId, ShowcaseId};
 use utoipa::ToSchema;
 
 /// Body of `POST /v1/showcases/{id}/questions`.
@@ -25,7 +25,7 @@ async fn showcase(broker: &Broker, id: ShowcaseId) -> Result<ShowcaseRow, Broker
 }
 
 fn moderator(user: &AuthUser, row: &ShowcaseRow) -> bool {
-    user.role == Role::Operator || row.is_artist(user.user_id)
+    user.is_operator() || row.is_artist(user.user_id)
 }
 
 /// Tell the room the queue changed (best effort; pages also poll the queue).
@@ -154,7 +154,7 @@ pub async fn stage(
 ) -> Result<HttpResponse, BrokerError> {
     let (sid, qid) = path.into_inner();
     let row = showcase(&broker, sid).await?;
-    if user.role != Role::Operator && row.host() != user.user_id {
+    if !user.is_operator() && row.host() != user.user_id {
         return Err(BrokerError::Forbidden("only the host or an operator brings someone on stage"));
     }
     let q = questions::get(&broker.core.db, sid, qid, user.user_id).await?.ok_or(BrokerError::NotFound("question"))?;

@@ -60,7 +60,7 @@ pub async fn showcase(
     q: web::Query<FormatQuery>,
 ) -> Result<HttpResponse, BrokerError> {
     let row = showcases::get(&broker.core.db, *id).await?.ok_or(BrokerError::NotFound("showcase"))?;
-    if user.role != Role::Operator && !row.is_artist(user.user_id) {
+    if !user.is_operator() && !row.is_artist(user.user_id) {
         return Err(BrokerError::Forbidden("reports are for operators and the showcase's artists"));
     }
     let questions = reports::question_counts(&broker, row.showcase_id).await?;
@@ -89,7 +89,7 @@ pub async fn room(
     q: web::Query<FormatQuery>,
 ) -> Result<HttpResponse, BrokerError> {
     let row = crate::store::room(&broker.core.db, *id).await?.ok_or(BrokerError::NotFound("room"))?;
-    if user.role != Role::Operator && row.host_id != user.user_id {
+    if !user.is_operator() && row.host_id != user.user_id {
         return Err(BrokerError::Forbidden("reports are for operators and the room's host"));
     }
     let (numbers, _) = broker.room_numbers(Some(row.room_id), (0, 0)).await?;
@@ -128,7 +128,10 @@ pub async fn artists(
     q: web::Query<PeriodQuery>,
 ) -> Result<HttpResponse, BrokerError> {
     let only = match user.role {
-        Role::Operator => None,
+        Role::Operator => {
+            user.require(Role::Operator)?;
+            None
+        }
         Role::Creator => Some(user.user_id),
         Role::Fan => return Err(BrokerError::Forbidden("artist reports are for operators and artists")),
     };

@@ -79,7 +79,7 @@ pub struct NewRequest {
 #[utoipa::path(post, path = "/v1/private-requests", tag = "private", request_body = NewRequest, security(("bearer" = [])),
     responses((status = 201, body = RequestView), (status = 400, body = ErrorDoc, description = "`invalid_input`: media mode"),
         (status = 402, body = ErrorDoc, description = "insufficient_funds"),
-        (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc),
+        (status = 403, body = ErrorDoc, description = "forbidden: not a fan; email_unverified"), (status = 404, body = ErrorDoc),
         (status = 409, body = ErrorDoc, description = "creator_offline, creator_away, creator_busy or request_pending")))]
 pub async fn create(
     broker: web::Data<Broker>,
@@ -87,6 +87,7 @@ pub async fn create(
     body: web::Json<NewRequest>,
 ) -> Result<HttpResponse, BrokerError> {
     user.require(Role::Fan)?;
+    user.require_verified()?;
     let (req, quote) = broker.request_private(user.user_id, body.creator_id, body.media).await?;
     Ok(HttpResponse::Created().json(RequestView::new(&req, quote)))
 }
@@ -132,7 +133,8 @@ pub struct Accepted {
 /// The creator accepts: one private room with both slots (the fan gets `private.accepted`).
 #[utoipa::path(post, path = "/v1/private-requests/{id}/accept", tag = "private", security(("bearer" = [])),
     params(("id" = String, Path, description = "request id")),
-    responses((status = 200, body = Accepted), (status = 402, body = ErrorDoc), (status = 403, body = ErrorDoc),
+    responses((status = 200, body = Accepted), (status = 402, body = ErrorDoc),
+        (status = 403, body = ErrorDoc, description = "forbidden: not the creator; email_unverified"),
         (status = 404, body = ErrorDoc), (status = 409, body = ErrorDoc, description = "creator_busy or request_not_pending"),
         (status = 502, body = ErrorDoc), (status = 503, body = ErrorDoc)))]
 pub async fn accept(
@@ -141,6 +143,7 @@ pub async fn accept(
     id: web::Path<RequestId>,
 ) -> Result<HttpResponse, BrokerError> {
     user.require(Role::Creator)?;
+    user.require_verified()?;
     let (req, room) = broker.accept(user.user_id, *id).await?;
     let slots = store::slots(&broker.core.db, room.room_id).await?;
     let room = room_view(&broker, &room, &slots, user.user_id, None);

@@ -39,7 +39,7 @@ pub struct OpenRoom {
     responses((status = 201, body = RoomView),
         (status = 400, body = ErrorDoc, description = "invalid_input: bad title, media or AI params (unknown or out of bounds)"),
         (status = 401, body = ErrorDoc, description = "unauthenticated"),
-        (status = 403, body = ErrorDoc, description = "not a creator"),
+        (status = 403, body = ErrorDoc, description = "forbidden: not a creator; email_unverified"),
         (status = 409, body = ErrorDoc, description = "already_live"),
         (status = 502, body = ErrorDoc, description = "provider_error / ai_provider_error (Daydream refused, with its message)"),
         (status = 503, body = ErrorDoc, description = "provider_unavailable / ai_unavailable")))]
@@ -49,6 +49,7 @@ pub async fn open(
     body: web::Json<OpenRoom>,
 ) -> Result<HttpResponse, BrokerError> {
     user.require(Role::Creator)?;
+    user.require_verified()?;
     let title = Title::parse(&body.title).map_err(BrokerError::Validation)?;
     let media = body.media.unwrap_or(broker.settings.broadcast_media);
     let body = body.into_inner();
@@ -137,7 +138,7 @@ pub async fn list(broker: web::Data<Broker>, q: web::Query<ListQuery>) -> Result
 /// participants (and operators); anyone else gets 404.
 async fn visible_room(broker: &Broker, user: &AuthUser, id: RoomId) -> Result<store::RoomRow, BrokerError> {
     let room = store::room(&broker.core.db, id).await?.ok_or(BrokerError::NotFound("room"))?;
-    if room.kind == RoomKind::Private && !room.is_participant(user.user_id) && user.role != Role::Operator {
+    if room.kind == RoomKind::Private && !room.is_participant(user.user_id) && !user.is_operator() {
         return Err(BrokerError::NotFound("room"));
     }
     Ok(room)
@@ -174,7 +175,7 @@ pub async fn end(
     id: web::Path<RoomId>,
 ) -> Result<HttpResponse, BrokerError> {
     let room = visible_room(&broker, &user, *id).await?;
-    if !room.is_participant(user.user_id) && user.role != Role::Operator {
+    if !room.is_participant(user.user_id) && !user.is_operator() {
         return Err(BrokerError::Forbidden("only the host, the private guest or an operator may end a room"));
     }
     broker.end_room(room.room_id, Broker::end_reason_for(&room, user.user_id)).await?;

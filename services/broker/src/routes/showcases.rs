@@ -32,7 +32,7 @@ async fn artist_handles(broker: &Broker, artists: &[UserId]) -> Result<Vec<Strin
 /// A creator schedules only showcases they host (first artist); operators schedule anyone's.
 fn check_line_up(user: &AuthUser, artists: &[UserId]) -> Result<(), BrokerError> {
     match user.role {
-        Role::Operator => Ok(()),
+        Role::Operator => Ok(user.require(Role::Operator)?),
         Role::Creator if artists.first() == Some(&user.user_id) => Ok(()),
         Role::Creator => Err(BrokerError::Forbidden("creators schedule showcases they host: list yourself first")),
         Role::Fan => Err(BrokerError::Forbidden("only creators and operators schedule showcases")),
@@ -41,7 +41,7 @@ fn check_line_up(user: &AuthUser, artists: &[UserId]) -> Result<(), BrokerError>
 
 /// Whether `user` may change, start or end `row`: one of its artists, or an operator.
 fn check_manager(user: &AuthUser, row: &ShowcaseRow) -> Result<(), BrokerError> {
-    if user.role == Role::Operator || row.is_artist(user.user_id) {
+    if user.is_operator() || row.is_artist(user.user_id) {
         return Ok(());
     }
     Err(BrokerError::Forbidden("only the showcase's artists and operators may do this"))
@@ -258,6 +258,8 @@ pub async fn start(
     id: web::Path<ShowcaseId>,
 ) -> Result<HttpResponse, BrokerError> {
     check_manager(&user, &load(&broker, *id).await?)?;
+    // Starting goes live.
+    user.require_verified()?;
     Ok(HttpResponse::Ok().json(showcase_view(&broker.start_showcase(*id).await?)))
 }
 

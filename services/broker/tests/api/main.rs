@@ -1,5 +1,6 @@
 //! Broker integration tests against real PostgreSQL and Redis.
 
+mod accounts;
 mod ai;
 mod daydream_standin;
 mod helpers;

@@ -174,3 +174,75 @@ async fn logout_with_the_renewed_token_closes_the_socket() {
     assert_eq!(status, 204);
     assert_eq!(close_code(&mut s).await, 4403);
 }
+
+impl Auth {
+    /// DELETE `path` with `bearer`; the status.
+    async fn delete(&self, path: &str, bearer: &str) -> u16 {
+        let res = self.http.delete(self.server.url(path)).bearer_auth(bearer).send().await.expect("auth answers");
+        res.status().as_u16()
+    }
+
+    /// GET `/v1/auth/sessions` with `bearer`.
+    async fn sessions(&self, bearer: &str) -> Value {
+        let res =
+            self.http.get(self.server.url("/v1/auth/sessions")).bearer_auth(bearer).send().await.expect("auth answers");
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_session_closes_its_sockets_and_signing_out_everywhere_the_rest() {
+    let c = Cluster::new().await;
+    let auth = Auth::start(&c).await;
+    let phone = auth.signup("sal").await;
+    let login = json!({"email": "sal@example.com", "password": "correct horse battery"});
+    let (_, laptop) = auth.post("/v1/auth/login", None, login).await;
+    let (phone_access, laptop_access) =
+        (phone["access_token"].as_str().unwrap(), laptop["access_token"].as_str().unwrap());
+    let mut on_phone = Client::connect(&c.a.ws_url(phone_access, "")).await;
+    let mut on_laptop_a = Client::connect(&c.a.ws_url(laptop_access, "")).await;
+    // A laptop socket opened with the laptop's first token and renewed in-band with its next one.
+    let mut on_laptop_b = Client::connect(&c.b.ws_url(laptop_access, "")).await;
+    let (_, renewed) = auth.post("/v1/auth/refresh", None, json!({"refresh_token": laptop["refresh_token"]})).await;
+    let r = on_laptop_b.request(json!({"type": "auth", "token": renewed["access_token"]})).await;
+    assert_eq!(r["type"], "ack", "{r}");
+
+    // The phone signs the laptop out.
+    let list = auth.sessions(phone_access).await;
+    let sessions = list["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{list}");
+    let laptop_id =
+        sessions.iter().find(|s| s["current"] == false).unwrap()["session_id"].as_str().unwrap().to_string();
+    assert_eq!(auth.delete(&format!("/v1/auth/sessions/{laptop_id}"), phone_access).await, 204);
+    assert_eq!(close_code(&mut on_laptop_a).await, 4403);
+    assert_eq!(close_code(&mut on_laptop_b).await, 4403);
+    assert_open(&mut on_phone).await;
+    // The laptop's access tokens are refused at once, not at expiry.
+    let me = auth.http.get(auth.server.url("/v1/me")).bearer_auth(laptop_access).send().await.unwrap();
+    assert_eq!(me.status(), 401);
+
+    // Sign out everywhere: the phone's own socket closes too.
+    assert_eq!(auth.delete("/v1/auth/sessions", phone_access).await, 204);
+    assert_eq!(close_code(&mut on_phone).await, 4403);
+}
+
+#[tokio::test]
+async fn an_unverified_account_cannot_tip_until_its_socket_renews_with_a_verified_token() {
+    let c = Cluster::new().await;
+    let (host, host_token) = c.user(Role::Creator).await;
+    let (fan, _) = c.user(Role::Fan).await;
+    let room = c.room("broadcast", host, None).await;
+    let grants = |email_verified| tandem_shared::jwt::Grants { family: None, mfa: false, email_verified };
+    let (unverified, _) = c.t.core.tokens.issue_with(fan, Role::Fan, grants(false)).unwrap();
+    let mut h = Client::connect(&c.a.ws_url(&host_token, "")).await;
+    let mut f = Client::connect(&c.b.ws_url(&unverified, "")).await;
+    h.join(room).await;
+    f.join(room).await;
+    f.refused(json!({"type": "tip", "amount": 500}), "email_unverified").await;
+    // Verified since: a fresh token renews the socket in-band, and the tip goes through.
+    let (verified, _) = c.t.core.tokens.issue_with(fan, Role::Fan, grants(true)).unwrap();
+    assert_eq!(f.request(json!({"type": "auth", "token": verified})).await["type"], "ack");
+    f.ok(json!({"type": "tip", "amount": 500})).await;
+    assert_eq!(h.event_of("tip").await["amount"], 500);
+}

@@ -60,6 +60,7 @@ impl Split {
                 .env("TANDEM_BROKER_URL", url("broker"))
                 .env("TANDEM_BILLING_URL", url("billing"))
                 .env("TANDEM_DEV_TOPUPS", "1")
+                .env("TANDEM_DEV_VERIFIED_SIGNUPS", "1")
                 .env("TANDEM_AVAILABILITY_LOCK_SECS", LOCK_SECS.to_string())
                 .env("TANDEM_HEARTBEAT_GRACE_SECS", "3")
                 .env("SIGNALING_NODE_ID", name)
