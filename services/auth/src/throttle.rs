@@ -57,6 +57,26 @@ pub async fn reserve(redis: &RedisHandle, email: &str, client: &str) -> redis::R
     })
 }
 
+/// Give back one reserved attempt whose password was never checked (the hashing queue shed it):
+/// an overloaded node must not lock people out.
+const RELEASE: &str = r"
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then
+  redis.call('DECR', KEYS[1])
+end
+return n
+";
+
+/// Give back a reservation whose password check did not run.
+///
+/// # Errors
+/// Redis unreachable.
+pub async fn release(redis: &RedisHandle, email: &str, client: &str) -> redis::RedisResult<()> {
+    let mut conn = redis.conn.clone();
+    let _: i64 = redis::Script::new(RELEASE).key(key(redis, email, client)).invoke_async(&mut conn).await?;
+    Ok(())
+}
+
 /// Forget the attempts after a successful login.
 ///
 /// # Errors

@@ -1,5 +1,6 @@
 use crate::domain::Email;
 use crate::error::AuthApiError;
+use crate::password::HashError;
 use crate::refresh::SessionMeta;
 use crate::routes::{ErrorDoc, TokenResponse};
 use crate::throttle::{self, Reservation};
@@ -59,11 +60,21 @@ pub async fn login(
         return Err(AuthApiError::Throttled { retry_after });
     }
     let creds = crate::users::credentials(&core.db, &email).await?;
-    let hash = match &creds {
-        Some(c) => c.password_hash.clone(),
-        None => accounts.hasher.dummy_hash().await?,
-    };
-    let ok = accounts.hasher.verify(body.password, hash).await? && creds.is_some();
+    let checked = async {
+        let hash = match &creds {
+            Some(c) => c.password_hash.clone(),
+            None => accounts.hasher.dummy_hash().await?,
+        };
+        accounts.hasher.verify(body.password, hash).await
+    }
+    .await;
+    if matches!(checked, Err(HashError::Busy)) {
+        // Shed before the password was checked: not an attempt.
+        if let Err(e) = throttle::release(&core.redis, &normalized, &client).await {
+            tracing::warn!(error.message = %e, "failed to give back a shed sign-in's throttle slot");
+        }
+    }
+    let ok = checked? && creds.is_some();
     let Some(creds) = creds.filter(|_| ok) else {
         // The reservation stays counted as a failure.
         return Err(AuthApiError::InvalidCredentials);

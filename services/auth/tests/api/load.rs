@@ -59,3 +59,28 @@ async fn two_hundred_concurrent_sign_ins_all_answer_within_two_seconds() {
     eprintln!("200 sign-ins in {:?}: {by_status:?}", started.elapsed());
     assert!(by_status.get(&200).copied().unwrap_or(0) > 0, "some sign-ins succeed: {by_status:?}");
 }
+
+#[tokio::test]
+async fn a_sign_in_shed_before_its_password_was_checked_does_not_count_against_the_throttle() {
+    use tandem_auth::throttle::{self, Reservation, MAX_ATTEMPTS};
+    let app = TestApp::spawn().await;
+    let redis = &app.t.core.redis;
+    let (email, client) = ("shed@example.com", "192.0.2.7");
+    // Overload sheds many sign-ins of one account in a row: each reserved a slot and gave it back.
+    for _ in 0..3 * MAX_ATTEMPTS {
+        assert!(matches!(throttle::reserve(redis, email, client).await.unwrap(), Reservation::Granted));
+        throttle::release(redis, email, client).await.unwrap();
+    }
+    // Checked attempts still count: the budget is whole, then spent.
+    for _ in 0..MAX_ATTEMPTS {
+        assert!(matches!(throttle::reserve(redis, email, client).await.unwrap(), Reservation::Granted));
+    }
+    assert!(matches!(throttle::reserve(redis, email, client).await.unwrap(), Reservation::Refused { .. }));
+    // Giving back never goes below zero.
+    throttle::reset(redis, email, client).await.unwrap();
+    throttle::release(redis, email, client).await.unwrap();
+    for _ in 0..MAX_ATTEMPTS {
+        assert!(matches!(throttle::reserve(redis, email, client).await.unwrap(), Reservation::Granted));
+    }
+    assert!(matches!(throttle::reserve(redis, email, client).await.unwrap(), Reservation::Refused { .. }));
+}
