@@ -95,6 +95,10 @@ pub enum Class {
     WsAuth,
     /// Questions asked in a showcase's workshop (`POST /v1/showcases/{id}/questions`).
     Question,
+    /// Abuse reports (`POST /v1/abuse-reports`).
+    Report,
+    /// Signaling `mod.kick`, `mod.ban`, `mod.mute` (and `mod.unmute`).
+    WsModerate,
 }
 
 /// The limits and failure mode of one class.
@@ -110,7 +114,7 @@ pub struct ClassLimits {
 
 impl Class {
     /// Every class.
-    pub const ALL: [Class; 16] = [
+    pub const ALL: [Class; 18] = [
         Class::Auth,
         Class::Write,
         Class::Heartbeat,
@@ -127,6 +131,8 @@ impl Class {
         Class::WsAudio,
         Class::WsAuth,
         Class::Question,
+        Class::Report,
+        Class::WsModerate,
     ];
 
     /// Lower-case name, used in keys, metrics and (upper-cased) in `TANDEM_RATE_<CLASS>`.
@@ -148,6 +154,8 @@ impl Class {
             Class::WsAudio => "ws_audio",
             Class::WsAuth => "ws_auth",
             Class::Question => "question",
+            Class::Report => "report",
+            Class::WsModerate => "ws_moderate",
         }
     }
 
@@ -176,6 +184,10 @@ impl Class {
             Class::WsAuth => (Some(Limit::per(20, 60)), Some(Limit::per(3000, 60)), Open),
             // A question a minute on average, a burst of 3.
             Class::Question => (Some(Limit::per(3, 180)), Some(Limit::per(300, 60)), Open),
+            // Reports land in a human queue: a handful per user per ten minutes.
+            Class::Report => (Some(Limit::per(5, 600)), Some(Limit::per(60, 600)), Open),
+            // A host clearing out a raid acts quickly, but not hundreds of times a minute.
+            Class::WsModerate => (Some(Limit::per(60, 60)), Some(Limit::per(600, 60)), Open),
         };
         ClassLimits { user, addr, fail }
     }

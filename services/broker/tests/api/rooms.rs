@@ -207,7 +207,7 @@ async fn ending_a_relay_room_tells_relays_its_slots_are_released() {
     let mut release: SlotRelease = serde_json::from_str(&msg.get_payload::<String>().unwrap()).unwrap();
     release.slot_ids.sort();
     slots.sort();
-    assert_eq!(release, SlotRelease { room_id, slot_ids: slots.clone(), generation: None });
+    assert_eq!(release, SlotRelease { room_id, slot_ids: slots.clone(), generation: None, user_id: None });
     let mut conn = redis.conn.clone();
     for s in &slots {
         assert!(is_released(redis, *s).await.unwrap());
