@@ -111,6 +111,7 @@ pub fn build(core: &Core, settings: BrokerSettings, key: MediaKey, serve_docs: b
     let broker = Broker::new(core.clone(), settings, key)?;
     core.hooks.set_rooms(Arc::new(broker.clone()));
     core.hooks.set_ai(Arc::new(broker.clone()));
+    core.hooks.set_audit(Arc::new(broker.clone()));
     reaper::spawn(broker.clone());
     audience::consumer::spawn(broker.clone());
     Ok(BrokerService { broker, serve_docs })

@@ -53,7 +53,8 @@ async fn record(
     let mut entry = body.into_inner();
     if let Some(k) = req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()) {
         if let serde_json::Value::Object(m) = &mut entry.details {
-            m.insert("idempotency_key".into(), serde_json::Value::String(k.chars().take(64).collect()));
+            // The caller's own key (one per action) wins over the per-call one.
+            m.entry("idempotency_key").or_insert_with(|| serde_json::Value::String(k.chars().take(64).collect()));
         } else if entry.details.is_null() {
             entry.details = serde_json::json!({ "idempotency_key": k.chars().take(64).collect::<String>() });
         }

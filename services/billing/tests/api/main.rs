@@ -9,3 +9,4 @@ mod payouts;
 mod stripe;
 mod stripe_standin;
 mod tips;
+mod verification;
