@@ -9,6 +9,7 @@ mod decoder;
 mod drain;
 mod errors;
 mod fanout;
+mod geo;
 mod moderation;
 mod faults;
 mod rate_limits;

@@ -27,16 +27,22 @@ impl tandem_relay::SlotEvents for NoEvents {
     async fn publishing(&self, _slot: SlotId, _publishing: bool) {}
 }
 
-struct Deployment {
-    t: TestCore,
-    a: TestServer,
-    b: TestServer,
-    http: reqwest::Client,
+pub(crate) struct Deployment {
+    pub t: TestCore,
+    pub a: TestServer,
+    pub b: TestServer,
+    pub http: reqwest::Client,
 }
 
 impl Deployment {
-    async fn start() -> Self {
-        let t = TestCore::new().await;
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A deployment whose core `tune` adjusts first (geo database, trusted proxies).
+    pub async fn start_with(tune: impl FnOnce(&mut tandem_shared::server::Core)) -> Self {
+        let mut t = TestCore::new().await;
+        tune(&mut t.core);
         let users: Arc<dyn tandem_shared::hooks::UserDirectory> =
             Arc::new(tandem_auth::directory::Directory::new(t.core.db.clone()));
         t.core.hooks.set_users(users.clone());
@@ -69,11 +75,11 @@ impl Deployment {
         Self { t, a, b, http: reqwest::Client::new() }
     }
 
-    async fn connect(&self, node: &TestServer, user: &TestUser) -> Client {
+    pub async fn connect(&self, node: &TestServer, user: &TestUser) -> Client {
         Client::connect(&format!("ws://{}/v1/ws?access_token={}", node.addr, user.token)).await
     }
 
-    async fn call(&self, method: reqwest::Method, user: &TestUser, path: &str, body: Option<Value>) -> reqwest::Response {
+    pub async fn call(&self, method: reqwest::Method, user: &TestUser, path: &str, body: Option<Value>) -> reqwest::Response {
         let mut req = self.http.request(method, self.a.url(path)).bearer_auth(&user.token);
         if let Some(b) = body {
             req = req.json(&b);
@@ -82,7 +88,7 @@ impl Deployment {
     }
 
     /// The host slot's play token in `user`'s view of the room.
-    async fn play_token(&self, user: &TestUser, room: &str) -> (String, String) {
+    pub async fn play_token(&self, user: &TestUser, room: &str) -> (String, String) {
         let res = self.call(reqwest::Method::GET, user, &format!("/v1/rooms/{room}"), None).await;
         assert_eq!(res.status(), 200);
         let view: Value = res.json().await.expect("json");
@@ -125,7 +131,7 @@ impl Deployment {
             .as_u16()
     }
 
-    async fn audit_actions(&self, operator: &TestUser) -> Vec<String> {
+    pub async fn audit_actions(&self, operator: &TestUser) -> Vec<String> {
         let res = self.call(reqwest::Method::GET, operator, "/v1/admin/audit", None).await;
         assert_eq!(res.status(), 200);
         let body: Value = res.json().await.expect("json");
@@ -271,4 +277,60 @@ async fn a_muted_user_is_refused_with_muted_and_blocked_words_and_slow_mode_keep
     for a in ["mute", "unmute", "safety_settings_changed"] {
         assert!(actions.contains(&a.to_string()), "{a} missing from {actions:?}");
     }
+}
+
+#[tokio::test]
+async fn reports_reach_the_operator_queue_and_each_decision_is_acted_on_and_audited() {
+    let d = Deployment::start().await;
+    let host = d.t.user(Role::Creator).await;
+    let troll = d.t.user(Role::Fan).await;
+    let reporter = d.t.user(Role::Fan).await;
+    let operator = d.t.user(Role::Operator).await;
+    let res = d.call(reqwest::Method::POST, &host, "/v1/rooms", Some(json!({"title": "reported"}))).await;
+    assert_eq!(res.status(), 201);
+    let room = res.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_string();
+    let mut t = d.connect(&d.b, &troll).await;
+    t.ok(json!({"type": "join", "room_id": room})).await;
+
+    let report = |body: Value| d.call(reqwest::Method::POST, &reporter, "/v1/abuse-reports", Some(body));
+    let res = report(json!({"target": "message", "user_id": troll.id, "room_id": room, "message": "nasty words", "reason": "harassment"})).await;
+    assert_eq!(res.status(), 201);
+    let message_report = res.json::<Value>().await.expect("json")["report_id"].as_str().expect("id").to_string();
+    let res = report(json!({"target": "room", "room_id": room, "reason": "off-topic stream"})).await;
+    assert_eq!(res.status(), 201);
+    let room_report = res.json::<Value>().await.expect("json")["report_id"].as_str().expect("id").to_string();
+    let res = report(json!({"target": "user", "user_id": host.id, "reason": "meh"})).await;
+    let host_report = res.json::<Value>().await.expect("json")["report_id"].as_str().expect("id").to_string();
+    assert_eq!(report(json!({"target": "user", "reason": "no one"})).await.status(), 400);
+
+    // Only operators see the queue; oldest first.
+    assert_eq!(d.call(reqwest::Method::GET, &reporter, "/v1/admin/reports", None).await.status(), 403);
+    let queue: Value = d.call(reqwest::Method::GET, &operator, "/v1/admin/reports", None).await.json().await.expect("json");
+    let ids: Vec<&str> = queue["reports"].as_array().expect("reports").iter().filter_map(|r| r["report_id"].as_str()).collect();
+    assert_eq!(ids, vec![message_report.as_str(), room_report.as_str(), host_report.as_str()]);
+
+    // Ban platform-wide: the troll leaves the room and cannot join any room.
+    let decide = |id: &str, body: Value| {
+        let path = format!("/v1/admin/reports/{id}");
+        let (d, operator) = (&d, &operator);
+        async move { d.call(reqwest::Method::POST, operator, &path, Some(body)).await }
+    };
+    let res = decide(&message_report, json!({"decision": "ban_platform", "reason": "repeated harassment"})).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.expect("json")["status"], "actioned");
+    assert_eq!(within_a_second(&mut t, "member.removed").await["removal"], "banned");
+    t.refused(json!({"type": "join", "room_id": room}), "banned").await;
+    assert_eq!(decide(&message_report, json!({"decision": "dismiss", "reason": "again"})).await.status(), 409);
+    // End the room; dismiss the last.
+    assert_eq!(decide(&room_report, json!({"decision": "end_room", "reason": "against the rules"})).await.status(), 200);
+    let view: Value = d.call(reqwest::Method::GET, &host, &format!("/v1/rooms/{room}"), None).await.json().await.expect("json");
+    assert_eq!(view["status"], "ended");
+    assert_eq!(decide(&host_report, json!({"decision": "dismiss", "reason": "nothing wrong"})).await.status(), 200);
+
+    let actions = d.audit_actions(&operator).await;
+    for a in ["platform_ban", "room_ended", "report_dismissed"] {
+        assert!(actions.contains(&a.to_string()), "{a} missing from {actions:?}");
+    }
+    let queue: Value = d.call(reqwest::Method::GET, &operator, "/v1/admin/reports", None).await.json().await.expect("json");
+    assert!(queue["reports"].as_array().expect("reports").is_empty());
 }
