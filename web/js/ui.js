@@ -19,8 +19,8 @@ export function h(tag, props, ...children) {
 
 const NAV = {
   fan: [['/fan.html', 'Live now'], ['/schedule.html', 'Showcases'], ['/wallet.html', 'Wallet']],
-  creator: [['/creator.html', 'Studio'], ['/schedule.html', 'Showcases'], ['/dashboard.html', 'Numbers'], ['/earnings.html', 'Earnings']],
-  operator: [['/dashboard.html', 'Dashboard'], ['/schedule.html', 'Showcases']],
+  creator: [['/creator.html', 'Studio'], ['/schedule.html', 'Showcases'], ['/dashboard.html', 'Numbers'], ['/earnings.html', 'Earnings'], ['/safety.html', 'Safety']],
+  operator: [['/dashboard.html', 'Dashboard'], ['/schedule.html', 'Showcases'], ['/admin.html', 'Reports & audit']],
 };
 
 /** Fill the header: navigation for the role, the handle, log out. */

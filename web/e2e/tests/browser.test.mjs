@@ -450,3 +450,70 @@ test('showcase: a fan finds it on the schedule and joins it live, asks in the wo
   assert.ok(Number(await op.locator('#figures dd[data-key=unique_viewers]').innerText()) >= 1, 'the fans are counted');
   await shots(op, 'dashboard');
 });
+
+test('safety: the creator sets a blocklist, bans a fan from a chat line, the fan is out; the operator sees it in the audit log and dismisses a report', async () => {
+  const creator = await person();
+  const fan = await person();
+  const bystander = await person();
+  await signup(creator, 'creator', 'sc');
+  const fanHandle = await signup(fan, 'fan', 'sf');
+  await signup(bystander, 'fan', 'sb');
+
+  // The safety page: verification is automatic here, the rules save.
+  await creator.goto(BASE + '/safety.html');
+  await creator.waitForSelector('body[data-verified=true]', { timeout: 10000 });
+  await creator.getByLabel(/Blocked words/).fill('forbidden phrase\nslur');
+  await creator.locator('#rules button[type=submit]').click();
+  await creator.waitForSelector('body[data-saved=true]', { timeout: 10000 });
+  await shots(creator, 'creator-safety');
+  await creator.goto(BASE + '/creator.html');
+  await creator.waitForSelector('#conn[data-state=open]', { timeout: 10000 });
+
+  const title = `moderated ${run}`;
+  await goLive(creator, title);
+  await watch(fan, title);
+  await watch(bystander, title);
+  await assertVideoFlows(fan, 'fan', 1);
+
+  // A blocked word is refused with a clear notice and never shown in the room.
+  await fan.getByLabel('Message').fill('what a SLUR');
+  await fan.getByRole('button', { name: 'Send' }).click();
+  await fan.locator('.notice.error', { hasText: /blocks/ }).waitFor({ timeout: 10000 });
+  await fan.getByLabel('Message').fill('first clean line');
+  await fan.getByRole('button', { name: 'Send' }).click();
+  await bystander.locator('#chat li', { hasText: 'first clean line' }).waitFor({ timeout: 10000 });
+  assert.equal(await bystander.locator('#chat li', { hasText: 'SLUR' }).count(), 0);
+
+  // The bystander reports the line; the creator bans its author from the chat line.
+  await bystander.locator('#chat li', { hasText: 'first clean line' }).locator('button.report').click();
+  await bystander.locator('#mod-reason').fill('rude to everyone');
+  await bystander.locator('dialog button[value=ok]').click();
+  await bystander.locator('.notice', { hasText: 'operators will look' }).waitFor({ timeout: 10000 });
+  const line = creator.locator('#chat li', { hasText: 'first clean line' });
+  await line.waitFor({ timeout: 10000 });
+  await line.locator('button.mod-ban').click();
+  await creator.locator('#mod-reason').fill('spamming the room');
+  await creator.locator('dialog button[value=ok]').click();
+  await fan.waitForSelector('body[data-removed=banned]', { timeout: 5000 });
+  assert.match(await text(fan, '#status'), /banned/);
+  await shots(fan, 'fan-banned');
+
+  // The operator's page lists the report and the ban in the audit log; dismissing empties the queue.
+  const op = await person();
+  await op.goto(BASE + '/');
+  const login = op.locator('#login');
+  await login.getByLabel('Email').fill(process.env.TANDEM_E2E_OPERATOR_EMAIL);
+  await login.getByLabel('Password').fill(process.env.TANDEM_E2E_OPERATOR_PASSWORD);
+  await login.locator('button[type=submit]').click();
+  await op.waitForURL(/dashboard\.html/, { timeout: 10000 });
+  await op.goto(BASE + '/admin.html');
+  await op.locator('#audit tr[data-action=ban]').first().waitFor({ timeout: 10000 });
+  const report = op.locator('#reports tr', { hasText: 'rude to everyone' });
+  await report.waitFor({ timeout: 10000 });
+  await shots(op, 'operator-reports-audit');
+  await report.locator('button.dismiss').click();
+  await op.locator('#decide-reason').fill('a ban already covers it');
+  await op.locator('dialog button[value=ok]').click();
+  await op.locator('#audit tr[data-action=report_dismissed]').first().waitFor({ timeout: 10000 });
+  assert.ok(fanHandle);
+});
