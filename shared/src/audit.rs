@@ -112,7 +112,10 @@ pub trait AuditLog: Send + Sync + 'static {
 /// cannot be written: the action itself already happened.
 pub async fn record(hooks: &crate::hooks::Hooks, entry: AuditEntry) {
     let Some(log) = hooks.audit() else {
-        tracing::error!(action = entry.action.as_str(), "no audit log is installed: a privileged action is not recorded");
+        tracing::error!(
+            action = entry.action.as_str(),
+            "no audit log is installed: a privileged action is not recorded"
+        );
         return;
     };
     let action = entry.action;

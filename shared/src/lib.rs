@@ -31,9 +31,9 @@
 //! - `testing` (feature `test-support`): per-test databases and Redis prefixes.
 
 pub mod audience;
+pub mod audit;
 pub mod auth;
 pub mod client_addr;
-pub mod audit;
 pub mod config;
 pub mod contracts;
 pub mod db;

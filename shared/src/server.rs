@@ -58,7 +58,9 @@ impl Core {
         let geo = match &settings.geoip_db {
             Some(path) => crate::geo::Geo::open(path)?,
             None => {
-                tracing::info!("TANDEM_GEOIP_DB is not set: client countries are unknown and geo-blocking blocks nobody");
+                tracing::info!(
+                    "TANDEM_GEOIP_DB is not set: client countries are unknown and geo-blocking blocks nobody"
+                );
                 crate::geo::Geo::none()
             }
         };

@@ -200,7 +200,8 @@ impl Billing {
             .await
             .map_err(|e| BillingError::Provider(anyhow::anyhow!("Stripe Identity unreachable: {e}")))?;
         let status = res.status();
-        let body: Value = res.json().await.map_err(|e| BillingError::Provider(anyhow::anyhow!("Stripe Identity: {e}")))?;
+        let body: Value =
+            res.json().await.map_err(|e| BillingError::Provider(anyhow::anyhow!("Stripe Identity: {e}")))?;
         if !status.is_success() {
             return Err(BillingError::Provider(anyhow::anyhow!(
                 "Stripe Identity answered {status}: {}",
@@ -233,7 +234,9 @@ impl Billing {
     ) -> Result<Option<AuditEntry>, BillingError> {
         let (status, action) = match kind {
             "identity.verification_session.verified" => ("verified", AuditAction::VerificationApproved),
-            "identity.verification_session.requires_input" => ("requires_input", AuditAction::VerificationRequiresInput),
+            "identity.verification_session.requires_input" => {
+                ("requires_input", AuditAction::VerificationRequiresInput)
+            }
             _ => return Ok(None),
         };
         let Some(session) = object["id"].as_str() else { return Ok(None) };
@@ -324,7 +327,9 @@ impl Billing {
     ///
     /// # Errors
     /// Database errors.
-    pub async fn open_verifications(&self) -> Result<Vec<(UserId, String, chrono::DateTime<chrono::Utc>)>, BillingError> {
+    pub async fn open_verifications(
+        &self,
+    ) -> Result<Vec<(UserId, String, chrono::DateTime<chrono::Utc>)>, BillingError> {
         Ok(sqlx::query_as(
             "select creator_id, status, updated_at from creator_verifications
              where status in ('pending', 'requires_input') order by updated_at limit 200",

@@ -57,7 +57,11 @@ pub async fn generation_from_broker(hooks: &Hooks, slot: SlotId) -> Result<Optio
 /// # Errors
 /// [`RelayError::Unavailable`] when no room control is installed or the broker cannot answer
 /// (refused, never let through).
-pub async fn banned_by_broker(hooks: &Hooks, slot: SlotId, user: tandem_shared::ids::UserId) -> Result<bool, RelayError> {
+pub async fn banned_by_broker(
+    hooks: &Hooks,
+    slot: SlotId,
+    user: tandem_shared::ids::UserId,
+) -> Result<bool, RelayError> {
     let Some(rooms) = hooks.rooms() else {
         tracing::error!("no room control is installed: the relay cannot check bans");
         return Err(RelayError::Unavailable);

@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{Hub, Topic};
-use crate::roomlog::backlog_key;
 use crate::policy::Policies;
+use crate::roomlog::backlog_key;
 use crate::rooms::RoomDirectory;
 
 /// How long a join waits for its subscription before answering `unavailable`.
@@ -136,7 +136,15 @@ async fn subscriber(
         reconnect = true;
         backoff = Duration::from_millis(100);
         let (dead_tx, mut dead) = oneshot::channel::<()>();
-        tokio::spawn(dispatch(stream, redis.clone(), hub.clone(), rooms.clone(), policies.clone(), bus.clone(), dead_tx));
+        tokio::spawn(dispatch(
+            stream,
+            redis.clone(),
+            hub.clone(),
+            rooms.clone(),
+            policies.clone(),
+            bus.clone(),
+            dead_tx,
+        ));
         loop {
             let first = tokio::select! {
                 _ = shutdown.cancelled() => return,

@@ -35,9 +35,12 @@ impl Policies {
     /// # Errors
     /// No room control is installed, or the broker cannot answer.
     pub async fn get(&self, room: RoomId) -> anyhow::Result<Option<Arc<RoomPolicy>>> {
-        if let Some(hit) = self.cache.lock().ok().and_then(|c| {
-            c.get(&room).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(p, _)| p.clone())
-        }) {
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&room).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(p, _)| p.clone()))
+        {
             return Ok(Some(hit));
         }
         let control = self.hooks.rooms().ok_or_else(|| anyhow::anyhow!("no room control is installed"))?;

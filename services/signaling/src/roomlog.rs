@@ -215,13 +215,7 @@ impl RoomLog {
 pub async fn slow_mode_slot(redis: &RedisHandle, room: RoomId, user: UserId, secs: u32) -> redis::RedisResult<bool> {
     let key = redis.key(format_args!("sig:slow:{room}:{user}"));
     let mut c = redis.conn.clone();
-    let set: Option<String> = redis::cmd("SET")
-        .arg(key)
-        .arg(1)
-        .arg("NX")
-        .arg("EX")
-        .arg(u64::from(secs.max(1)))
-        .query_async(&mut c)
-        .await?;
+    let set: Option<String> =
+        redis::cmd("SET").arg(key).arg(1).arg("NX").arg("EX").arg(u64::from(secs.max(1))).query_async(&mut c).await?;
     Ok(set.is_some())
 }

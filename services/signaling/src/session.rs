@@ -661,9 +661,10 @@ impl Conn {
             return Err(Refusal::new(ErrorCode::Blocked, "the message contains a word this creator blocks"));
         }
         if policy.slow_mode_secs > 0 {
-            let allowed = crate::roomlog::slow_mode_slot(&self.node.core.redis, room_id, self.user, policy.slow_mode_secs)
-                .await
-                .map_err(unavailable("failed to check slow mode"))?;
+            let allowed =
+                crate::roomlog::slow_mode_slot(&self.node.core.redis, room_id, self.user, policy.slow_mode_secs)
+                    .await
+                    .map_err(unavailable("failed to check slow mode"))?;
             if !allowed {
                 return Err(Refusal::new(
                     ErrorCode::SlowMode,

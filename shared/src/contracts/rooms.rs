@@ -3,8 +3,8 @@
 use super::client::{CallError, InternalClient};
 use super::{internal_error, LocalContract};
 use crate::hooks::{LiveSlot, RoomControl, RoomSummary};
-use crate::moderation::{ModerationRefusal, ModerationRequest, RoomPolicy};
 use crate::ids::{RoomId, SlotId, UserId};
+use crate::moderation::{ModerationRefusal, ModerationRequest, RoomPolicy};
 use crate::service_auth::{ServiceCaller, ServiceKey, ServiceName};
 use actix_web::{web, HttpResponse};
 use reqwest::Method;

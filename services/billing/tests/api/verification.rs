@@ -30,14 +30,21 @@ impl Deployment {
         let billing =
             tandem_billing::Billing::new(&t.core, s, Arc::new(tandem_billing::clock::SystemClock)).expect("billing");
         let billing_svc = tandem_billing::service_with(billing, false);
-        let broker = tandem_broker::build(&t.core, tandem_broker::BrokerSettings::relay_defaults(), MediaKey::generate(), false)
-            .expect("broker");
+        let broker =
+            tandem_broker::build(&t.core, tandem_broker::BrokerSettings::relay_defaults(), MediaKey::generate(), false)
+                .expect("broker");
         let server = TestCore::spawn(&t.core, vec![Arc::new(broker), billing_svc]);
         (Self { t, server, http: reqwest::Client::new() }, stripe)
     }
 
     async fn send(&self, method: reqwest::Method, user: &TestUser, path: &str, body: Value) -> reqwest::Response {
-        self.http.request(method, self.server.url(path)).bearer_auth(&user.token).json(&body).send().await.expect("sent")
+        self.http
+            .request(method, self.server.url(path))
+            .bearer_auth(&user.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("sent")
     }
 
     async fn code(&self, method: reqwest::Method, user: &TestUser, path: &str, body: Value) -> (u16, String) {
@@ -96,9 +103,15 @@ async fn an_unverified_creator_is_refused_until_stripe_identity_verifies_them_an
     use reqwest::Method as M;
 
     // Unverified: no going live, no price, no accepting.
-    assert_eq!(d.code(M::POST, &creator, "/v1/rooms", json!({"title": "hi"})).await, (403, "verification_required".into()));
+    assert_eq!(
+        d.code(M::POST, &creator, "/v1/rooms", json!({"title": "hi"})).await,
+        (403, "verification_required".into())
+    );
     let pricing = json!({"price_per_minute": 100});
-    assert_eq!(d.code(M::PUT, &creator, "/v1/creator/pricing", pricing.clone()).await, (403, "verification_required".into()));
+    assert_eq!(
+        d.code(M::PUT, &creator, "/v1/creator/pricing", pricing.clone()).await,
+        (403, "verification_required".into())
+    );
     assert_eq!(d.send(M::PUT, &creator, "/v1/presence", json!({"status": "online"})).await.status(), 200);
     let res = d.send(M::POST, &fan, "/v1/private-requests", json!({"creator_id": creator.id, "media": "p2p"})).await;
     assert_eq!(res.status(), 201);
@@ -160,13 +173,18 @@ async fn an_operator_approves_or_rejects_and_each_decision_is_audited() {
     // Only operators decide, with a reason.
     assert_eq!(d.code(M::POST, &creator, &path, json!({"decision": "approve", "reason": "me"})).await.0, 403);
     assert_eq!(d.code(M::POST, &operator, &path, json!({"decision": "approve", "reason": " "})).await.0, 400);
-    let res = d.send(M::POST, &operator, &path, json!({"decision": "approve", "reason": "checked the passport in person"})).await;
+    let res = d
+        .send(M::POST, &operator, &path, json!({"decision": "approve", "reason": "checked the passport in person"}))
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.expect("json")["verified"], true);
     assert_eq!(d.send(M::POST, &creator, "/v1/rooms", json!({"title": "verified now"})).await.status(), 201);
     let res = d.send(M::POST, &operator, &path, json!({"decision": "reject", "reason": "document was forged"})).await;
     assert_eq!(res.status(), 200);
-    assert_eq!(d.code(M::PUT, &creator, "/v1/creator/pricing", json!({"price_per_minute": 5})).await.1, "verification_required");
+    assert_eq!(
+        d.code(M::PUT, &creator, "/v1/creator/pricing", json!({"price_per_minute": 5})).await.1,
+        "verification_required"
+    );
     let audit = d.audit(&operator).await;
     for action in ["verification_approved", "verification_rejected"] {
         let row = audit.iter().find(|e| e["action"] == action).unwrap_or_else(|| panic!("{action}: {audit:?}"));

@@ -10,12 +10,12 @@ use crate::routes::ErrorDoc;
 use crate::store;
 use crate::view::{room_view, RoomView};
 use actix_web::{web, HttpRequest, HttpResponse};
-use tandem_shared::client_addr::client_ip;
-use tandem_shared::geo::Region;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tandem_shared::auth::AuthUser;
+use tandem_shared::client_addr::client_ip;
 use tandem_shared::events::AiSource;
+use tandem_shared::geo::Region;
 use tandem_shared::ids::{Role, RoomId, UserId};
 use utoipa::{IntoParams, ToSchema};
 

@@ -233,8 +233,8 @@ pub async fn livepeer_access(
     let parsed = check_webhook_header(header, now_ms, broker.settings.webhook_tolerance)
         .map_err(|_| BrokerError::Signature("invalid Livepeer-Signature"))?;
     let body = tandem_shared::webhook::read_body(&req, payload, crate::routes::webhooks::WEBHOOK_LIMIT).await?;
-    let access = verify_access_body(&parsed, secret, &body)
-        .map_err(|_| BrokerError::Signature("invalid Livepeer-Signature"))?;
+    let access =
+        verify_access_body(&parsed, secret, &body).map_err(|_| BrokerError::Signature("invalid Livepeer-Signature"))?;
     let denied = || BrokerError::Denied { code: "access_denied", message: "playback is not allowed" };
     let claims = match broker.media_key.verify(&access.access_key, chrono::Utc::now().timestamp()) {
         Ok(c) if c.grant == MediaGrant::Play => c,

@@ -366,7 +366,8 @@ impl Broker {
             self.stage_changed(room).await?;
         }
         if room.media == MediaMode::Relay {
-            let slot_ids = crate::store::slots(&self.core.db, room.room_id).await?.into_iter().map(|s| s.slot_id).collect();
+            let slot_ids =
+                crate::store::slots(&self.core.db, room.room_id).await?.into_iter().map(|s| s.slot_id).collect();
             let release = SlotRelease { room_id: room.room_id, slot_ids, generation: None, user_id: Some(user) };
             let ttl = self.settings.media_token_ttl;
             if let Err(e) = slot_release::announce(redis, &release, ttl).await {

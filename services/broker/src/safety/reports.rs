@@ -155,8 +155,12 @@ impl Broker {
     pub async fn report(&self, reporter: UserId, r: NewReport) -> Result<ReportView, BrokerError> {
         let reason = check_reason(&r.reason)?;
         let (user, room, message) = match r.target {
-            ReportTarget::User => (Some(r.user_id.ok_or(BrokerError::Validation("user_id is required".into()))?), r.room_id, None),
-            ReportTarget::Room => (r.user_id, Some(r.room_id.ok_or(BrokerError::Validation("room_id is required".into()))?), None),
+            ReportTarget::User => {
+                (Some(r.user_id.ok_or(BrokerError::Validation("user_id is required".into()))?), r.room_id, None)
+            }
+            ReportTarget::Room => {
+                (r.user_id, Some(r.room_id.ok_or(BrokerError::Validation("room_id is required".into()))?), None)
+            }
             ReportTarget::Message => {
                 let text = r.message.as_deref().map(str::trim).unwrap_or_default();
                 if text.is_empty() || text.chars().count() > 2000 {

@@ -14,7 +14,8 @@ use tandem_shared::server::Core;
 
 /// Loopback (where the test's requests come from) is in France; 10.9/16 is in Texas.
 fn geo(core: &mut Core, trust_loopback: bool) {
-    let db = country_db(&[(Ipv4Addr::new(127, 0, 0, 0), 8, "FR", None), (Ipv4Addr::new(10, 9, 0, 0), 16, "US", Some("TX"))]);
+    let db =
+        country_db(&[(Ipv4Addr::new(127, 0, 0, 0), 8, "FR", None), (Ipv4Addr::new(10, 9, 0, 0), 16, "US", Some("TX"))]);
     core.geo = Geo::from_bytes(db).expect("test database");
     let mut settings = (*core.settings).clone();
     settings.trusted_proxies = TrustedProxies::parse(if trust_loopback { "127.0.0.1" } else { "" }).expect("cidr");
@@ -77,7 +78,8 @@ async fn behind_a_trusted_proxy_the_forwarded_client_address_decides() {
     let res = d.call(reqwest::Method::POST, &host, "/v1/rooms", Some(json!({"title": "no texas"}))).await;
     assert_eq!(res.status(), 201);
     let room = res.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_string();
-    let res = d.call(reqwest::Method::PUT, &host, "/v1/creator/safety", Some(json!({"blocked_regions": ["US-TX"]}))).await;
+    let res =
+        d.call(reqwest::Method::PUT, &host, "/v1/creator/safety", Some(json!({"blocked_regions": ["US-TX"]}))).await;
     assert_eq!(res.status(), 200);
     // The proxy (loopback, trusted) says the client is in Texas: blocked by the subdivision.
     assert!(!listed(&d, Some("10.9.3.4")).await.contains(&room));
@@ -86,6 +88,7 @@ async fn behind_a_trusted_proxy_the_forwarded_client_address_decides() {
     assert!(listed(&d, Some("127.8.8.8")).await.contains(&room));
     assert_eq!(room_status(&d, &viewer.token, &room, Some("127.8.8.8")).await.0, 200);
     // Bad values are refused.
-    let res = d.call(reqwest::Method::PUT, &host, "/v1/creator/safety", Some(json!({"blocked_regions": ["France"]}))).await;
+    let res =
+        d.call(reqwest::Method::PUT, &host, "/v1/creator/safety", Some(json!({"blocked_regions": ["France"]}))).await;
     assert_eq!(res.status(), 400);
 }

@@ -79,7 +79,13 @@ impl Deployment {
         Client::connect(&format!("ws://{}/v1/ws?access_token={}", node.addr, user.token)).await
     }
 
-    pub async fn call(&self, method: reqwest::Method, user: &TestUser, path: &str, body: Option<Value>) -> reqwest::Response {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        user: &TestUser,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
         let mut req = self.http.request(method, self.a.url(path)).bearer_auth(&user.token);
         if let Some(b) = body {
             req = req.json(&b);
@@ -135,7 +141,12 @@ impl Deployment {
         let res = self.call(reqwest::Method::GET, operator, "/v1/admin/audit", None).await;
         assert_eq!(res.status(), 200);
         let body: Value = res.json().await.expect("json");
-        body["entries"].as_array().expect("entries").iter().map(|e| e["action"].as_str().unwrap_or("").to_string()).collect()
+        body["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| e["action"].as_str().unwrap_or("").to_string())
+            .collect()
     }
 }
 
@@ -305,8 +316,10 @@ async fn reports_reach_the_operator_queue_and_each_decision_is_acted_on_and_audi
 
     // Only operators see the queue; oldest first.
     assert_eq!(d.call(reqwest::Method::GET, &reporter, "/v1/admin/reports", None).await.status(), 403);
-    let queue: Value = d.call(reqwest::Method::GET, &operator, "/v1/admin/reports", None).await.json().await.expect("json");
-    let ids: Vec<&str> = queue["reports"].as_array().expect("reports").iter().filter_map(|r| r["report_id"].as_str()).collect();
+    let queue: Value =
+        d.call(reqwest::Method::GET, &operator, "/v1/admin/reports", None).await.json().await.expect("json");
+    let ids: Vec<&str> =
+        queue["reports"].as_array().expect("reports").iter().filter_map(|r| r["report_id"].as_str()).collect();
     assert_eq!(ids, vec![message_report.as_str(), room_report.as_str(), host_report.as_str()]);
 
     // Ban platform-wide: the troll leaves the room and cannot join any room.
@@ -322,8 +335,12 @@ async fn reports_reach_the_operator_queue_and_each_decision_is_acted_on_and_audi
     t.refused(json!({"type": "join", "room_id": room}), "banned").await;
     assert_eq!(decide(&message_report, json!({"decision": "dismiss", "reason": "again"})).await.status(), 409);
     // End the room; dismiss the last.
-    assert_eq!(decide(&room_report, json!({"decision": "end_room", "reason": "against the rules"})).await.status(), 200);
-    let view: Value = d.call(reqwest::Method::GET, &host, &format!("/v1/rooms/{room}"), None).await.json().await.expect("json");
+    assert_eq!(
+        decide(&room_report, json!({"decision": "end_room", "reason": "against the rules"})).await.status(),
+        200
+    );
+    let view: Value =
+        d.call(reqwest::Method::GET, &host, &format!("/v1/rooms/{room}"), None).await.json().await.expect("json");
     assert_eq!(view["status"], "ended");
     assert_eq!(decide(&host_report, json!({"decision": "dismiss", "reason": "nothing wrong"})).await.status(), 200);
 
@@ -331,6 +348,7 @@ async fn reports_reach_the_operator_queue_and_each_decision_is_acted_on_and_audi
     for a in ["platform_ban", "room_ended", "report_dismissed"] {
         assert!(actions.contains(&a.to_string()), "{a} missing from {actions:?}");
     }
-    let queue: Value = d.call(reqwest::Method::GET, &operator, "/v1/admin/reports", None).await.json().await.expect("json");
+    let queue: Value =
+        d.call(reqwest::Method::GET, &operator, "/v1/admin/reports", None).await.json().await.expect("json");
     assert!(queue["reports"].as_array().expect("reports").is_empty());
 }
