@@ -207,7 +207,21 @@ pub async fn end(
     if !room.is_participant(user.user_id) && user.role != Role::Operator {
         return Err(BrokerError::Forbidden("only the host, the private guest or an operator may end a room"));
     }
-    broker.end_room(room.room_id, Broker::end_reason_for(&room, user.user_id)).await?;
+    let ended = broker.end_room(room.room_id, Broker::end_reason_for(&room, user.user_id)).await?;
+    if ended && !room.is_participant(user.user_id) {
+        // An operator ended someone else's room: a privileged action.
+        broker
+            .audit(tandem_shared::audit::AuditEntry {
+                actor: tandem_shared::audit::Actor::User { user_id: user.user_id },
+                action: tandem_shared::audit::AuditAction::RoomEnded,
+                target_user: Some(room.host_id),
+                room_id: Some(room.room_id),
+                reason: "ended by an operator".into(),
+                service: "broker".into(),
+                details: serde_json::json!({ "route": "POST /v1/rooms/{id}/end" }),
+            })
+            .await;
+    }
     let room = store::room(&broker.core.db, room.room_id).await?.ok_or(BrokerError::NotFound("room"))?;
     let slots = store::slots(&broker.core.db, room.room_id).await?;
     let mut view = room_view(&broker, &room, &slots, user.user_id, None);

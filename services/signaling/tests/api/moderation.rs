@@ -228,6 +228,12 @@ async fn a_banned_user_leaves_the_room_on_both_nodes_within_a_second_and_cannot_
 
     // Only the host or an operator moderates.
     o.refused(json!({"type": "mod.kick", "user_id": host.id, "reason": "no"}), "forbidden").await;
+
+    // An operator ending someone's room is audited too.
+    let res = d.call(reqwest::Method::POST, &operator, &format!("/v1/rooms/{room}/end"), None).await;
+    assert_eq!(res.status(), 200);
+    let actions = d.audit_actions(&operator).await;
+    assert!(actions.contains(&"room_ended".to_string()), "{actions:?}");
 }
 
 #[tokio::test]
