@@ -455,9 +455,9 @@ test('safety: the creator sets a blocklist, bans a fan from a chat line, the fan
   const creator = await person();
   const fan = await person();
   const bystander = await person();
-  await signup(creator, 'creator', 'sc');
-  const fanHandle = await signup(fan, 'fan', 'sf');
-  await signup(bystander, 'fan', 'sb');
+  await signup(creator, 'creator', 'mc');
+  const fanHandle = await signup(fan, 'fan', 'mf');
+  await signup(bystander, 'fan', 'mb');
 
   // The safety page: verification is automatic here, the rules save.
   await creator.goto(BASE + '/safety.html');
