@@ -118,7 +118,13 @@ async function goLive() {
   } catch (e) {
     room = null;
     status('offline');
-    showError(e, 'Could not go live');
+    if (e && e.code === 'verification_required') {
+      notify('Verify your identity before going live.', 'warn', {
+        ttl: 20000, key: 'verify', actions: [h('a', { href: '/safety.html' }, 'Verification')],
+      });
+    } else {
+      showError(e, 'Could not go live');
+    }
     $('golive').disabled = false;
   }
 }
