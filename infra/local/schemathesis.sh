@@ -60,7 +60,7 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 B=http://127.0.0.1:$PORT
 # The limits stay on (the middleware is exercised and 429 is documented on every write), but
 # generous: the run sends far more requests from one address than any client would.
-for class in AUTH WRITE HEARTBEAT MONEY ADMIN WEBHOOK QUESTION MAIL; do
+for class in AUTH WRITE HEARTBEAT MONEY ADMIN WEBHOOK QUESTION MAIL REPORT; do
   export "TANDEM_RATE_$class=100000/60" "TANDEM_RATE_${class}_ADDR=100000/60"
 done
 # Signups start verified, so the run's creator reaches the routes behind email verification

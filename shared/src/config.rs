@@ -65,6 +65,8 @@ pub struct CoreSettings {
     pub workers: Option<usize>,
     /// Proxies whose `X-Forwarded-For` names the client (see [`crate::client_addr`]).
     pub trusted_proxies: crate::client_addr::TrustedProxies,
+    /// MaxMind-format country database for geo-blocking (`TANDEM_GEOIP_DB`); none: places unknown.
+    pub geoip_db: Option<PathBuf>,
     /// Lifetime of access tokens, seconds (signaling sockets close when theirs expires).
     pub access_token_ttl_secs: i64,
     /// Bearer token of `/metrics` on the main listener; `None`: not served there.
@@ -140,6 +142,7 @@ impl CoreSettings {
             jwt_audience: var("TANDEM_JWT_AUDIENCE").unwrap_or_else(|| "tandem".into()),
             workers,
             trusted_proxies,
+            geoip_db: var("TANDEM_GEOIP_DB").map(PathBuf::from),
             access_token_ttl_secs,
             metrics_token,
             metrics_addr,

@@ -98,6 +98,40 @@ pub enum BusEvent {
         /// When it is scheduled to end (Unix ms).
         ends_at: i64,
     },
+    /// A user was taken out of a room (sent on the room channel): every node takes that user's
+    /// sockets out of the room, then tells the members (the reason is never sent).
+    #[serde(rename = "member.removed")]
+    MemberRemoved {
+        /// The room.
+        room_id: RoomId,
+        /// Who was removed.
+        user_id: UserId,
+        /// `kicked` (may come back) or `banned`.
+        removal: crate::moderation::Removal,
+    },
+    /// A user was muted or unmuted in a room (sent on the room channel); nodes also drop the
+    /// room's cached policy.
+    #[serde(rename = "member.muted")]
+    MemberMuted {
+        /// The room.
+        room_id: RoomId,
+        /// Who.
+        user_id: UserId,
+        /// Muted now (false: unmuted).
+        muted: bool,
+        /// Until when (Unix ms), if the mute ends before the room does.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<i64>,
+    },
+    /// The creator changed the room's rules (slow mode, blocklist, blocked regions); sent on
+    /// the room channel so that nodes drop the cached policy.
+    #[serde(rename = "room.policy")]
+    RoomPolicyChanged {
+        /// The room.
+        room_id: RoomId,
+        /// Seconds between a user's chat lines now (0: off).
+        slow_mode_secs: u32,
+    },
     /// Any other event a service wants delivered as-is (billing warnings, tips, ...).
     #[serde(rename = "notice")]
     Notice {

@@ -10,6 +10,7 @@
 //! service with a hook missing.
 
 use crate::ids::{Role, RoomId, SlotId, UserId};
+use crate::moderation::{ModerationRefusal, ModerationRequest, RoomPolicy};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock};
@@ -82,6 +83,13 @@ pub trait PaymentGate: Send + Sync + 'static {
     ) -> Result<(), PaymentRefusal> {
         let _ = (room, from, amount, note, idempotency_key);
         Err(PaymentRefusal::Refused { code: "tips_unavailable", message: "tips are not available here".into() })
+    }
+    /// Whether `creator` is verified (Stripe Identity or an operator), so may go live, set a
+    /// price and accept private sessions. Billing answers `true` for everyone when the
+    /// deployment does not require verification (development). The default says `true`.
+    async fn creator_verified(&self, creator: UserId) -> anyhow::Result<bool> {
+        let _ = creator;
+        Ok(true)
     }
 }
 
@@ -177,6 +185,33 @@ pub trait RoomControl: Send + Sync + 'static {
         let _ = user;
         self.set_stage(room, None).await
     }
+    /// What signaling enforces in `room` (mutes, slow mode, blocklist, blocked regions) and,
+    /// with `user`, whether that user is banned from it. `None` when there is no such room.
+    /// The default has no rules.
+    async fn policy(&self, room: RoomId, user: Option<UserId>) -> anyhow::Result<Option<RoomPolicy>> {
+        let _ = user;
+        Ok(self.room(room).await?.map(|r| RoomPolicy {
+            room_id: r.room_id,
+            host_id: r.host_id,
+            muted: Vec::new(),
+            slow_mode_secs: 0,
+            blocked_words: Vec::new(),
+            blocked_regions: Vec::new(),
+            banned: false,
+        }))
+    }
+    /// Whether `user` is banned from the room of `slot` (the relay asks before every session).
+    /// The default bans nobody.
+    async fn banned_on_slot(&self, slot: SlotId, user: UserId) -> anyhow::Result<bool> {
+        let _ = (slot, user);
+        Ok(false)
+    }
+    /// Kick, ban, mute (or lift a ban or mute): the broker checks the actor is the room's host
+    /// or an operator, records it, tells the room and the relays, and writes the audit log.
+    async fn moderate(&self, request: ModerationRequest) -> Result<(), ModerationRefusal> {
+        let _ = request;
+        Err(ModerationRefusal::Refused { code: "unavailable", message: "moderation is not available here".into() })
+    }
 }
 
 /// A room's AI effect, as signaling sees it (the broker owns it).
@@ -232,6 +267,7 @@ struct Inner {
     rooms: OnceLock<Arc<dyn RoomControl>>,
     users: OnceLock<Arc<dyn UserDirectory>>,
     ai: OnceLock<Arc<dyn AiControl>>,
+    audit: OnceLock<Arc<dyn crate::audit::AuditLog>>,
 }
 
 /// The hooks of one process, set once at start-up.
@@ -268,6 +304,14 @@ impl Hooks {
     /// AI control, if installed.
     pub fn ai(&self) -> Option<Arc<dyn AiControl>> {
         self.inner.ai.get().cloned()
+    }
+    /// Install the audit log; later calls are ignored.
+    pub fn set_audit(&self, log: Arc<dyn crate::audit::AuditLog>) {
+        let _ = self.inner.audit.set(log);
+    }
+    /// The audit log, if installed.
+    pub fn audit(&self) -> Option<Arc<dyn crate::audit::AuditLog>> {
+        self.inner.audit.get().cloned()
     }
     /// The user directory, if installed.
     pub fn users(&self) -> Option<Arc<dyn UserDirectory>> {

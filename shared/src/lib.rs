@@ -14,6 +14,9 @@
 //! - [`live`]: heartbeats and viewer counts in Redis (key layout shared by broker and signaling).
 //! - [`media_token`]: HMAC-signed per-slot publish/play tokens (broker signs, relay verifies).
 //! - [`slot_release`]: the broker tells relays that a room's slots are released.
+//! - [`moderation`]: kicks, bans, mutes, slow mode and word blocklists, as services share them.
+//! - [`audit`]: the append-only log of privileged actions (the broker keeps it).
+//! - [`geo`]: the client's country from a MaxMind-format database, for geo-blocking.
 //! - [`auth`]: the [`auth::AuthUser`] extractor that verifies a bearer token on a request.
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
 //! - [`redis`]: the Redis connection manager and per-deployment key prefix.
@@ -28,6 +31,7 @@
 //! - `testing` (feature `test-support`): per-test databases and Redis prefixes.
 
 pub mod audience;
+pub mod audit;
 pub mod auth;
 pub mod client_addr;
 pub mod config;
@@ -35,6 +39,7 @@ pub mod contracts;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod geo;
 pub mod health;
 pub mod hooks;
 pub mod ids;
@@ -42,6 +47,7 @@ pub mod jwt;
 pub mod live;
 pub mod media_token;
 pub mod metrics;
+pub mod moderation;
 pub mod openapi;
 pub mod rate_limit;
 pub mod redis;

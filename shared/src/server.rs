@@ -41,6 +41,8 @@ pub struct Core {
     pub hooks: crate::hooks::Hooks,
     /// Signs and verifies service tokens of internal calls.
     pub service_key: crate::service_auth::ServiceKey,
+    /// The country database for geo-blocking (empty without `TANDEM_GEOIP_DB`).
+    pub geo: crate::geo::Geo,
 }
 
 impl Core {
@@ -53,8 +55,18 @@ impl Core {
         let redis = RedisHandle::connect(&settings.redis_url, &settings.redis_prefix).await?;
         let key = KeyPair::load_or_generate(&settings)?;
         let service_key = crate::service_auth::ServiceKey::load_or_generate(&settings)?;
+        let geo = match &settings.geoip_db {
+            Some(path) => crate::geo::Geo::open(path)?,
+            None => {
+                tracing::info!(
+                    "TANDEM_GEOIP_DB is not set: client countries are unknown and geo-blocking blocks nobody"
+                );
+                crate::geo::Geo::none()
+            }
+        };
         let mut core = Self::from_parts(settings, db, redis, key);
         core.service_key = service_key;
+        core.geo = geo;
         Ok(core)
     }
 
@@ -72,6 +84,7 @@ impl Core {
             shutdown: CancellationToken::new(),
             hooks: crate::hooks::Hooks::default(),
             service_key: crate::service_auth::ServiceKey::generate(),
+            geo: crate::geo::Geo::none(),
         }
     }
 }

@@ -44,6 +44,11 @@ pub struct SlotRelease {
     /// their publish generation is now `g` (the stage changed), so older publishers end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<u32>,
+    /// `Some(user)`: only that user's sessions on the slots end (kicked or banned from the
+    /// room); the slots stay live and nothing is marked released. Checked before
+    /// [`SlotRelease::generation`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<crate::ids::UserId>,
 }
 
 /// Mark `release.slot_ids` released for `ttl` (rounded up to whole seconds, at least one;
@@ -55,7 +60,7 @@ pub async fn announce(redis: &RedisHandle, release: &SlotRelease, ttl: Duration)
     let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
     let secs = secs.max(1);
     let mut conn = redis.conn.clone();
-    if release.generation.is_none() {
+    if release.generation.is_none() && release.user_id.is_none() {
         let mut pipe = redis::pipe();
         for slot in &release.slot_ids {
             pipe.set_ex(released_key(redis, *slot), release.room_id.to_string(), secs).ignore();

@@ -112,6 +112,7 @@ impl TestCore {
             jwt_audience: "tandem".into(),
             workers: Some(1),
             trusted_proxies: Default::default(),
+            geoip_db: None,
             access_token_ttl_secs: crate::jwt::ACCESS_TOKEN_TTL_SECS,
             metrics_token: Some(crate::metrics::MetricsToken::new(METRICS_TOKEN).expect("a valid token")),
             metrics_addr: None,

@@ -19,8 +19,8 @@ export function h(tag, props, ...children) {
 
 const NAV = {
   fan: [['/fan.html', 'Live now'], ['/schedule.html', 'Showcases'], ['/wallet.html', 'Wallet'], ['/account.html', 'Account']],
-  creator: [['/creator.html', 'Studio'], ['/schedule.html', 'Showcases'], ['/dashboard.html', 'Numbers'], ['/earnings.html', 'Earnings'], ['/account.html', 'Account']],
-  operator: [['/dashboard.html', 'Dashboard'], ['/schedule.html', 'Showcases'], ['/account.html', 'Account']],
+  creator: [['/creator.html', 'Studio'], ['/schedule.html', 'Showcases'], ['/dashboard.html', 'Numbers'], ['/earnings.html', 'Earnings'], ['/safety.html', 'Safety'], ['/account.html', 'Account']],
+  operator: [['/dashboard.html', 'Dashboard'], ['/schedule.html', 'Showcases'], ['/admin.html', 'Reports & audit'], ['/account.html', 'Account']],
 };
 
 /** Fill the header: navigation for the role, the handle, log out. */

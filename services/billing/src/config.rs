@@ -18,6 +18,8 @@
 //! | `TANDEM_PAYOUT_HOLD_HOURS` | `168` | holding period before a payout request can be executed |
 //! | `TANDEM_PAYOUT_MIN` | `1000` | smallest payout request |
 //! | `TANDEM_METER_INTERVAL_MS` | `1000` | how often the meter looks for minutes that started |
+//! | `TANDEM_CREATOR_VERIFICATION` | `auto` (development) / `required` (production) | `required`: creators go live, set a price and accept private sessions only once verified (Stripe Identity with `STRIPE_SECRET_KEY`, or an operator's approval); `auto`: every creator counts as verified |
+//! | `TANDEM_VERIFICATION_RETURN_URL` | `<public url>/?verification=done` | where Stripe Identity sends the creator back |
 //! | `TANDEM_BILLING_MINUTE_SECS` | `60` | length of a billed minute; shorter only outside production (browser tests use 30) |
 
 use anyhow::Context;
@@ -71,6 +73,15 @@ impl std::fmt::Debug for StripeSettings {
     }
 }
 
+/// Whether creators must be verified before they earn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerificationMode {
+    /// Every creator counts as verified (development, the README quick start).
+    Auto,
+    /// Stripe Identity or an operator's approval first.
+    Required,
+}
+
 /// Everything billing reads at start.
 #[derive(Debug, Clone)]
 pub struct BillingSettings {
@@ -100,6 +111,10 @@ pub struct BillingSettings {
     pub meter_interval: Duration,
     /// Length of a billed minute (60 s; shorter only outside production, for tests).
     pub billing_minute: Duration,
+    /// Whether creators must be verified.
+    pub verification: VerificationMode,
+    /// Where Stripe Identity sends the creator back.
+    pub verification_return_url: String,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -152,7 +167,18 @@ impl BillingSettings {
             payout_min: num("TANDEM_PAYOUT_MIN", 1_000)?,
             meter_interval: Duration::from_millis(num("TANDEM_METER_INTERVAL_MS", 1_000)?.max(50)),
             billing_minute: Duration::from_secs(num("TANDEM_BILLING_MINUTE_SECS", 60)?),
+            verification: match var("TANDEM_CREATOR_VERIFICATION").as_deref().map(str::trim) {
+                None if core.environment == Environment::Production => VerificationMode::Required,
+                None | Some("auto") => VerificationMode::Auto,
+                Some("required") => VerificationMode::Required,
+                Some(other) => anyhow::bail!("TANDEM_CREATOR_VERIFICATION must be `auto` or `required`, not `{other}`"),
+            },
+            verification_return_url: var("TANDEM_VERIFICATION_RETURN_URL")
+                .unwrap_or_else(|| format!("{base}/?verification=done")),
         };
+        if core.environment == Environment::Production && settings.verification == VerificationMode::Auto {
+            anyhow::bail!("TANDEM_CREATOR_VERIFICATION=auto is refused when TANDEM_ENV=production");
+        }
         if core.environment == Environment::Production && settings.billing_minute != Duration::from_secs(60) {
             anyhow::bail!("TANDEM_BILLING_MINUTE_SECS is refused when TANDEM_ENV=production (a minute is 60 s)");
         }

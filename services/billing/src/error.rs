@@ -60,6 +60,9 @@ pub enum BillingError {
     /// Another service this needs cannot be reached (503 `unavailable`).
     #[error("{0} is temporarily unavailable; try again shortly")]
     Unavailable(&'static str),
+    /// The creator must verify their identity first (403 `verification_required`).
+    #[error("verify your identity first (GET /v1/verification says what is missing)")]
+    VerificationRequired,
 }
 
 impl BillingError {
@@ -104,7 +107,9 @@ impl ResponseError for BillingError {
             BillingError::Validation(_) | BillingError::InvalidSignature => StatusCode::BAD_REQUEST,
             BillingError::Auth(e) => e.status_code(),
             BillingError::Input(e) => e.status_code(),
-            BillingError::Forbidden(_) | BillingError::WalletFrozen => StatusCode::FORBIDDEN,
+            BillingError::Forbidden(_) | BillingError::WalletFrozen | BillingError::VerificationRequired => {
+                StatusCode::FORBIDDEN
+            }
             BillingError::NotFound(_) => StatusCode::NOT_FOUND,
             BillingError::InsufficientFunds { .. } => StatusCode::PAYMENT_REQUIRED,
             BillingError::Conflict { .. } => StatusCode::CONFLICT,
@@ -124,6 +129,7 @@ impl ResponseError for BillingError {
             BillingError::NotFound(_) => "not_found",
             BillingError::InsufficientFunds { .. } => "insufficient_funds",
             BillingError::WalletFrozen => "wallet_frozen",
+            BillingError::VerificationRequired => "verification_required",
             BillingError::Conflict { code, .. } => code,
             BillingError::Limit(_) => "limit_reached",
             BillingError::InvalidSignature => "invalid_signature",

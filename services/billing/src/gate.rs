@@ -26,6 +26,10 @@ fn unavailable(e: BillingError) -> PaymentRefusal {
 
 #[async_trait::async_trait]
 impl PaymentGate for BillingGate {
+    async fn creator_verified(&self, creator: UserId) -> anyhow::Result<bool> {
+        self.billing.is_verified(creator).await.map_err(|e| anyhow::anyhow!("{e:?}"))
+    }
+
     async fn quote_private(&self, fan: UserId, creator: UserId) -> Result<Option<PriceQuote>, PaymentRefusal> {
         let b = &self.billing;
         let price = b.price_of(creator).await.map_err(unavailable)?.price_per_minute;

@@ -32,6 +32,7 @@ pub mod routes;
 pub mod signature;
 pub mod tips;
 pub mod topups;
+pub mod verification;
 
 pub use ledger::{ledger_check, LedgerReport};
 pub use routes::openapi;

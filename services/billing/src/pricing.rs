@@ -43,6 +43,7 @@ impl Billing {
     /// # Errors
     /// 400 outside the operator's bounds.
     pub async fn set_price(&self, creator: UserId, price_per_minute: i64) -> Result<Pricing, BillingError> {
+        self.require_verified(creator).await?;
         let b = self.settings.price;
         if !b.contains(price_per_minute) {
             return Err(BillingError::Validation(format!(

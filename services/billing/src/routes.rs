@@ -16,6 +16,10 @@
 //! | `PUT /v1/admin/creators/{id}/payout-account` | operator | set a creator's `{stripe_account_id}` (`acct_...`) |
 //! | `POST /v1/admin/wallets/{user_id}/unfreeze` | operator | unfreeze a non-negative wallet |
 //! | `GET /v1/admin/ledger-check` | operator | [`crate::ledger_check`] |
+//! | `GET /v1/verification` | creator | verification status and what is missing |
+//! | `POST /v1/verification/stripe` | creator | open a Stripe Identity session |
+//! | `GET /v1/admin/verifications` | operator | creators waiting for a decision |
+//! | `POST /v1/admin/verifications/{user_id}` | operator | approve or reject `{decision, reason}` |
 
 use crate::connect::ConnectedAccountId;
 use crate::earnings::{Payout, PayoutAccount};
@@ -27,6 +31,7 @@ use crate::Billing;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
+use tandem_shared::audit::{Actor, AuditAction, AuditEntry};
 use tandem_shared::auth::AuthUser;
 use tandem_shared::error::ErrorBody as ErrorDoc;
 use tandem_shared::ids::{Role, UserId};
@@ -50,6 +55,8 @@ pub const RATE_LIMITED: &[RouteClass] = &[
     RouteClass::new("POST", "/v1/admin/payouts/{payout_id}/execute", Class::Admin),
     RouteClass::new("PUT", "/v1/admin/creators/{creator_id}/payout-account", Class::Admin),
     RouteClass::new("POST", "/v1/admin/wallets/{user_id}/unfreeze", Class::Admin),
+    RouteClass::new("POST", "/v1/verification/stripe", Class::Money),
+    RouteClass::new("POST", "/v1/admin/verifications/{user_id}", Class::Admin),
 ];
 
 /// Register the routes (the dev route only when enabled).
@@ -69,7 +76,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, billing: &Billing) {
         .route("/v1/admin/payouts/{payout_id}/execute", web::post().to(execute_payout))
         .route("/v1/admin/creators/{creator_id}/payout-account", web::put().to(set_payout_account))
         .route("/v1/admin/wallets/{user_id}/unfreeze", web::post().to(unfreeze))
-        .route("/v1/admin/ledger-check", web::get().to(ledger_check));
+        .route("/v1/admin/ledger-check", web::get().to(ledger_check))
+        .route("/v1/verification", web::get().to(my_verification))
+        .route("/v1/verification/stripe", web::post().to(start_identity))
+        .route("/v1/admin/verifications", web::get().to(open_verifications))
+        .route("/v1/admin/verifications/{user_id}", web::post().to(decide_verification));
     if billing.settings.dev_topups {
         cfg.route("/v1/dev/wallet/top-ups", web::post().to(dev_top_up));
     }
@@ -103,8 +114,11 @@ const ERRORS: ErrorResponses = ErrorResponses { raw_bodies: &["/v1/webhooks/stri
     paths(
         wallet, top_up, dev_top_up, stripe_webhook, my_pricing, set_pricing, creator_pricing, tip, earnings,
         my_payouts, request_payout, open_payouts, execute_payout, set_payout_account, unfreeze, ledger_check,
+        my_verification, start_identity, open_verifications, decide_verification,
     ),
-    components(schemas(ErrorDoc, AmountBody, PriceBody, PayoutAccountBody, TipRequest, Payout, PayoutAccount)),
+    components(schemas(ErrorDoc, AmountBody, PriceBody, PayoutAccountBody, TipRequest, Payout, PayoutAccount,
+        crate::verification::VerificationView, crate::verification::VerificationStatus,
+        crate::verification::IdentitySession, crate::verification::DecisionBody, crate::verification::Decision)),
     modifiers(&BearerAuth, &ERRORS),
     tags(
         (name = "wallet", description = "Fans' prepaid wallets and Stripe Checkout top-ups"),
@@ -112,6 +126,7 @@ const ERRORS: ErrorResponses = ErrorResponses { raw_bodies: &["/v1/webhooks/stri
         (name = "tips", description = "Tips in broadcast and private rooms"),
         (name = "billing-admin", description = "Operator actions: payouts, wallets, ledger check"),
         (name = "stripe", description = "Stripe webhooks"),
+        (name = "verification", description = "Creator identity verification (Stripe Identity or an operator)"),
     )
 )]
 struct BillingApi;
@@ -200,7 +215,8 @@ async fn my_pricing(b: web::Data<Billing>, user: AuthUser) -> Result<HttpRespons
 }
 
 #[utoipa::path(put, path = "/v1/creator/pricing", tag = "creator", request_body = PriceBody, security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 400, body = ErrorDoc, description = "outside the operator bounds"), (status = 403, body = ErrorDoc)))]
+    responses((status = 200, body = Object), (status = 400, body = ErrorDoc, description = "outside the operator bounds"),
+        (status = 403, body = ErrorDoc, description = "not a creator, or `verification_required`")))]
 async fn set_pricing(
     b: web::Data<Billing>,
     user: AuthUser,
@@ -292,7 +308,22 @@ async fn execute_payout(
     path: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, BillingError> {
     user.require(Role::Operator)?;
-    Ok(HttpResponse::Ok().json(b.execute_payout(path.into_inner(), user.user_id).await?))
+    let payout = b.execute_payout(path.into_inner(), user.user_id).await?;
+    if payout.status == "paid" {
+        let entry = AuditEntry {
+            actor: Actor::User { user_id: user.user_id },
+            action: AuditAction::PayoutExecuted,
+            target_user: Some(payout.creator_id),
+            room_id: None,
+            reason: "payout executed".into(),
+            service: "billing".into(),
+            // Executing a paid payout again changes nothing, and is logged once.
+            details: json!({"payout_id": payout.payout_id, "amount": payout.amount, "currency": payout.currency,
+                "idempotency_key": format!("payout:{}", payout.payout_id)}),
+        };
+        tandem_shared::audit::record(&b.core.hooks, entry).await;
+    }
+    Ok(HttpResponse::Ok().json(payout))
 }
 
 #[utoipa::path(put, path = "/v1/admin/creators/{creator_id}/payout-account", tag = "billing-admin", request_body = PayoutAccountBody, security(("bearer" = [])),
@@ -318,7 +349,18 @@ async fn unfreeze(
     path: web::Path<UserId>,
 ) -> Result<HttpResponse, BillingError> {
     user.require(Role::Operator)?;
-    let state = b.unfreeze(path.into_inner()).await?;
+    let target = path.into_inner();
+    let state = b.unfreeze(target).await?;
+    let entry = AuditEntry {
+        actor: Actor::User { user_id: user.user_id },
+        action: AuditAction::WalletUnfrozen,
+        target_user: Some(target),
+        room_id: None,
+        reason: "wallet unfrozen".into(),
+        service: "billing".into(),
+        details: json!({"balance": state.balance}),
+    };
+    tandem_shared::audit::record(&b.core.hooks, entry).await;
     Ok(HttpResponse::Ok().json(json!({"balance": state.balance, "frozen": state.frozen})))
 }
 
@@ -328,6 +370,56 @@ async fn ledger_check(b: web::Data<Billing>, user: AuthUser) -> Result<HttpRespo
     user.require(Role::Operator)?;
     let report = crate::ledger_check(&b.core.db).await?;
     Ok(HttpResponse::Ok().json(json!({"ok": report.is_ok(), "report": report})))
+}
+
+/// The caller's (a creator's) verification: status, whether it is required here and what is
+/// missing.
+#[utoipa::path(get, path = "/v1/verification", tag = "verification", security(("bearer" = [])),
+    responses((status = 200, body = crate::verification::VerificationView), (status = 401, body = ErrorDoc), (status = 403, body = ErrorDoc, description = "not a creator")))]
+async fn my_verification(b: web::Data<Billing>, user: AuthUser) -> Result<HttpResponse, BillingError> {
+    user.require(Role::Creator)?;
+    Ok(HttpResponse::Ok().json(b.verification(user.user_id).await?))
+}
+
+/// Open a Stripe Identity verification session; send the creator to its `url`. Stripe's signed
+/// `identity.verification_session.verified` webhook then verifies them.
+#[utoipa::path(post, path = "/v1/verification/stripe", tag = "verification", security(("bearer" = [])),
+    responses((status = 201, body = crate::verification::IdentitySession), (status = 401, body = ErrorDoc),
+        (status = 403, body = ErrorDoc, description = "not a creator"), (status = 409, body = ErrorDoc, description = "already_verified"),
+        (status = 502, body = ErrorDoc, description = "payment_provider_error: Stripe failed"),
+        (status = 503, body = ErrorDoc, description = "not_configured: no STRIPE_SECRET_KEY (an operator approves instead)")))]
+async fn start_identity(b: web::Data<Billing>, user: AuthUser) -> Result<HttpResponse, BillingError> {
+    user.require(Role::Creator)?;
+    Ok(HttpResponse::Created().json(b.start_identity(user.user_id).await?))
+}
+
+/// Operators: creators whose Stripe Identity check is open or needs input.
+#[utoipa::path(get, path = "/v1/admin/verifications", tag = "verification", security(("bearer" = [])),
+    responses((status = 200, body = Object, description = "`{verifications: [{creator_id, status, updated_at}]}`"), (status = 401, body = ErrorDoc), (status = 403, body = ErrorDoc)))]
+async fn open_verifications(b: web::Data<Billing>, user: AuthUser) -> Result<HttpResponse, BillingError> {
+    user.require(Role::Operator)?;
+    let rows: Vec<_> = b
+        .open_verifications()
+        .await?
+        .into_iter()
+        .map(|(creator_id, status, updated_at)| json!({"creator_id": creator_id, "status": status, "updated_at": updated_at}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "verifications": rows })))
+}
+
+/// Operators: approve or reject a creator's verification (written to the audit log).
+#[utoipa::path(post, path = "/v1/admin/verifications/{user_id}", tag = "verification", request_body = crate::verification::DecisionBody, security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "the creator's user id")),
+    responses((status = 200, body = crate::verification::VerificationView), (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc),
+        (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc, description = "not a creator")))]
+async fn decide_verification(
+    b: web::Data<Billing>,
+    user: AuthUser,
+    path: web::Path<UserId>,
+    body: web::Json<crate::verification::DecisionBody>,
+) -> Result<HttpResponse, BillingError> {
+    user.require(Role::Operator)?;
+    Ok(HttpResponse::Ok().json(b.decide_verification(user.user_id, path.into_inner(), &body).await?))
 }
 
 #[cfg(test)]

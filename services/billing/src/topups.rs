@@ -35,6 +35,8 @@ pub enum EventOutcome {
     Debited,
     /// Recorded, nothing to do (other types, unpaid sessions, unknown sessions).
     Ignored,
+    /// A creator's identity verification changed (`identity.verification_session.*`).
+    Verification,
 }
 
 /// Serialize top-ups of one user (limit checks and recording) within a transaction.
@@ -204,6 +206,18 @@ impl Billing {
         if !fresh {
             tx.rollback().await?;
             return Ok(EventOutcome::Duplicate);
+        }
+        if kind.starts_with("identity.verification_session.") {
+            let audit = self.apply_identity_event(&mut tx, kind, object).await?;
+            tx.commit().await?;
+            metrics::counter!("billing_stripe_events_total", "type" => kind.to_string()).increment(1);
+            return Ok(match audit {
+                Some(entry) => {
+                    tandem_shared::audit::record(&self.core.hooks, entry).await;
+                    EventOutcome::Verification
+                }
+                None => EventOutcome::Ignored,
+            });
         }
         let outcome = match kind {
             "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {

@@ -62,7 +62,12 @@ impl Broker {
         settings.validate()?;
         let relay =
             Arc::new(RelayProvider::new(&core.settings.public_url, media_key.clone(), settings.media_token_ttl));
-        let livepeer = settings.livepeer.clone().map(LivepeerProvider::new).transpose()?.map(Arc::new);
+        let livepeer = settings
+            .livepeer
+            .clone()
+            .map(LivepeerProvider::new)
+            .transpose()?
+            .map(|p| Arc::new(p.with_access_tokens(media_key.clone(), settings.media_token_ttl)));
         let ai = crate::ai::AiEngine::new(core.clone(), settings.daydream.clone(), settings.ai_max_updates_per_sec)?;
         Ok(Self { core, settings: Arc::new(settings), media_key, relay, livepeer, ai, live_cache: Arc::default() })
     }
@@ -169,6 +174,7 @@ impl Broker {
         ai: Option<crate::ai::AiRequest>,
     ) -> Result<(RoomRow, Option<crate::ai::store::AiRow>), BrokerError> {
         self.check_media(RoomKind::Broadcast, media)?;
+        self.require_verified(host).await?;
         if store::live_room_of_host(&self.core.db, host).await?.is_some() {
             return Err(BrokerError::conflict("already_live", "you already host a live room; end it first"));
         }
@@ -317,7 +323,7 @@ impl Broker {
         };
         // Markers outlive every token issued before the end.
         let ttl = self.settings.media_token_ttl + std::time::Duration::from_secs(60);
-        let release = SlotRelease { room_id, slot_ids, generation: None };
+        let release = SlotRelease { room_id, slot_ids, generation: None, user_id: None };
         if let Err(e) = slot_release::announce(&self.core.redis, &release, ttl).await {
             tracing::error!(%room_id, error.cause_chain = ?e, "failed to tell relays a room's slots are released");
         }
@@ -446,7 +452,7 @@ impl Broker {
     ///
     /// # Errors
     /// Database errors (the announcement is best effort: relays re-validate with the broker).
-    async fn stage_changed(&self, room: &RoomRow) -> Result<(), BrokerError> {
+    pub(crate) async fn stage_changed(&self, room: &RoomRow) -> Result<(), BrokerError> {
         if room.kind != RoomKind::Broadcast {
             return Ok(());
         }
@@ -460,6 +466,7 @@ impl Broker {
             room_id: room.room_id,
             slot_ids: vec![slot_id],
             generation: Some(u32::try_from(generation).unwrap_or(u32::MAX)),
+            user_id: None,
         };
         let ttl = self.settings.media_token_ttl + std::time::Duration::from_secs(60);
         if let Err(e) = slot_release::announce(&self.core.redis, &release, ttl).await {
@@ -532,6 +539,33 @@ impl tandem_shared::hooks::RoomControl for Broker {
         Ok(())
     }
 
+    async fn policy(
+        &self,
+        room: RoomId,
+        user: Option<UserId>,
+    ) -> anyhow::Result<Option<tandem_shared::moderation::RoomPolicy>> {
+        Broker::policy(self, room, user).await.map_err(|e| anyhow::anyhow!("{e:?}"))
+    }
+
+    async fn banned_on_slot(&self, slot: SlotId, user: UserId) -> anyhow::Result<bool> {
+        Broker::banned_on_slot(self, slot, user).await.map_err(|e| anyhow::anyhow!("{e:?}"))
+    }
+
+    async fn moderate(
+        &self,
+        request: tandem_shared::moderation::ModerationRequest,
+    ) -> Result<(), tandem_shared::moderation::ModerationRefusal> {
+        use tandem_shared::moderation::ModerationRefusal as R;
+        match Broker::moderate(self, &request).await {
+            Ok(()) => Ok(()),
+            Err(BrokerError::Validation(m)) => Err(R::Refused { code: "invalid_value", message: m }),
+            Err(BrokerError::Forbidden(m)) => Err(R::Refused { code: "forbidden", message: m.into() }),
+            Err(e @ BrokerError::NotFound(_)) => Err(R::Refused { code: "not_found", message: e.to_string() }),
+            Err(BrokerError::Conflict { code, message }) => Err(R::Refused { code, message: message.into() }),
+            Err(e) => Err(R::Unavailable(anyhow::anyhow!("{e:?}"))),
+        }
+    }
+
     async fn live_slots(&self, slots: &[SlotId]) -> anyhow::Result<Vec<tandem_shared::hooks::LiveSlot>> {
         Ok(store::live_slots(&self.core.db, slots)
             .await?
@@ -541,5 +575,14 @@ impl tandem_shared::hooks::RoomControl for Broker {
                 generation: u32::try_from(generation).unwrap_or(0),
             })
             .collect())
+    }
+}
+
+/// [`tandem_shared::audit::AuditLog`]: the broker keeps the audit log.
+#[async_trait::async_trait]
+impl tandem_shared::audit::AuditLog for Broker {
+    async fn record(&self, entry: tandem_shared::audit::AuditEntry) -> anyhow::Result<()> {
+        crate::safety::store::append_audit(&self.core.db, &entry).await?;
+        Ok(())
     }
 }

@@ -30,6 +30,11 @@ pub struct LivepeerSettings {
     pub playback_signing: Option<PlaybackSigningKey>,
     /// Lifetime of playback JWTs.
     pub playback_jwt_ttl: Duration,
+    /// Id of a Livepeer webhook subscribed to `playback.accessControl` and pointing at
+    /// `/v1/webhooks/livepeer/access` (`LIVEPEER_ACCESS_WEBHOOK_ID`): when set, every stream
+    /// gets the webhook playback policy and viewers present their Tandem play token as
+    /// `Livepeer-Access-Key`, so bans and ended rooms stop playback on Livepeer too.
+    pub access_webhook_id: Option<String>,
 }
 
 /// A Livepeer access-control signing key (`POST /access-control/signing-key`), both halves
@@ -79,6 +84,7 @@ impl LivepeerSettings {
             max_retry_after: Duration::from_secs(10),
             playback_signing: None,
             playback_jwt_ttl: Duration::from_secs(6 * 3600),
+            access_webhook_id: None,
         }
     }
 }
@@ -184,6 +190,7 @@ impl BrokerSettings {
                 lp.playback_base = v.trim_end_matches('/').into();
             }
             lp.playback_signing = signing;
+            lp.access_webhook_id = var("LIVEPEER_ACCESS_WEBHOOK_ID");
             lp
         });
         let default_media = if livepeer.is_some() { MediaMode::Livepeer } else { MediaMode::Relay };

@@ -201,6 +201,8 @@ pub mod end_reason {
     pub const PAYMENT_REFUSED: &str = "payment_refused";
     /// A showcase's last segment ended, or its artist or an operator ended it.
     pub const SHOWCASE_ENDED: &str = "showcase_ended";
+    /// The private guest was kicked or banned by the host or an operator.
+    pub const MODERATED: &str = "moderated";
 }
 
 /// Whether `s` is a usable end reason: 1–64 of `a-z`, `0-9`, `_`.

@@ -23,6 +23,15 @@ pub enum BrokerError {
     /// The caller may not do this to this resource (403 `forbidden`).
     #[error("{0}")]
     Forbidden(&'static str),
+    /// Refused for who the caller is (403 with a specific code: `verification_required`,
+    /// `geo_blocked`, `banned`).
+    #[error("{message}")]
+    Denied {
+        /// Stable code.
+        code: &'static str,
+        /// Human-readable explanation.
+        message: &'static str,
+    },
     /// Unknown, or not visible to the caller (404 `not_found`).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -66,6 +75,24 @@ pub enum BrokerError {
 }
 
 impl BrokerError {
+    /// 403 `verification_required`.
+    pub fn verification_required() -> Self {
+        BrokerError::Denied {
+            code: "verification_required",
+            message: "verify your identity first (GET /v1/verification says what is missing)",
+        }
+    }
+
+    /// 403 `geo_blocked`.
+    pub fn geo_blocked() -> Self {
+        BrokerError::Denied { code: "geo_blocked", message: "this creator's rooms are not available in your region" }
+    }
+
+    /// 403 `banned`.
+    pub fn banned() -> Self {
+        BrokerError::Denied { code: "banned", message: "you are banned from this creator's rooms" }
+    }
+
     /// A 409 with `code`.
     pub fn conflict(code: &'static str, message: &'static str) -> Self {
         BrokerError::Conflict { code, message }
@@ -108,7 +135,7 @@ impl ResponseError for BrokerError {
             BrokerError::Validation(_) => StatusCode::BAD_REQUEST,
             BrokerError::Auth(e) => e.status_code(),
             BrokerError::Input(e) => e.status_code(),
-            BrokerError::Forbidden(_) => StatusCode::FORBIDDEN,
+            BrokerError::Forbidden(_) | BrokerError::Denied { .. } => StatusCode::FORBIDDEN,
             BrokerError::NotFound(_) => StatusCode::NOT_FOUND,
             BrokerError::Conflict { .. } => StatusCode::CONFLICT,
             BrokerError::Payment(PaymentRefusal::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
@@ -130,6 +157,7 @@ impl ResponseError for BrokerError {
             BrokerError::Input(e) => return e.error_response(),
             BrokerError::Validation(m) => ("invalid_input", m.clone()),
             BrokerError::Forbidden(m) => ("forbidden", (*m).into()),
+            BrokerError::Denied { code, message } => (code, (*message).into()),
             BrokerError::NotFound(_) => ("not_found", self.to_string()),
             BrokerError::Conflict { code, message } => (code, (*message).into()),
             BrokerError::Payment(PaymentRefusal::InsufficientFunds { .. }) => ("insufficient_funds", self.to_string()),

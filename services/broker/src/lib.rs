@@ -20,6 +20,8 @@
 //! - [`reaper`]: background task ending dead rooms and expiring requests.
 //! - [`showcase`]: scheduled showcases (performance + workshop): schedule, start, segments,
 //!   iCalendar feed.
+//! - [`safety`]: moderation (kick, ban, mute), creators' rules (slow mode, blocklist, blocked
+//!   regions), abuse reports and the audit log; implements `AuditLog`.
 //! - [`view`]: JSON views of rooms and requests for the caller's role.
 //! - [`routes`]: HTTP handlers and the OpenAPI document ([`openapi`]).
 //! - [`error`]: [`error::BrokerError`], the one error type of this service.
@@ -35,6 +37,7 @@ pub mod provider;
 pub mod reaper;
 pub mod requests;
 pub mod routes;
+pub mod safety;
 pub mod showcase;
 pub mod store;
 pub mod view;
@@ -74,6 +77,8 @@ impl Service for BrokerService {
         let ai: Arc<dyn tandem_shared::hooks::AiControl> = Arc::new(self.broker.clone());
         tandem_shared::contracts::ai::configure(cfg, &self.broker.core.service_key, ai);
         tandem_shared::contracts::rooms::configure(cfg, &self.broker.core.service_key, control);
+        let audit: Arc<dyn tandem_shared::audit::AuditLog> = Arc::new(self.broker.clone());
+        tandem_shared::contracts::audit::configure(cfg, &self.broker.core.service_key, audit);
         routes::configure(cfg);
         if self.serve_docs {
             routes::configure_docs(cfg, openapi());
@@ -106,6 +111,7 @@ pub fn build(core: &Core, settings: BrokerSettings, key: MediaKey, serve_docs: b
     let broker = Broker::new(core.clone(), settings, key)?;
     core.hooks.set_rooms(Arc::new(broker.clone()));
     core.hooks.set_ai(Arc::new(broker.clone()));
+    core.hooks.set_audit(Arc::new(broker.clone()));
     reaper::spawn(broker.clone());
     audience::consumer::spawn(broker.clone());
     Ok(BrokerService { broker, serve_docs })

@@ -37,6 +37,9 @@ impl Broker {
         if !is_creator || creator == fan {
             return Err(BrokerError::NotFound("creator"));
         }
+        if self.is_banned(creator, fan).await? {
+            return Err(BrokerError::banned());
+        }
         match presence::availability(&self.core.redis, creator).await? {
             Availability::Busy => return Err(BUSY),
             Availability::Set(crate::domain::PresenceStatus::Offline) => {
@@ -87,6 +90,10 @@ impl Broker {
         let req = self.own_request(id, |r| r.creator_id == creator).await?;
         if req.status != RequestStatus::Pending || req.expires_at <= chrono::Utc::now() {
             return Err(NOT_PENDING);
+        }
+        self.require_verified(creator).await?;
+        if self.is_banned(creator, req.fan_id).await? {
+            return Err(BrokerError::banned());
         }
         let room_id = RoomId::new();
         if !presence::take_lock(&self.core.redis, creator, room_id, self.settings.lock_ttl).await? {

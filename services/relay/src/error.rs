@@ -31,6 +31,9 @@ pub enum RelayError {
     /// The publish token was revoked: the stage changed since it was issued (410).
     #[error("this publish token was revoked: the stage changed")]
     TokenRevoked,
+    /// The token's user is banned from the slot's room (403).
+    #[error("you are banned from this room")]
+    Banned,
     /// A play-session cap is reached (429).
     #[error("too many play sessions for this {}", .0.as_str())]
     TooManySessions(crate::forward::SessionCap),
@@ -77,6 +80,7 @@ impl RelayError {
         match self {
             RelayError::Unauthorized(_) => "invalid_token",
             RelayError::Forbidden => "forbidden",
+            RelayError::Banned => "banned",
             RelayError::NotSdp => "unsupported_media_type",
             RelayError::BadOffer(_) => "invalid_offer",
             RelayError::SlotBusy => "slot_busy",
@@ -97,7 +101,7 @@ impl ResponseError for RelayError {
     fn status_code(&self) -> StatusCode {
         match self {
             RelayError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            RelayError::Forbidden => StatusCode::FORBIDDEN,
+            RelayError::Forbidden | RelayError::Banned => StatusCode::FORBIDDEN,
             RelayError::NotSdp => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RelayError::BadOffer(_) => StatusCode::BAD_REQUEST,
             RelayError::SlotBusy => StatusCode::CONFLICT,

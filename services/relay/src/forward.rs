@@ -621,6 +621,20 @@ impl Forwarder {
         sessions.len()
     }
 
+    /// End `user`'s play sessions on `slot` (kicked or banned from its room; a publisher taken
+    /// off stage is ended by the generation bump instead). Returns how many ended.
+    pub fn end_user_plays(&self, slot: SlotId, user: UserId) -> usize {
+        let sessions: Vec<SessionId> = {
+            let state = self.lock();
+            let Some(entry) = state.slots.get(&slot) else { return 0 };
+            entry.subscribers.iter().filter(|(_, s)| s.holder.user == user).map(|(id, _)| *id).collect()
+        };
+        for s in &sessions {
+            self.end(*s);
+        }
+        sessions.len()
+    }
+
     /// End every session (shutdown).
     pub fn end_all(&self) {
         let sessions: Vec<SessionId> = self.lock().sessions.keys().copied().collect();

@@ -52,6 +52,26 @@ pub async fn generation_from_broker(hooks: &Hooks, slot: SlotId) -> Result<Optio
     }
 }
 
+/// Whether the broker says `user` is banned from the room of `slot`.
+///
+/// # Errors
+/// [`RelayError::Unavailable`] when no room control is installed or the broker cannot answer
+/// (refused, never let through).
+pub async fn banned_by_broker(
+    hooks: &Hooks,
+    slot: SlotId,
+    user: tandem_shared::ids::UserId,
+) -> Result<bool, RelayError> {
+    let Some(rooms) = hooks.rooms() else {
+        tracing::error!("no room control is installed: the relay cannot check bans");
+        return Err(RelayError::Unavailable);
+    };
+    rooms.banned_on_slot(slot, user).await.map_err(|e| {
+        tracing::error!(slot_id = %slot, error.cause_chain = ?e, "the broker cannot say whether a user is banned");
+        RelayError::Unavailable
+    })
+}
+
 /// Every `every`, ask the broker which slots in use were released and end their sessions,
 /// until `shutdown`.
 pub fn spawn_revalidation(hooks: Hooks, forwarder: Forwarder, every: Duration, shutdown: CancellationToken) {
@@ -97,6 +117,14 @@ pub async fn revalidate(hooks: &Hooks, forwarder: &Forwarder) -> usize {
 /// End every session of the released slots (or, for a stage change, the publishers of older
 /// generations); returns how many ended.
 pub fn apply(forwarder: &Forwarder, release: &SlotRelease) -> usize {
+    if let Some(user) = release.user_id {
+        let ended: usize = release.slot_ids.iter().map(|slot| forwarder.end_user_plays(*slot, user)).sum();
+        if ended > 0 {
+            metrics::counter!("relay_sessions_revoked_total").increment(ended as u64);
+            tracing::info!(room_id = %release.room_id, user_id = %user, sessions = ended, "a user removed from a room: their sessions were closed");
+        }
+        return ended;
+    }
     if let Some(generation) = release.generation {
         let ended: usize = release.slot_ids.iter().map(|slot| forwarder.raise_generation(*slot, generation)).sum();
         if ended > 0 {

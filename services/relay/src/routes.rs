@@ -154,6 +154,10 @@ async fn start(
     if role == SessionRole::Publisher && holder.generation < generation {
         return Err(RelayError::TokenRevoked);
     }
+    // A user the creator banned holds tokens issued before the ban: refused here.
+    if crate::release::banned_by_broker(&state.hooks, slot, holder.user).await? {
+        return Err(RelayError::Banned);
+    }
     let sessions = state.sessions.clone();
     // Peer connections live on the relay's runtime, not on this HTTP worker's thread.
     let answer = state

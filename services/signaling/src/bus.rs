@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{Hub, Topic};
+use crate::policy::Policies;
 use crate::roomlog::backlog_key;
 use crate::rooms::RoomDirectory;
 
@@ -38,10 +39,16 @@ pub struct Bus {
 
 impl Bus {
     /// Start the pub/sub tasks; they stop when `shutdown` is cancelled.
-    pub fn start(redis: RedisHandle, hub: Arc<Hub>, rooms: Arc<RoomDirectory>, shutdown: CancellationToken) -> Self {
+    pub fn start(
+        redis: RedisHandle,
+        hub: Arc<Hub>,
+        rooms: Arc<RoomDirectory>,
+        policies: Arc<Policies>,
+        shutdown: CancellationToken,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let bus = Self { tx };
-        tokio::spawn(subscriber(redis, hub, rooms, rx, bus.clone(), shutdown));
+        tokio::spawn(subscriber(redis, hub, rooms, policies, rx, bus.clone(), shutdown));
         bus
     }
 
@@ -80,6 +87,7 @@ async fn subscriber(
     redis: RedisHandle,
     hub: Arc<Hub>,
     rooms: Arc<RoomDirectory>,
+    policies: Arc<Policies>,
     mut rx: mpsc::UnboundedReceiver<Cmd>,
     bus: Bus,
     shutdown: CancellationToken,
@@ -115,7 +123,7 @@ async fn subscriber(
                 // live stream buffers meanwhile, and sockets drop what they already saw. A
                 // replay that cannot read them (the command connection has not noticed the
                 // restart yet) starts over, or the events would be lost to this node.
-                if let Err(e) = replay_backlogs(&redis, &hub, &rooms, &bus, &wanted).await {
+                if let Err(e) = replay_backlogs(&redis, &hub, &rooms, &policies, &bus, &wanted).await {
                     tracing::warn!(error.message = %e, "failed to read backlogs after a reconnect; retrying");
                     if !back_off(&shutdown, &mut backoff).await {
                         return;
@@ -128,7 +136,15 @@ async fn subscriber(
         reconnect = true;
         backoff = Duration::from_millis(100);
         let (dead_tx, mut dead) = oneshot::channel::<()>();
-        tokio::spawn(dispatch(stream, redis.clone(), hub.clone(), rooms.clone(), bus.clone(), dead_tx));
+        tokio::spawn(dispatch(
+            stream,
+            redis.clone(),
+            hub.clone(),
+            rooms.clone(),
+            policies.clone(),
+            bus.clone(),
+            dead_tx,
+        ));
         loop {
             let first = tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -216,6 +232,7 @@ async fn replay_backlogs(
     redis: &RedisHandle,
     hub: &Hub,
     directory: &RoomDirectory,
+    policies: &Policies,
     bus: &Bus,
     topics: &[Topic],
 ) -> redis::RedisResult<()> {
@@ -232,8 +249,12 @@ async fn replay_backlogs(
             for ev in events {
                 let delivered = hub.deliver(Topic::Room(*room), &ev);
                 replayed += delivered.recipients;
+                if let Some(changed) = delivered.policy_changed {
+                    policies.evict(changed);
+                }
                 if let Some(ended) = delivered.ended {
                     directory.evict(ended);
+                    policies.evict(ended);
                     bus.sync(Topic::Room(ended));
                 }
             }
@@ -248,6 +269,7 @@ async fn dispatch(
     redis: RedisHandle,
     hub: Arc<Hub>,
     rooms: Arc<RoomDirectory>,
+    policies: Arc<Policies>,
     bus: Bus,
     dead: oneshot::Sender<()>,
 ) {
@@ -255,8 +277,14 @@ async fn dispatch(
         let Some(topic) = topic_of(&redis, msg.get_channel_name()) else { continue };
         let delivered = hub.deliver(topic, msg.get_payload_bytes());
         metrics::counter!("signaling_events_delivered_total").increment(delivered.recipients as u64);
+        if let Some(changed) = delivered.policy_changed {
+            policies.evict(changed);
+            // A removal may have taken the last local member out.
+            bus.sync(Topic::Room(changed));
+        }
         if let Some(room) = delivered.ended {
             rooms.evict(room);
+            policies.evict(room);
             bus.sync(Topic::Room(room));
         }
     }

@@ -146,6 +146,7 @@ pub async fn connect(
         exp: user.claims.exp,
         family: user.claims.fam.map(|f| f.0),
         email_verified: user.claims.email_verified,
+        second_factor: user.claims.mfa,
         addr: tandem_shared::client_addr::client_ip(&req, &node.core.settings.trusted_proxies),
     };
     let claimed = sockets::claim(

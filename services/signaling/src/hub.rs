@@ -267,6 +267,8 @@ pub struct Delivered {
     pub recipients: usize,
     /// The room it ended (its local members have left it).
     pub ended: Option<RoomId>,
+    /// The room whose rules it changed (a mute, a removal, new settings): drop its cached policy.
+    pub policy_changed: Option<RoomId>,
 }
 
 /// A broadcast's viewer numbers on this node.
@@ -295,6 +297,8 @@ struct Peek {
     jti: Option<Uuid>,
     #[serde(default)]
     families: Vec<Uuid>,
+    #[serde(default)]
+    user_id: Option<UserId>,
 }
 
 /// Type of the node-to-node message asking the owner of a resume token to let go of it.
@@ -538,6 +542,14 @@ impl Hub {
                     delivered.ended = Some(room_id);
                     return delivered;
                 }
+                if matches!(peek.kind.as_str(), "member.muted" | "room.policy" | "member.removed") {
+                    delivered.policy_changed = Some(room_id);
+                }
+                if peek.kind == "member.removed" {
+                    if let Some(user) = peek.user_id {
+                        Self::remove_user_locked(&mut st, room_id, user, &json, self.queue_len);
+                    }
+                }
                 let Some(room) = st.rooms.get(&room_id) else { return delivered };
                 for id in &room.members {
                     let Some(c) = st.conns.get(id) else { continue };
@@ -550,6 +562,22 @@ impl Hub {
             }
         }
         delivered
+    }
+
+    /// Take every local socket of `user` out of `room` (kicked or banned): each is told with
+    /// `json` and is no longer a member afterwards, like a `room.ended` for that user alone.
+    fn remove_user_locked(st: &mut State, room_id: RoomId, user: UserId, json: &Arc<str>, cap: usize) {
+        let conns: Vec<ConnectionId> = st.users.get(&user).cloned().unwrap_or_default();
+        for id in conns {
+            let here = st.conns.get(&id).is_some_and(|c| c.room.map(|r| r.0) == Some(room_id));
+            if !here {
+                continue;
+            }
+            Self::leave_locked(st, id);
+            if let Some(c) = st.conns.get(&id) {
+                send(c, Out::RoomEnded { json: json.clone(), room: room_id }, cap);
+            }
+        }
     }
 
     /// Queue `json` for every local member of `room` (events that skip the bus, like `viewers`).

@@ -32,6 +32,7 @@ pub mod endpoint;
 pub mod hub;
 pub mod outbound;
 pub mod places;
+pub mod policy;
 pub mod prompts;
 pub mod protocol;
 pub mod roomlog;
@@ -62,6 +63,8 @@ pub struct Node {
     pub bus: bus::Bus,
     /// Room lookups.
     pub rooms: Arc<rooms::RoomDirectory>,
+    /// Room rules (mutes, slow mode, blocklist, blocked regions).
+    pub policies: Arc<policy::Policies>,
     /// Room events in Redis.
     pub log: roomlog::RoomLog,
     /// Audience prompt rounds in Redis.
@@ -116,7 +119,8 @@ pub fn service_with(core: &Core, settings: SignalingSettings) -> anyhow::Result<
     settings.validate()?;
     let hub = Arc::new(hub::Hub::new(settings.queue_len));
     let rooms = Arc::new(rooms::RoomDirectory::new(core.hooks.clone()));
-    let bus = bus::Bus::start(core.redis.clone(), hub.clone(), rooms.clone(), core.shutdown.clone());
+    let policies = Arc::new(policy::Policies::new(core.hooks.clone()));
+    let bus = bus::Bus::start(core.redis.clone(), hub.clone(), rooms.clone(), policies.clone(), core.shutdown.clone());
     let log = roomlog::RoomLog::new(core.redis.clone(), settings.backlog_len, settings.resume_window);
     let mut limits = core.settings.rate_limits.clone();
     // `SIGNALING_CHAT_RATE` sets the per-user chat limit unless chat limits are turned off
@@ -137,6 +141,7 @@ pub fn service_with(core: &Core, settings: SignalingSettings) -> anyhow::Result<
         hub,
         bus,
         rooms,
+        policies,
         log,
         places,
         places_dirty,

@@ -134,6 +134,19 @@ pub async fn propose(node: &Node, m: &Member<'_>, text: &str) -> Result<Value, R
     ai_room(node, m).await?;
     let s = &node.settings;
     let text = check_prompt(text, s.prompt_max_chars, &s.blocklist)?;
+    // The creator's own rules: their blocklist, and no proposals from a muted user.
+    let policy = node
+        .policies
+        .get(m.room.room_id)
+        .await
+        .map_err(unavailable("failed to read a room's rules"))?
+        .ok_or_else(|| Refusal::new(ErrorCode::RoomNotFound, "no such room"))?;
+    if policy.host_id != m.user && policy.is_muted(m.user, chrono::Utc::now()) {
+        return Err(Refusal::new(ErrorCode::Muted, "you are muted in this room"));
+    }
+    if tandem_shared::moderation::contains_blocked(&text, &policy.blocked_words) {
+        return Err(Refusal::new(ErrorCode::Blocked, "the prompt contains a word this creator blocks"));
+    }
     let id = ProposalId::new();
     let p = Proposal { text, by: m.user, at: chrono::Utc::now().timestamp_millis() };
     let room_id = m.room.room_id;

@@ -228,6 +228,54 @@ pub enum ClientMessage {
         #[serde(default)]
         text: Option<String>,
     },
+    /// The room's host (or an operator): take a user out of the room now; they may come back.
+    #[serde(rename = "mod.kick")]
+    ModKick {
+        /// Echoed in the reply.
+        request_id: ClientRequestId,
+        /// Whom.
+        user_id: UserId,
+        /// Why (1–500 characters; kept in the audit log, never shown to the room).
+        reason: String,
+    },
+    /// The room's host (or an operator): take a user out and keep them out of the creator's
+    /// rooms for `minutes`, or for good.
+    #[serde(rename = "mod.ban")]
+    ModBan {
+        /// Echoed in the reply.
+        request_id: ClientRequestId,
+        /// Whom.
+        user_id: UserId,
+        /// Why.
+        reason: String,
+        /// How long; absent: for good.
+        #[serde(default)]
+        minutes: Option<u32>,
+    },
+    /// The room's host (or an operator): no chat or prompt proposals from a user for
+    /// `minutes`, or until the room ends.
+    #[serde(rename = "mod.mute")]
+    ModMute {
+        /// Echoed in the reply.
+        request_id: ClientRequestId,
+        /// Whom.
+        user_id: UserId,
+        /// Why.
+        reason: String,
+        /// How long; absent: until the room ends.
+        #[serde(default)]
+        minutes: Option<u32>,
+    },
+    /// The room's host (or an operator): lift a mute.
+    #[serde(rename = "mod.unmute")]
+    ModUnmute {
+        /// Echoed in the reply.
+        request_id: ClientRequestId,
+        /// Whom.
+        user_id: UserId,
+        /// Why.
+        reason: String,
+    },
     /// Host only: the artist's audio level (0–1) and beat, at most 10 a second.
     #[serde(rename = "ai.audio")]
     AiAudio {
@@ -263,6 +311,10 @@ impl ClientMessage {
             ClientMessage::PromptVeto { .. } => "prompt.veto",
             ClientMessage::PromptApply { .. } => "prompt.apply",
             ClientMessage::AiAudio { .. } => "ai.audio",
+            ClientMessage::ModKick { .. } => "mod.kick",
+            ClientMessage::ModBan { .. } => "mod.ban",
+            ClientMessage::ModMute { .. } => "mod.mute",
+            ClientMessage::ModUnmute { .. } => "mod.unmute",
         }
     }
 
@@ -285,6 +337,10 @@ impl ClientMessage {
             }
             ClientMessage::AiAudio { .. } => Class::WsAudio,
             ClientMessage::Auth { .. } => Class::WsAuth,
+            ClientMessage::ModKick { .. }
+            | ClientMessage::ModBan { .. }
+            | ClientMessage::ModMute { .. }
+            | ClientMessage::ModUnmute { .. } => Class::WsModerate,
         }
     }
 
@@ -308,7 +364,11 @@ impl ClientMessage {
             | ClientMessage::PromptLock { request_id, .. }
             | ClientMessage::PromptVeto { request_id, .. }
             | ClientMessage::PromptApply { request_id, .. }
-            | ClientMessage::AiAudio { request_id, .. } => request_id,
+            | ClientMessage::AiAudio { request_id, .. }
+            | ClientMessage::ModKick { request_id, .. }
+            | ClientMessage::ModBan { request_id, .. }
+            | ClientMessage::ModMute { request_id, .. }
+            | ClientMessage::ModUnmute { request_id, .. } => request_id,
         }
     }
 }
@@ -333,6 +393,10 @@ pub const CLIENT_TYPES: &[&str] = &[
     "prompt.veto",
     "prompt.apply",
     "ai.audio",
+    "mod.kick",
+    "mod.ban",
+    "mod.mute",
+    "mod.unmute",
 ];
 
 /// Stable error codes of `error` replies.
@@ -380,6 +444,14 @@ pub enum ErrorCode {
     /// The account's email address is not verified (tips need it): verify, refresh the access
     /// token and renew the socket's with `auth`.
     EmailUnverified,
+    /// The sender is muted in this room.
+    Muted,
+    /// Slow mode: the sender must wait before their next chat line.
+    SlowMode,
+    /// The user is banned from this creator's rooms.
+    Banned,
+    /// The creator blocks the user's region.
+    GeoBlocked,
 }
 
 impl ErrorCode {
@@ -406,6 +478,10 @@ impl ErrorCode {
             ErrorCode::AlreadyVoted => "already_voted",
             ErrorCode::UnknownProposal => "unknown_proposal",
             ErrorCode::Locked => "locked",
+            ErrorCode::Muted => "muted",
+            ErrorCode::SlowMode => "slow_mode",
+            ErrorCode::Banned => "banned",
+            ErrorCode::GeoBlocked => "geo_blocked",
         }
     }
 }

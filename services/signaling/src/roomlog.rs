@@ -206,3 +206,16 @@ impl RoomLog {
         Ok(n > 0)
     }
 }
+
+/// Slow mode: take `user`'s chat slot in `room` for `secs` (`sig:slow:{room}:{user}`, expiring
+/// with the interval). False when the user spoke less than `secs` ago.
+///
+/// # Errors
+/// Redis unreachable.
+pub async fn slow_mode_slot(redis: &RedisHandle, room: RoomId, user: UserId, secs: u32) -> redis::RedisResult<bool> {
+    let key = redis.key(format_args!("sig:slow:{room}:{user}"));
+    let mut c = redis.conn.clone();
+    let set: Option<String> =
+        redis::cmd("SET").arg(key).arg(1).arg("NX").arg("EX").arg(u64::from(secs.max(1))).query_async(&mut c).await?;
+    Ok(set.is_some())
+}

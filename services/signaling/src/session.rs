@@ -21,6 +21,7 @@ use crate::protocol::{
 use crate::roomlog::ResumeRecord;
 use crate::rooms::{RoomInfo, RoomKind};
 use crate::Node;
+use tandem_shared::moderation::ModAction;
 use tandem_shared::rate_limit::Verdict;
 
 /// How long a resuming socket waits for its old socket's node to hand the place over.
@@ -49,6 +50,8 @@ pub struct Admission {
     pub family: Option<uuid::Uuid>,
     /// The account's email was verified when the token was issued (tips need it).
     pub email_verified: bool,
+    /// The token was issued after a second factor (operators moderating others' rooms need it).
+    pub second_factor: bool,
     /// The client address at connect (see [`tandem_shared::client_addr`]), for rate limits.
     pub addr: Option<std::net::IpAddr>,
 }
@@ -96,6 +99,8 @@ struct Conn {
     last_audio: Option<Instant>,
     /// The socket's access token says the account's email is verified.
     email_verified: bool,
+    /// The socket's access token was issued after a second factor.
+    second_factor: bool,
 }
 
 /// Whether members of the room are told when `role` comes and goes (not every viewer of a
@@ -122,7 +127,7 @@ pub async fn run(
 ) {
     let max = node.settings.max_frame_bytes;
     let mut stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
-    let Admission { id, user, jti, exp, family, email_verified, addr } = admission;
+    let Admission { id, user, jti, exp, family, email_verified, second_factor, addr } = admission;
     let token = ResumeToken::random();
     let shared = node.hub.register(id, user, token, TokenLease { jti, exp, family });
     let mut conn = Conn {
@@ -138,6 +143,7 @@ pub async fn run(
         handle: None,
         last_audio: None,
         email_verified,
+        second_factor,
     };
     conn.save_place().await;
     let end = Box::pin(conn.serve(&mut stream, resume)).await;
@@ -177,7 +183,7 @@ impl Conn {
             // batch leaves a wake-up, so the rest follows on the next turn).
             for _ in 0..self.node.settings.queue_len {
                 let Some(out) = self.shared.pop() else { break };
-                if self.shared.why() != CloseWhy::None || self.forward(out).is_err() {
+                if self.shared.why() != CloseWhy::None || self.forward(out).await.is_err() {
                     return End::Dropped;
                 }
             }
@@ -233,7 +239,7 @@ impl Conn {
         self.out.event(self.seq, json).map_err(|_| ())
     }
 
-    fn forward(&mut self, out: Out) -> Result<(), ()> {
+    async fn forward(&mut self, out: Out) -> Result<(), ()> {
         match out {
             Out::Ping => self.out.ping(b"").map_err(|_| ()),
             Out::Event { json, room, room_seq } => {
@@ -253,6 +259,8 @@ impl Conn {
             Out::RoomEnded { json, room } => {
                 if self.joined.as_ref().is_some_and(|j| j.info.room_id == room) {
                     self.joined = None;
+                    // A resume must not bring the socket back into the room.
+                    self.save_place().await;
                 }
                 self.send_event(&json)
             }
@@ -426,6 +434,18 @@ impl Conn {
                 crate::prompts::audio(&self.node, &m, level, beat, &mut self.last_audio).await.map(|_| None)
             }
             ClientMessage::Auth { token, .. } => self.renew(&token).await.map(Some),
+            ClientMessage::ModKick { user_id, reason, .. } => {
+                self.moderate(ModAction::Kick, user_id, reason, None).await.map(|_| None)
+            }
+            ClientMessage::ModBan { user_id, reason, minutes, .. } => {
+                self.moderate(ModAction::Ban, user_id, reason, minutes).await.map(|_| None)
+            }
+            ClientMessage::ModMute { user_id, reason, minutes, .. } => {
+                self.moderate(ModAction::Mute, user_id, reason, minutes).await.map(|_| None)
+            }
+            ClientMessage::ModUnmute { user_id, reason, .. } => {
+                self.moderate(ModAction::Unmute, user_id, reason, None).await.map(|_| None)
+            }
             ClientMessage::Heartbeat { .. } => {
                 let room = self.joined()?.info.room_id;
                 match self.node.core.hooks.rooms() {
@@ -462,6 +482,7 @@ impl Conn {
             return Err(Refusal::new(ErrorCode::TokenExpired, "this socket's token already expired; reconnect"));
         }
         self.email_verified = user.claims.email_verified;
+        self.second_factor = user.claims.mfa;
         if let Err(e) = crate::sockets::extend(&self.node.core.redis, self.user, self.id, exp).await {
             // The cap entry lapses at the old expiry; the socket stays open.
             tracing::warn!(error.message = %e, "failed to extend a socket's place in the cap");
@@ -529,6 +550,9 @@ impl Conn {
             .map_err(unavailable("failed to look up a room"))?
             .ok_or_else(|| Refusal::new(ErrorCode::RoomNotFound, "no such room"))?;
         let role = info.admit(self.user)?;
+        if role != MemberRole::Host {
+            self.check_admission(room_id).await?;
+        }
         self.leave_room("left").await;
         let seq = self.enter(info.clone(), role).await?;
         if announced(info.kind, role) {
@@ -539,6 +563,25 @@ impl Conn {
             }
         }
         Ok(reply(&info, role, seq))
+    }
+
+    /// Refuse a join by a user the creator banned, or from a region the creator blocks (asked of
+    /// the broker on every join, never from cache).
+    async fn check_admission(&self, room_id: RoomId) -> Result<(), Refusal> {
+        let policy = self
+            .node
+            .policies
+            .for_join(room_id, self.user)
+            .await
+            .map_err(unavailable("failed to read a room's rules"))?
+            .ok_or_else(|| Refusal::new(ErrorCode::RoomNotFound, "no such room"))?;
+        if policy.banned {
+            return Err(Refusal::new(ErrorCode::Banned, "you are banned from this creator's rooms"));
+        }
+        if !policy.blocked_regions.is_empty() && self.node.core.geo.place(self.addr).in_any(&policy.blocked_regions) {
+            return Err(Refusal::new(ErrorCode::GeoBlocked, "this creator's rooms are not available in your region"));
+        }
+        Ok(())
     }
 
     /// Become a local member and subscribe; returns the room's sequence at that point.
@@ -602,6 +645,7 @@ impl Conn {
         if text.chars().count() > max {
             return Err(Refusal::new(ErrorCode::TooLarge, format!("chat messages are at most {max} characters")));
         }
+        self.check_chat_rules(room_id, text).await?;
         if self.handle.is_none() {
             let users = self
                 .node
@@ -618,6 +662,73 @@ impl Conn {
         self.node.log.publish(room_id, &ev).await.map_err(unavailable("failed to publish chat"))?;
         self.node.hub.count(room_id, crate::audience::Counted::Chat);
         Ok(())
+    }
+
+    /// The room's rules for a chat line: not muted, no blocked word, and (slow mode) not
+    /// sooner than the interval after this user's last line. The host is exempt.
+    async fn check_chat_rules(&self, room_id: RoomId, text: &str) -> Result<(), Refusal> {
+        let policy = match self.node.policies.get(room_id).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return Err(Refusal::new(ErrorCode::RoomNotFound, "no such room")),
+            Err(e) => return Err(unavailable("failed to read a room's rules")(e)),
+        };
+        if policy.host_id == self.user {
+            return Ok(());
+        }
+        if policy.is_muted(self.user, chrono::Utc::now()) {
+            return Err(Refusal::new(ErrorCode::Muted, "you are muted in this room"));
+        }
+        if tandem_shared::moderation::contains_blocked(text, &policy.blocked_words) {
+            return Err(Refusal::new(ErrorCode::Blocked, "the message contains a word this creator blocks"));
+        }
+        if policy.slow_mode_secs > 0 {
+            let allowed =
+                crate::roomlog::slow_mode_slot(&self.node.core.redis, room_id, self.user, policy.slow_mode_secs)
+                    .await
+                    .map_err(unavailable("failed to check slow mode"))?;
+            if !allowed {
+                return Err(Refusal::new(
+                    ErrorCode::SlowMode,
+                    format!("slow mode: one message every {} s", policy.slow_mode_secs),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `mod.*`: the broker checks the caller is the room's host or an operator, records it,
+    /// and tells the room and the relays.
+    async fn moderate(
+        &self,
+        action: tandem_shared::moderation::ModAction,
+        target: UserId,
+        reason: String,
+        minutes: Option<u32>,
+    ) -> Result<(), Refusal> {
+        use tandem_shared::moderation::{ModerationRefusal, ModerationRequest};
+        let room_id = self.joined()?.info.room_id;
+        let rooms = self
+            .node
+            .core
+            .hooks
+            .rooms()
+            .ok_or_else(|| Refusal::new(ErrorCode::Unavailable, "room control is not available"))?;
+        let second_factor = self.second_factor;
+        let request = ModerationRequest { room_id, actor: self.user, target, action, reason, minutes, second_factor };
+        match rooms.moderate(request).await {
+            Ok(()) => Ok(()),
+            Err(ModerationRefusal::Refused { code, message }) => Err(Refusal::new(
+                match code {
+                    "forbidden" => ErrorCode::Forbidden,
+                    "room_ended" => ErrorCode::RoomEnded,
+                    "not_found" => ErrorCode::InvalidValue,
+                    "unavailable" => ErrorCode::Unavailable,
+                    _ => ErrorCode::InvalidValue,
+                },
+                message,
+            )),
+            Err(ModerationRefusal::Unavailable(e)) => Err(unavailable("moderation failed")(e)),
+        }
     }
 
     async fn tip(&mut self, amount: i64, request_id: &str, client_key: Option<&str>) -> Result<(), Refusal> {
@@ -680,6 +791,9 @@ impl Conn {
         let (Some(room_id), Some(_)) = (record.room_id, record.role) else { return false };
         let Ok(Some(info)) = self.node.rooms.get(room_id).await else { return false };
         let Ok(role) = info.admit(self.user) else { return false };
+        if role != MemberRole::Host && self.check_admission(room_id).await.is_err() {
+            return false;
+        }
         if self.enter(info, role).await.is_err() {
             return false;
         }

@@ -35,6 +35,7 @@ pub async fn run(node: Arc<Node>) {
         }
         if last_prune.elapsed() >= PRUNE_EVERY {
             node.rooms.prune();
+            node.policies.prune();
             last_prune = Instant::now();
         }
         if let Err(e) = viewers(&node).await {

@@ -9,6 +9,7 @@
 //! ([`crate::service_auth`]); nginx and the Kubernetes Ingress never route `/internal/`.
 
 pub mod ai;
+pub mod audit;
 pub mod client;
 pub mod payment;
 pub mod rooms;
@@ -114,6 +115,8 @@ pub fn install_remote(core: &Core, me: ServiceName, needs: &[Contract]) -> anyho
             Contract::Rooms => {
                 // The broker serves AI control at the same URL.
                 core.hooks.set_ai(Arc::new(ai::RemoteAiControl::new(client.clone())));
+                // ... and keeps the audit log.
+                core.hooks.set_audit(Arc::new(audit::RemoteAuditLog::new(client.clone())));
                 core.hooks.set_rooms(Arc::new(rooms::RemoteRoomControl::new(client)));
             }
             Contract::Payments => core.hooks.set_payment(Arc::new(payment::RemotePaymentGate::new(client))),

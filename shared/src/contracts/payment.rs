@@ -130,6 +130,17 @@ impl PaymentGate for RemotePaymentGate {
             .map_err(refusal)?;
         Ok(())
     }
+
+    async fn creator_verified(&self, creator: UserId) -> anyhow::Result<bool> {
+        let path = format!("/internal/v1/payments/verification/{creator}");
+        let answer: Verified = self.client.call::<(), Verified>(Method::GET, &path, None, None).await?;
+        Ok(answer.verified)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Verified {
+    verified: bool,
 }
 
 /// Serve `local` (billing's own gate) at `/internal/v1/payments`.
@@ -141,8 +152,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: &ServiceKey, local: Arc<dyn 
             .route("/quote", web::post().to(quote))
             .route("/private/{room_id}/start", web::post().to(start))
             .route("/private/{room_id}/end", web::post().to(end))
-            .route("/tips", web::post().to(tip)),
+            .route("/tips", web::post().to(tip))
+            .route("/verification/{user_id}", web::get().to(verification)),
     );
+}
+
+async fn verification(caller: ServiceCaller, local: Local, path: web::Path<UserId>) -> HttpResponse {
+    if let Err(r) = only(caller, &[ServiceName::Broker]) {
+        return *r;
+    }
+    match local.0.creator_verified(path.into_inner()).await {
+        Ok(verified) => HttpResponse::Ok().json(Verified { verified }),
+        Err(e) => super::internal_error("verification", &e),
+    }
 }
 
 type Local = web::Data<LocalContract<dyn PaymentGate>>;

@@ -4,6 +4,7 @@ use super::client::{CallError, InternalClient};
 use super::{internal_error, LocalContract};
 use crate::hooks::{LiveSlot, RoomControl, RoomSummary};
 use crate::ids::{RoomId, SlotId, UserId};
+use crate::moderation::{ModerationRefusal, ModerationRequest, RoomPolicy};
 use crate::service_auth::{ServiceCaller, ServiceKey, ServiceName};
 use actix_web::{web, HttpResponse};
 use reqwest::Method;
@@ -107,6 +108,17 @@ struct StageBody {
     user_id: Option<UserId>,
 }
 
+#[derive(Serialize, Deserialize)]
+struct PolicyQuery {
+    #[serde(default)]
+    user_id: Option<UserId>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Banned {
+    banned: bool,
+}
+
 #[async_trait::async_trait]
 impl RoomControl for RemoteRoomControl {
     async fn room(&self, room: RoomId) -> anyhow::Result<Option<RoomSummary>> {
@@ -175,6 +187,33 @@ impl RoomControl for RemoteRoomControl {
         self.client.call::<_, serde_json::Value>(Method::POST, &path, Some(&UserBody { user_id: user }), None).await?;
         Ok(())
     }
+
+    async fn policy(&self, room: RoomId, user: Option<UserId>) -> anyhow::Result<Option<RoomPolicy>> {
+        let path = format!("/internal/v1/rooms/{room}/policy");
+        match self.client.call::<_, RoomPolicy>(Method::POST, &path, Some(&PolicyQuery { user_id: user }), None).await {
+            Ok(p) => Ok(Some(p)),
+            Err(CallError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn banned_on_slot(&self, slot: SlotId, user: UserId) -> anyhow::Result<bool> {
+        let path = format!("/internal/v1/slots/{slot}/banned");
+        let answer: Banned = self.client.call(Method::POST, &path, Some(&UserBody { user_id: user }), None).await?;
+        Ok(answer.banned)
+    }
+
+    async fn moderate(&self, request: ModerationRequest) -> Result<(), ModerationRefusal> {
+        let path = format!("/internal/v1/rooms/{}/moderation", request.room_id);
+        match self.client.call::<_, serde_json::Value>(Method::POST, &path, Some(&request), None).await {
+            Ok(_) => Ok(()),
+            Err(CallError::Status { status, code, body, .. }) if status < 500 => Err(ModerationRefusal::Refused {
+                code: super::intern(&code).unwrap_or("refused"),
+                message: body.get("message").and_then(|m| m.as_str()).unwrap_or("refused").to_string(),
+            }),
+            Err(e) => Err(ModerationRefusal::Unavailable(e.into())),
+        }
+    }
 }
 
 /// Serve `local` (the broker's own room control) at `/internal/v1/rooms`.
@@ -198,9 +237,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, key: &ServiceKey, local: Arc<dyn 
             .route(web::post().to(heartbeats)),
     );
     cfg.service(
+        web::resource("/internal/v1/slots/{slot_id}/banned")
+            .app_data(web::Data::new(key.clone()))
+            .app_data(web::Data::new(LocalContract(local.clone())))
+            .route(web::post().to(banned_on_slot)),
+    );
+    cfg.service(
         web::scope("/internal/v1/rooms")
             .app_data(web::Data::new(key.clone()))
             .app_data(web::Data::new(LocalContract(local)))
+            .route("/{room_id}/policy", web::post().to(policy))
+            .route("/{room_id}/moderation", web::post().to(moderate))
             .route("/{room_id}", web::get().to(get_room))
             .route("/{room_id}/end", web::post().to(end_room))
             .route("/{room_id}/heartbeat", web::post().to(heartbeat))
@@ -343,5 +390,68 @@ async fn leave_stage(
     match local.0.leave_stage(path.into_inner(), body.user_id).await {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(e) => internal_error("leave stage", &e),
+    }
+}
+
+async fn policy(
+    caller: ServiceCaller,
+    local: Local,
+    path: web::Path<RoomId>,
+    body: web::Json<PolicyQuery>,
+) -> HttpResponse {
+    if let Err(e) = caller.require(MEMBERS) {
+        return actix_web::ResponseError::error_response(&e);
+    }
+    match local.0.policy(path.into_inner(), body.user_id).await {
+        Ok(Some(p)) => HttpResponse::Ok().json(p),
+        Ok(None) => crate::error::error_response(actix_web::http::StatusCode::NOT_FOUND, "not_found", "no such room"),
+        Err(e) => internal_error("room policy", &e),
+    }
+}
+
+async fn banned_on_slot(
+    caller: ServiceCaller,
+    local: Local,
+    path: web::Path<SlotId>,
+    body: web::Json<UserBody>,
+) -> HttpResponse {
+    if let Err(e) = caller.require(&[ServiceName::Relay, ServiceName::Broker]) {
+        return actix_web::ResponseError::error_response(&e);
+    }
+    match local.0.banned_on_slot(path.into_inner(), body.user_id).await {
+        Ok(banned) => HttpResponse::Ok().json(Banned { banned }),
+        Err(e) => internal_error("slot ban check", &e),
+    }
+}
+
+async fn moderate(
+    caller: ServiceCaller,
+    local: Local,
+    path: web::Path<RoomId>,
+    body: web::Json<ModerationRequest>,
+) -> HttpResponse {
+    if let Err(e) = caller.require(MEMBERS) {
+        return actix_web::ResponseError::error_response(&e);
+    }
+    let request = body.into_inner();
+    if request.room_id != path.into_inner() {
+        return crate::error::error_response(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "invalid_value",
+            "the body's room_id is not the path's",
+        );
+    }
+    match local.0.moderate(request).await {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(ModerationRefusal::Refused { code, message }) => {
+            let status = match code {
+                "not_found" => actix_web::http::StatusCode::NOT_FOUND,
+                "forbidden" => actix_web::http::StatusCode::FORBIDDEN,
+                "room_ended" => actix_web::http::StatusCode::CONFLICT,
+                _ => actix_web::http::StatusCode::BAD_REQUEST,
+            };
+            crate::error::error_response(status, code, message)
+        }
+        Err(ModerationRefusal::Unavailable(e)) => internal_error("moderation", &e),
     }
 }

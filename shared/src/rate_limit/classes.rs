@@ -98,6 +98,10 @@ pub enum Class {
     /// Requests that send an email (verification resend, password reset): per user (also the
     /// account a reset is for) and per address, so nobody can flood a mailbox.
     Mail,
+    /// Abuse reports (`POST /v1/abuse-reports`).
+    Report,
+    /// Signaling `mod.kick`, `mod.ban`, `mod.mute` (and `mod.unmute`).
+    WsModerate,
 }
 
 /// The limits and failure mode of one class.
@@ -113,7 +117,7 @@ pub struct ClassLimits {
 
 impl Class {
     /// Every class.
-    pub const ALL: [Class; 17] = [
+    pub const ALL: [Class; 19] = [
         Class::Auth,
         Class::Write,
         Class::Heartbeat,
@@ -131,6 +135,8 @@ impl Class {
         Class::WsAuth,
         Class::Question,
         Class::Mail,
+        Class::Report,
+        Class::WsModerate,
     ];
 
     /// Lower-case name, used in keys, metrics and (upper-cased) in `TANDEM_RATE_<CLASS>`.
@@ -153,6 +159,8 @@ impl Class {
             Class::WsAuth => "ws_auth",
             Class::Question => "question",
             Class::Mail => "mail",
+            Class::Report => "report",
+            Class::WsModerate => "ws_moderate",
         }
     }
 
@@ -183,6 +191,10 @@ impl Class {
             Class::Question => (Some(Limit::per(3, 180)), Some(Limit::per(300, 60)), Open),
             // Five messages an hour per account, a burst of five; mail costs and annoys: closed.
             Class::Mail => (Some(Limit::per(5, 3600)), Some(Limit::per(30, 3600)), Closed),
+            // Reports land in a human queue: a handful per user per ten minutes.
+            Class::Report => (Some(Limit::per(5, 600)), Some(Limit::per(60, 600)), Open),
+            // A host clearing out a raid acts quickly, but not hundreds of times a minute.
+            Class::WsModerate => (Some(Limit::per(60, 60)), Some(Limit::per(600, 60)), Open),
         };
         ClassLimits { user, addr, fail }
     }

@@ -113,6 +113,31 @@ async function enableTotp(page) {
   return { secret, codes };
 }
 
+/** The e2e operator's authenticator secret, once a test turned two-factor sign-in on. */
+let operatorTotp = null;
+
+/**
+ * Sign in as the e2e operator. Operators need two-factor sign-in: the first time turns it on
+ * (on the account page the app sends them to), later times answer with a code.
+ */
+async function signInOperator(page) {
+  await page.goto(BASE + '/');
+  const login = page.locator('#login');
+  await login.getByLabel('Email').fill(process.env.TANDEM_E2E_OPERATOR_EMAIL);
+  await login.getByLabel('Password').fill(process.env.TANDEM_E2E_OPERATOR_PASSWORD);
+  await login.locator('button[type=submit]').click();
+  if (operatorTotp) {
+    await page.locator('#totp-field:not([hidden])').waitFor({ timeout: 10000 });
+    // The next step's code: the one that turned it on is spent (codes are single-use).
+    await page.getByLabel('Authenticator code').fill(totp(operatorTotp, 1));
+    await login.locator('button[type=submit]').click();
+    await page.waitForURL(/dashboard\.html/, { timeout: 10000 });
+  } else {
+    await page.waitForURL(/account\.html/, { timeout: 10000 });
+    operatorTotp = (await enableTotp(page)).secret;
+  }
+}
+
 /** Sign up through the form, verify the email through the mailed link; lands on the role's page. */
 async function signup(page, role, name) {
   await page.goto(BASE + '/');
@@ -506,14 +531,8 @@ test('showcase: a fan finds it on the schedule and joins it live, asks in the wo
 
   // The operator's dashboard draws the viewers over time, views per showcase, and retention.
   const op = await person();
-  await op.goto(BASE + '/');
-  const login = op.locator('#login');
-  await login.getByLabel('Email').fill(process.env.TANDEM_E2E_OPERATOR_EMAIL);
-  await login.getByLabel('Password').fill(process.env.TANDEM_E2E_OPERATOR_PASSWORD);
-  await login.locator('button[type=submit]').click();
   // Operators enable two-factor sign-in before the dashboard works.
-  await op.waitForURL(/account\.html/, { timeout: 10000 });
-  await enableTotp(op);
+  await signInOperator(op);
   await op.goto(BASE + '/dashboard.html');
   await op.waitForSelector('body[data-ready=true]', { timeout: 20000 });
   await op.waitForSelector('#chart-viewers path.series', { state: 'attached', timeout: 10000 });
@@ -574,4 +593,66 @@ test('accounts: the email is verified by its link, two-factor sign-in is turned 
   await page.getByLabel('Authenticator code').fill(codes[0]);
   await login.locator('button[type=submit]').click();
   await page.waitForURL(/fan\.html/, { timeout: 10000 });
+});
+
+test('safety: the creator sets a blocklist, bans a fan from a chat line, the fan is out; the operator sees it in the audit log and dismisses a report', async () => {
+  const creator = await person();
+  const fan = await person();
+  const bystander = await person();
+  await signup(creator, 'creator', 'mc');
+  const fanHandle = await signup(fan, 'fan', 'mf');
+  await signup(bystander, 'fan', 'mb');
+
+  // The safety page: verification is automatic here, the rules save.
+  await creator.goto(BASE + '/safety.html');
+  await creator.waitForSelector('body[data-verified=true]', { timeout: 10000 });
+  await creator.getByLabel(/Blocked words/).fill('forbidden phrase\nslur');
+  await creator.locator('#rules button[type=submit]').click();
+  await creator.waitForSelector('body[data-saved=true]', { timeout: 10000 });
+  await shots(creator, 'creator-safety');
+  await creator.goto(BASE + '/creator.html');
+  await creator.waitForSelector('#conn[data-state=open]', { timeout: 10000 });
+
+  const title = `moderated ${run}`;
+  await goLive(creator, title);
+  await watch(fan, title);
+  await watch(bystander, title);
+  await assertVideoFlows(fan, 'fan', 1);
+
+  // A blocked word is refused with a clear notice and never shown in the room.
+  await fan.getByLabel('Message').fill('what a SLUR');
+  await fan.getByRole('button', { name: 'Send' }).click();
+  await fan.locator('.notice.error', { hasText: /blocks/ }).waitFor({ timeout: 10000 });
+  await fan.getByLabel('Message').fill('first clean line');
+  await fan.getByRole('button', { name: 'Send' }).click();
+  await bystander.locator('#chat li', { hasText: 'first clean line' }).waitFor({ timeout: 10000 });
+  assert.equal(await bystander.locator('#chat li', { hasText: 'SLUR' }).count(), 0);
+
+  // The bystander reports the line; the creator bans its author from the chat line.
+  await bystander.locator('#chat li', { hasText: 'first clean line' }).locator('button.report').click();
+  await bystander.locator('#mod-reason').fill('rude to everyone');
+  await bystander.locator('dialog button[value=ok]').click();
+  await bystander.locator('.notice', { hasText: 'operators will look' }).waitFor({ timeout: 10000 });
+  const line = creator.locator('#chat li', { hasText: 'first clean line' });
+  await line.waitFor({ timeout: 10000 });
+  await line.locator('button.mod-ban').click();
+  await creator.locator('#mod-reason').fill('spamming the room');
+  await creator.locator('dialog button[value=ok]').click();
+  await fan.waitForSelector('body[data-removed=banned]', { timeout: 5000 });
+  assert.match(await text(fan, '#status'), /banned/);
+  await shots(fan, 'fan-banned');
+
+  // The operator's page lists the report and the ban in the audit log; dismissing empties the queue.
+  const op = await person();
+  await signInOperator(op);
+  await op.goto(BASE + '/admin.html');
+  await op.locator('#audit tr[data-action=ban]').first().waitFor({ timeout: 10000 });
+  const report = op.locator('#reports tr', { hasText: 'rude to everyone' });
+  await report.waitFor({ timeout: 10000 });
+  await shots(op, 'operator-reports-audit');
+  await report.locator('button.dismiss').click();
+  await op.locator('#decide-reason').fill('a ban already covers it');
+  await op.locator('dialog button[value=ok]').click();
+  await op.locator('#audit tr[data-action=report_dismissed]').first().waitFor({ timeout: 10000 });
+  assert.ok(fanHandle);
 });

@@ -10,6 +10,7 @@ import { hostStage } from '../stage.js';
 import { endText } from '../reasons.js';
 import { localEffect, audioMeter, hostPanel } from '../ai.js';
 import { $, h, header, showConnection, status, showError, notify, addChat, confirmDialog } from '../ui.js';
+import { modButtons, onModeration } from '../moderation.js';
 
 const me = requireLogin('creator');
 header();
@@ -31,11 +32,13 @@ sig.on('viewers', (m) => { if (room && m.room_id === room.id) $('viewers').textC
 sig.on('chat', (m) => {
   if (!room || m.room_id !== room.id) return;
   handles.set(m.from, m.handle);
-  const invite = m.from !== me.user.user_id
-    ? h('button', { type: 'button', className: 'link invite', dataset: { user: m.from }, onclick: () => stage.invite(m.from) }, 'invite on stage')
+  const extra = m.from !== me.user.user_id
+    ? [h('button', { type: 'button', className: 'link invite', dataset: { user: m.from }, onclick: () => stage.invite(m.from) }, 'invite on stage'),
+      ...modButtons(sig, m.from, m.handle)]
     : null;
-  addChat($('chat'), m, invite);
+  addChat($('chat'), m, extra);
 });
+onModeration(sig, { roomId: () => room && room.id, me: me.user.user_id, handles });
 onTips(sig, (text, data) => {
   if (data.from_user_id) handles.set(data.from_user_id, data.from_handle);
   if (room && data.room_id === room.id) addChat($('chat'), { handle: '★', text });
@@ -115,7 +118,13 @@ async function goLive() {
   } catch (e) {
     room = null;
     status('offline');
-    showError(e, 'Could not go live');
+    if (e && e.code === 'verification_required') {
+      notify('Verify your identity before going live.', 'warn', {
+        ttl: 20000, key: 'verify', actions: [h('a', { href: '/safety.html' }, 'Verification')],
+      });
+    } else {
+      showError(e, 'Could not go live');
+    }
     $('golive').disabled = false;
   }
 }

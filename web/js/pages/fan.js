@@ -11,6 +11,7 @@ import { viewerStage } from '../stage.js';
 import { endText } from '../reasons.js';
 import { audiencePanel, effectColor, effectStrength } from '../ai.js';
 import { $, header, showConnection, status, showError, addChat } from '../ui.js';
+import { reportButton, onModeration } from '../moderation.js';
 
 const me = requireLogin('fan');
 header();
@@ -21,7 +22,20 @@ let watching = null;   // {room, player, handle}
 fanRequestEvents(sig);
 const aiPanel = audiencePanel(sig, { box: $('ai-box'), roomId: () => watching && watching.room.id });
 viewerStage(sig, { box: $('stage'), roomId: () => watching && watching.room.id, me: me.user.user_id });
-sig.on('chat', (m) => { if (watching && m.room_id === watching.room.id) addChat($('chat'), m); });
+sig.on('chat', (m) => {
+  if (!watching || m.room_id !== watching.room.id) return;
+  addChat($('chat'), m, m.from !== me.user.user_id ? reportButton(watching.room.id, m) : null);
+});
+onModeration(sig, {
+  roomId: () => watching && watching.room.id,
+  me: me.user.user_id,
+  onRemovedMe: (removal) => {
+    status(removal === 'banned' ? 'The host banned you from their rooms.' : 'The host removed you from this room.');
+    $('status').className = 'ended';
+    $('actions').hidden = true;
+    if (watching && watching.player) watching.player.stop();
+  },
+});
 onTips(sig, (text, data) => {
   if (watching && data.room_id === watching.room.id) addChat($('chat'), { handle: '★', text });
 });
@@ -61,6 +75,7 @@ async function loadRooms() {
 async function watch(id) {
   if (watching && watching.player) await watching.player.stop();
   document.body.dataset.ended = '';
+  document.body.dataset.removed = '';
   $('status').className = '';
   $('chat').replaceChildren();
   let room;

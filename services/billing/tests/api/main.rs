@@ -10,3 +10,4 @@ mod payouts;
 mod stripe;
 mod stripe_standin;
 mod tips;
+mod verification;

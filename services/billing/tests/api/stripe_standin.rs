@@ -30,6 +30,8 @@ pub struct Recorded {
     pub transfers: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
     /// Failures to inject into the next transfer requests, first first.
     pub fail_transfers: Arc<Mutex<Vec<TransferFailure>>>,
+    /// Every `POST /v1/identity/verification_sessions` received (form fields plus `id`).
+    pub identity_sessions: Arc<Mutex<Vec<HashMap<String, String>>>>,
     /// How long creating a Checkout Session takes (a slow Stripe).
     pub session_delay: Arc<Mutex<std::time::Duration>>,
 }
@@ -51,6 +53,7 @@ impl StripeStandIn {
                 .app_data(data.clone())
                 .route("/v1/checkout/sessions", web::post().to(create_session))
                 .route("/v1/transfers", web::post().to(create_transfer))
+                .route("/v1/identity/verification_sessions", web::post().to(create_identity_session))
         })
         .workers(1)
         .disable_signals()
@@ -60,6 +63,11 @@ impl StripeStandIn {
         let handle = server.handle();
         tokio::spawn(server);
         Self { base_url: format!("http://{addr}/"), recorded, handle }
+    }
+
+    /// Every Identity VerificationSession created.
+    pub fn identity_sessions(&self) -> Vec<HashMap<String, String>> {
+        self.recorded.identity_sessions.lock().unwrap().clone()
     }
 
     pub fn last_session(&self) -> HashMap<String, String> {
@@ -139,6 +147,39 @@ async fn create_session(
         fields.insert("idempotency_key".into(), key.into());
     }
     rec.sessions.lock().unwrap().push(fields);
+    HttpResponse::Ok().json(body)
+}
+
+/// `POST /v1/identity/verification_sessions`: the VerificationSession object of
+/// https://docs.stripe.com/api/identity/verification_sessions/object (trimmed).
+async fn create_identity_session(
+    rec: web::Data<Recorded>,
+    req: HttpRequest,
+    form: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    if let Some(refused) = unauthorized(&req) {
+        return refused;
+    }
+    let mut fields: HashMap<String, String> = form.into_inner().into_iter().collect();
+    if fields.get("type").map(String::as_str) != Some("document") {
+        return HttpResponse::BadRequest()
+            .json(json!({"error": {"type": "invalid_request_error", "message": "type must be document"}}));
+    }
+    let id = format!("vs_test_{}", uuid::Uuid::new_v4().simple());
+    let body = json!({
+        "id": id,
+        "object": "identity.verification_session",
+        "client_secret": format!("{id}_secret_x"),
+        "created": chrono::Utc::now().timestamp(),
+        "last_error": null,
+        "livemode": false,
+        "metadata": {"user_id": fields.get("metadata[user_id]")},
+        "status": "requires_input",
+        "type": "document",
+        "url": format!("https://verify.stripe.com/start/{id}"),
+    });
+    fields.insert("id".into(), id);
+    rec.identity_sessions.lock().unwrap().push(fields);
     HttpResponse::Ok().json(body)
 }
 

@@ -23,6 +23,8 @@ use tandem_shared::webhook::{hmac_sha256, SignatureError, SignatureHeader};
 pub struct LivepeerProvider {
     http: reqwest::Client,
     settings: LivepeerSettings,
+    /// Signs the play tokens viewers present to the access-control webhook (when configured).
+    access: Option<super::relay::RelayProvider>,
 }
 
 #[derive(Deserialize)]
@@ -62,7 +64,13 @@ impl LivepeerProvider {
             .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("tandem-broker/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, settings })
+        Ok(Self { http, settings, access: None })
+    }
+
+    /// Sign viewers' access keys with `key` (used only when `access_webhook_id` is set).
+    pub fn with_access_tokens(mut self, key: tandem_shared::media_token::MediaKey, ttl: Duration) -> Self {
+        self.access = Some(super::relay::RelayProvider::new("", key, ttl));
+        self
     }
 
     fn url(&self, path: &str) -> String {
@@ -236,7 +244,13 @@ impl StreamProvider for LivepeerProvider {
                 "tandem_kind": spec.kind.as_str(),
             },
         });
-        if spec.kind == RoomKind::Private && self.settings.playback_signing.is_some() {
+        if let Some(webhook) = &self.settings.access_webhook_id {
+            body["playbackPolicy"] = json!({
+                "type": "webhook",
+                "webhookId": webhook,
+                "webhookContext": {"tandem_slot_id": spec.slot_id.to_string()},
+            });
+        } else if spec.kind == RoomKind::Private && self.settings.playback_signing.is_some() {
             body["playbackPolicy"] = json!({"type": "jwt"});
         }
         let url = self.url("/stream");
@@ -289,6 +303,16 @@ impl StreamProvider for LivepeerProvider {
     fn play_endpoint(&self, slot: &SlotRef<'_>) -> Option<PlayEndpoint> {
         let id = slot.playback_id?;
         let base = &self.settings.playback_base;
+        if let (Some(_), Some(signer)) = (&self.settings.access_webhook_id, &self.access) {
+            // The access key goes in the `Livepeer-Access-Key` header, never in the URL.
+            let (token, exp) = signer.token(slot, tandem_shared::media_token::MediaGrant::Play);
+            return Some(PlayEndpoint {
+                whep_url: format!("{base}/webrtc/{id}"),
+                hls_url: Some(format!("{base}/hls/{id}/index.m3u8")),
+                token: Some(token),
+                token_expires_at: Some(exp),
+            });
+        }
         let jwt = match (&self.settings.playback_signing, slot.kind) {
             (Some(key), RoomKind::Private) => match playback_jwt(key, id, self.settings.playback_jwt_ttl) {
                 Ok(t) => Some(t),
@@ -444,6 +468,33 @@ pub fn verify_webhook_body(
         return Err(WebhookError::Stale);
     }
     Ok(delivery)
+}
+
+/// A verified playback access-control request (`playback.accessControl` webhook).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessRequest {
+    /// The key the viewer presented (`Livepeer-Access-Key` / `?accessKey=`).
+    pub access_key: String,
+    /// Send time (Unix ms); equals the signature's `t`.
+    pub timestamp: i64,
+    /// The stream's `webhookContext`.
+    #[serde(default)]
+    pub context: Option<serde_json::Value>,
+}
+
+/// Check an access-control request's signature over its body (the header was checked with
+/// [`check_webhook_header`]).
+///
+/// # Errors
+/// [`WebhookError`].
+pub fn verify_access_body(header: &SignatureHeader, secret: &str, body: &[u8]) -> Result<AccessRequest, WebhookError> {
+    header.check_mac(|_| hmac_sha256(secret.as_bytes(), &[body]))?;
+    let req: AccessRequest = serde_json::from_slice(body).map_err(|_| WebhookError::BadBody)?;
+    if req.timestamp != header.timestamp {
+        return Err(WebhookError::Stale);
+    }
+    Ok(req)
 }
 
 /// Both steps at once: [`check_webhook_header`], then [`verify_webhook_body`].

@@ -24,7 +24,9 @@ impl RelayProvider {
         Self { public_url: public_url.trim_end_matches('/').to_string(), key, token_ttl }
     }
 
-    fn token(&self, slot: &SlotRef<'_>, grant: MediaGrant) -> (String, i64) {
+    /// A media token of `grant` on `slot` for the slot's caller, with its expiry (also the
+    /// access key of Livepeer's access-control webhook).
+    pub(crate) fn token(&self, slot: &SlotRef<'_>, grant: MediaGrant) -> (String, i64) {
         let exp = chrono::Utc::now().timestamp() + self.token_ttl.as_secs() as i64;
         let scope = match slot.kind {
             RoomKind::Private => MediaScope::Exclusive,

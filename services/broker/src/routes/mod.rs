@@ -5,6 +5,7 @@ pub mod questions;
 pub mod reports;
 pub mod requests;
 pub mod rooms;
+pub mod safety;
 pub mod showcases;
 pub mod webhooks;
 
@@ -29,6 +30,11 @@ pub const RATE_LIMITED: &[RouteClass] = &[
     RouteClass::new("POST", "/v1/private-requests/{id}/decline", Class::Write),
     RouteClass::new("POST", "/v1/private-requests/{id}/cancel", Class::Write),
     RouteClass::new("POST", "/v1/webhooks/livepeer", Class::Webhook),
+    RouteClass::new("POST", "/v1/webhooks/livepeer/access", Class::Webhook),
+    RouteClass::new("POST", "/v1/rooms/{id}/moderation", Class::Write),
+    RouteClass::new("PUT", "/v1/creator/safety", Class::Write),
+    RouteClass::new("POST", "/v1/abuse-reports", Class::Report),
+    RouteClass::new("POST", "/v1/admin/reports/{id}", Class::Admin),
     RouteClass::new("POST", "/v1/showcases", Class::Write),
     RouteClass::new("PATCH", "/v1/showcases/{id}", Class::Write),
     RouteClass::new("DELETE", "/v1/showcases/{id}", Class::Write),
@@ -63,6 +69,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/private-requests/{id}/decline", web::post().to(requests::decline))
         .route("/v1/private-requests/{id}/cancel", web::post().to(requests::cancel))
         .route("/v1/webhooks/livepeer", web::post().to(webhooks::livepeer))
+        .route("/v1/webhooks/livepeer/access", web::post().to(safety::livepeer_access))
+        .route("/v1/rooms/{id}/moderation", web::post().to(safety::moderate))
+        .route("/v1/creator/safety", web::get().to(safety::get_settings))
+        .route("/v1/creator/safety", web::put().to(safety::put_settings))
+        .route("/v1/creator/bans", web::get().to(safety::bans))
+        .route("/v1/abuse-reports", web::post().to(safety::report))
+        .route("/v1/admin/reports", web::get().to(safety::report_queue))
+        .route("/v1/admin/reports/{id}", web::post().to(safety::decide_report))
+        .route("/v1/admin/audit", web::get().to(safety::audit))
         .route("/v1/showcases", web::post().to(showcases::create))
         .route("/v1/showcases", web::get().to(showcases::list))
         .route("/v1/showcases.ics", web::get().to(showcases::calendar))
@@ -93,7 +108,8 @@ pub fn configure_docs(cfg: &mut web::ServiceConfig, doc: utoipa::openapi::OpenAp
 }
 
 /// The error responses every route's shape implies (webhook bodies are read raw).
-const ERRORS: ErrorResponses = ErrorResponses { raw_bodies: &["/v1/webhooks/livepeer"] };
+const ERRORS: ErrorResponses =
+    ErrorResponses { raw_bodies: &["/v1/webhooks/livepeer", "/v1/webhooks/livepeer/access"] };
 
 #[derive(OpenApi)]
 #[openapi(
@@ -108,6 +124,8 @@ const ERRORS: ErrorResponses = ErrorResponses { raw_bodies: &["/v1/webhooks/live
         questions::ask, questions::list, questions::vote, questions::answered, questions::hide, questions::stage,
         reports::showcase, reports::room, reports::artists,
         multistream::add, multistream::list, multistream::remove,
+        safety::moderate, safety::get_settings, safety::put_settings, safety::bans, safety::report,
+        safety::report_queue, safety::decide_report, safety::audit, safety::livepeer_access,
     ),
     components(schemas(ErrorDoc, crate::provider::PublishEndpoint, crate::provider::PlayEndpoint,
         crate::ai::AiRequest, crate::ai::AiChange, crate::ai::view::AiView, crate::ai::daydream::PipelineHealth,
@@ -121,7 +139,11 @@ const ERRORS: ErrorResponses = ErrorResponses { raw_bodies: &["/v1/webhooks/live
         crate::audience::reports::ArtistRow, crate::audience::reports::ArtistSummary,
         crate::showcase::multistream::NewTarget, crate::showcase::multistream::TargetView,
         crate::showcase::multistream::TargetList, crate::showcase::multistream::Protocol,
-        crate::showcase::multistream::TargetStatus)),
+        crate::showcase::multistream::TargetStatus,
+        safety::Moderate, tandem_shared::moderation::ModAction, crate::safety::SafetySettings, safety::BanList,
+        crate::safety::store::BanView, crate::safety::reports::NewReport, crate::safety::reports::ReportTarget,
+        crate::safety::reports::ReportView, crate::safety::reports::ReportStatus, crate::safety::reports::ReportAction,
+        crate::safety::reports::ReportDecision, safety::ReportList, safety::AuditList, crate::safety::store::AuditRow)),
     modifiers(&BearerAuth, &ERRORS),
     tags(
         (name = "rooms", description = "Broadcasts and private rooms; every room pairs a host and a guest slot"),
@@ -129,6 +151,8 @@ const ERRORS: ErrorResponses = ErrorResponses { raw_bodies: &["/v1/webhooks/live
         (name = "presence", description = "Creator availability"),
         (name = "webhooks", description = "Stream provider callbacks"),
         (name = "reports", description = "Audience numbers per showcase, room and artist (operators; artists their own)"),
+        (name = "safety", description = "Moderation, creators' rules (slow mode, blocklist, blocked regions) and abuse reports"),
+        (name = "safety-admin", description = "Operators: the report queue and the audit log"),
         (name = "showcases", description = "Scheduled showcases: a performance and a workshop, opened as a broadcast at start"),
     )
 )]

@@ -9,11 +9,13 @@ use crate::presence;
 use crate::routes::ErrorDoc;
 use crate::store;
 use crate::view::{room_view, RoomView};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tandem_shared::auth::AuthUser;
+use tandem_shared::client_addr::client_ip;
 use tandem_shared::events::AiSource;
+use tandem_shared::geo::Region;
 use tandem_shared::ids::{Role, RoomId, UserId};
 use utoipa::{IntoParams, ToSchema};
 
@@ -104,11 +106,17 @@ pub struct RoomList {
     pub rooms: Vec<ListedRoomView>,
 }
 
-/// Public list of live broadcasts with their creator and viewer count (private rooms never appear).
+/// Public list of live broadcasts with their creator and viewer count (private rooms never appear,
+/// nor rooms whose creator blocks the caller's region: the client address, from trusted proxies
+/// only, is looked up in `TANDEM_GEOIP_DB`).
 #[utoipa::path(get, path = "/v1/rooms", tag = "rooms", params(ListQuery),
     responses((status = 200, body = RoomList), (status = 400, body = ErrorDoc, description = "`invalid_input`"),
         (status = 503, body = ErrorDoc, description = "`overloaded`: retry shortly")))]
-pub async fn list(broker: web::Data<Broker>, q: web::Query<ListQuery>) -> Result<HttpResponse, BrokerError> {
+pub async fn list(
+    broker: web::Data<Broker>,
+    req: HttpRequest,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, BrokerError> {
     if q.live == Some(false) {
         return Err(BrokerError::Validation("only live=true is supported".into()));
     }
@@ -116,7 +124,17 @@ pub async fn list(broker: web::Data<Broker>, q: web::Query<ListQuery>) -> Result
     if !(1..=200).contains(&limit) {
         return Err(BrokerError::Validation("limit must be between 1 and 200".into()));
     }
-    let rows = store::live_broadcasts(&broker.core.db, limit).await?;
+    let mut rows = store::live_broadcasts(&broker.core.db, limit).await?;
+    let place = broker.core.geo.place(client_ip(&req, &broker.core.settings.trusted_proxies));
+    if place.country.is_some() && !rows.is_empty() {
+        let hosts: Vec<UserId> = rows.iter().map(|r| r.host_id).collect();
+        let blocked = crate::safety::store::blocked_regions(&broker.core.db, &hosts).await?;
+        rows.retain(|r| {
+            let regions: Vec<Region> =
+                blocked.get(&r.host_id).into_iter().flatten().filter_map(|c| Region::parse(c).ok()).collect();
+            !place.in_any(&regions)
+        });
+    }
     let ids: Vec<RoomId> = rows.iter().map(|r| r.room_id).collect();
     let viewers = tandem_shared::live::viewer_counts(&broker.core.redis, &ids).await?;
     let rooms = rows
@@ -145,16 +163,28 @@ async fn visible_room(broker: &Broker, user: &AuthUser, id: RoomId) -> Result<st
 }
 
 /// A room with the endpoints the caller may use, and its AI effect (`ai`; the pipeline's health
-/// only for the host).
+/// only for the host). This is how a viewer joins a room's media: a viewer banned by the creator
+/// gets `403 banned`, one in a region the creator blocks `403 geo_blocked` (no play tokens).
 #[utoipa::path(get, path = "/v1/rooms/{id}", tag = "rooms", security(("bearer" = [])),
     params(("id" = String, Path, description = "room id")),
-    responses((status = 200, body = RoomView), (status = 401, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
+    responses((status = 200, body = RoomView), (status = 401, body = ErrorDoc),
+        (status = 403, body = ErrorDoc, description = "`banned` or `geo_blocked`"), (status = 404, body = ErrorDoc)))]
 pub async fn get(
     broker: web::Data<Broker>,
+    req: HttpRequest,
     user: AuthUser,
     id: web::Path<RoomId>,
 ) -> Result<HttpResponse, BrokerError> {
     let room = visible_room(&broker, &user, *id).await?;
+    if room.host_id != user.user_id && user.role != Role::Operator && room.status == RoomStatus::Live {
+        if broker.is_banned(room.host_id, user.user_id).await? {
+            return Err(BrokerError::banned());
+        }
+        let place = broker.core.geo.place(client_ip(&req, &broker.core.settings.trusted_proxies));
+        if !broker.geo_allowed(room.host_id, &place).await? {
+            return Err(BrokerError::geo_blocked());
+        }
+    }
     let slots = store::slots(&broker.core.db, room.room_id).await?;
     let stage = match (room.kind, room.status) {
         (RoomKind::Broadcast, RoomStatus::Live) => presence::stage_guest(&broker.core.redis, room.room_id).await?,
@@ -178,7 +208,21 @@ pub async fn end(
     if !room.is_participant(user.user_id) && !user.is_operator() {
         return Err(BrokerError::Forbidden("only the host, the private guest or an operator may end a room"));
     }
-    broker.end_room(room.room_id, Broker::end_reason_for(&room, user.user_id)).await?;
+    let ended = broker.end_room(room.room_id, Broker::end_reason_for(&room, user.user_id)).await?;
+    if ended && !room.is_participant(user.user_id) {
+        // An operator ended someone else's room: a privileged action.
+        broker
+            .audit(tandem_shared::audit::AuditEntry {
+                actor: tandem_shared::audit::Actor::User { user_id: user.user_id },
+                action: tandem_shared::audit::AuditAction::RoomEnded,
+                target_user: Some(room.host_id),
+                room_id: Some(room.room_id),
+                reason: "ended by an operator".into(),
+                service: "broker".into(),
+                details: serde_json::json!({ "route": "POST /v1/rooms/{id}/end" }),
+            })
+            .await;
+    }
     let room = store::room(&broker.core.db, room.room_id).await?.ok_or(BrokerError::NotFound("room"))?;
     let slots = store::slots(&broker.core.db, room.room_id).await?;
     let mut view = room_view(&broker, &room, &slots, user.user_id, None);

@@ -41,4 +41,14 @@ async fn an_operator_without_a_second_factor_has_no_operator_powers() {
     let res = app.get(&single, "/v1/reports/artists").await;
     assert_eq!(code_of(res).await, (403, "second_factor_required".into()));
     assert_eq!(app.get(&op, "/v1/reports/artists").await.status(), 200);
+
+    // Moderating someone else's room is an operator power too.
+    let creator = app.user(Role::Creator).await;
+    let fan = app.user(Role::Fan).await;
+    let room = app.open_room(&creator).await;
+    let path = format!("/v1/rooms/{}/moderation", room["id"].as_str().unwrap());
+    let body = json!({"user_id": fan.id, "action": "mute", "reason": "spam", "minutes": 5});
+    let res = app.post(&single, &path, body.clone()).await;
+    assert_eq!(code_of(res).await, (403, "second_factor_required".into()));
+    assert_eq!(app.post(&op, &path, body).await.status(), 204);
 }

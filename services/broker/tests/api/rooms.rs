@@ -207,7 +207,7 @@ async fn ending_a_relay_room_tells_relays_its_slots_are_released() {
     let mut release: SlotRelease = serde_json::from_str(&msg.get_payload::<String>().unwrap()).unwrap();
     release.slot_ids.sort();
     slots.sort();
-    assert_eq!(release, SlotRelease { room_id, slot_ids: slots.clone(), generation: None });
+    assert_eq!(release, SlotRelease { room_id, slot_ids: slots.clone(), generation: None, user_id: None });
     let mut conn = redis.conn.clone();
     for s in &slots {
         assert!(is_released(redis, *s).await.unwrap());
@@ -367,4 +367,97 @@ async fn internal_routes_take_only_service_tokens_of_allowed_services() {
         .await
         .unwrap();
     assert_eq!(code_of(res).await, (403, "forbidden".into()));
+}
+
+#[tokio::test]
+async fn room_control_reports_policies_moderates_and_answers_bans_in_process() {
+    let app = TestApp::spawn().await;
+    let audit = app.t.core.hooks.audit().expect("the broker installs the audit log");
+    moderation_contract(&app, in_process(&app), in_process(&app), audit).await;
+}
+
+#[tokio::test]
+async fn room_control_reports_policies_moderates_and_answers_bans_remote() {
+    let app = TestApp::spawn().await;
+    let client =
+        InternalClient::new(&app.url(""), app.t.core.service_key.clone(), ServiceName::Billing, ServiceName::Broker)
+            .unwrap();
+    let audit = Arc::new(tandem_shared::contracts::audit::RemoteAuditLog::new(client));
+    moderation_contract(&app, remote(&app), remote_as(&app, ServiceName::Relay), audit).await;
+}
+
+/// The safety half of room control (`policy`, `moderate`, `banned_on_slot`) and the audit log,
+/// the same through either implementation.
+async fn moderation_contract(
+    app: &TestApp,
+    rooms: Arc<dyn RoomControl>,
+    relay: Arc<dyn RoomControl>,
+    audit: Arc<dyn tandem_shared::audit::AuditLog>,
+) {
+    use tandem_shared::audit::{Actor, AuditAction, AuditEntry};
+    use tandem_shared::moderation::{ModAction, ModerationRefusal, ModerationRequest};
+    let creator = app.user(Role::Creator).await;
+    let fan = app.user(Role::Fan).await;
+    let loud = app.user(Role::Fan).await;
+    let room = app.open_room(&creator).await;
+    let id: RoomId = room["id"].as_str().unwrap().parse().unwrap();
+    let slot0: SlotId = room["slots"][0]["slot_id"].as_str().unwrap().parse().unwrap();
+
+    let policy = rooms.policy(id, Some(fan.id)).await.unwrap().expect("a known room");
+    assert_eq!((policy.host_id, policy.banned, policy.slow_mode_secs), (creator.id, false, 0));
+    assert!(rooms.policy(RoomId::new(), None).await.unwrap().is_none());
+    assert!(!relay.banned_on_slot(slot0, fan.id).await.unwrap());
+
+    let req = |actor, target, action, reason: &str, minutes| ModerationRequest {
+        room_id: id,
+        actor,
+        target,
+        action,
+        reason: reason.into(),
+        minutes,
+        second_factor: false,
+    };
+    rooms.moderate(req(creator.id, fan.id, ModAction::Ban, "spam", None)).await.unwrap();
+    assert!(rooms.policy(id, Some(fan.id)).await.unwrap().unwrap().banned);
+    assert!(relay.banned_on_slot(slot0, fan.id).await.unwrap());
+    assert!(!relay.banned_on_slot(slot0, creator.id).await.unwrap(), "the host is never banned in their room");
+    rooms.moderate(req(creator.id, loud.id, ModAction::Mute, "caps lock", Some(5))).await.unwrap();
+    let policy = rooms.policy(id, None).await.unwrap().unwrap();
+    assert!(policy.is_muted(loud.id, chrono::Utc::now()));
+    assert!(!policy.banned, "no user asked about");
+
+    let refused = |r: Result<(), ModerationRefusal>| match r {
+        Err(ModerationRefusal::Refused { code, .. }) => code,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert_eq!(refused(rooms.moderate(req(loud.id, fan.id, ModAction::Kick, "me too", None)).await), "forbidden");
+    assert_eq!(refused(rooms.moderate(req(creator.id, fan.id, ModAction::Kick, " ", None)).await), "invalid_value");
+    let unknown = ModerationRequest { room_id: RoomId::new(), ..req(creator.id, fan.id, ModAction::Kick, "x", None) };
+    assert_eq!(refused(rooms.moderate(unknown).await), "not_found");
+    rooms.moderate(req(creator.id, fan.id, ModAction::Unban, "second chance", None)).await.unwrap();
+    assert!(!relay.banned_on_slot(slot0, fan.id).await.unwrap());
+
+    audit
+        .record(AuditEntry {
+            actor: Actor::User { user_id: creator.id },
+            action: AuditAction::PayoutExecuted,
+            target_user: Some(creator.id),
+            room_id: None,
+            reason: "contract".into(),
+            service: "billing".into(),
+            details: json!({"idempotency_key": format!("contract:{id}")}),
+        })
+        .await
+        .unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "select action, reason from audit_log where room_id = $1 or reason = 'contract' order by audit_id",
+    )
+    .bind(id)
+    .fetch_all(&app.t.core.db)
+    .await
+    .unwrap();
+    let actions: Vec<&str> = rows.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(actions, vec!["ban", "mute", "unban", "payout_executed"], "{rows:?}");
+    // Append-only.
+    assert!(sqlx::query("delete from audit_log").execute(&app.t.core.db).await.is_err());
 }

@@ -64,7 +64,7 @@ async fn a_released_slot_loses_its_sessions_and_refuses_its_old_tokens() {
     assert_eq!(offer_status(&relay, "whip", other, &relay.token(other, MediaGrant::Publish)).await.0, 201);
 
     relay_listening(&relay).await;
-    let release = SlotRelease { room_id: room, slot_ids: vec![host, guest], generation: None };
+    let release = SlotRelease { room_id: room, slot_ids: vec![host, guest], generation: None, user_id: None };
     announce(&relay._t.core.redis, &release, Duration::from_secs(600)).await.expect("announced");
 
     assert!(eventually(5, || !relay.forwarder.is_publishing(host)).await, "the publisher is ended");

@@ -10,6 +10,8 @@ mod drain;
 mod errors;
 mod fanout;
 mod faults;
+mod geo;
+mod moderation;
 mod rate_limits;
 mod relay;
 mod resume;
