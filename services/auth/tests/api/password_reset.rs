@@ -4,10 +4,22 @@ use std::time::{Duration, Instant};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
-async fn reset_token(app: &TestApp, email: &str, nth: usize) -> String {
+/// Ask for a reset of `email` and return the token of the link mailed for it: `nth` is how many
+/// messages the address has then had, `seen` the reset tokens returned before (mail goes out in
+/// the background, so messages may arrive out of order).
+async fn reset_token(app: &TestApp, email: &str, nth: usize, seen: &mut Vec<String>) -> String {
     let res = app.post("/v1/auth/password-reset", json!({"email": email})).await;
     assert_eq!(res.status(), 202);
-    app.smtp.wait_for(email, nth).await[nth - 1].token("/reset.html")
+    let mail = app.smtp.wait_for(email, nth).await;
+    let fresh: Vec<String> = mail
+        .iter()
+        .filter(|m| m.decoded().contains("/reset.html#token="))
+        .map(|m| m.token("/reset.html"))
+        .filter(|t| !seen.contains(t))
+        .collect();
+    assert_eq!(fresh.len(), 1, "one new reset link among {} messages", mail.len());
+    seen.push(fresh[0].clone());
+    fresh[0].clone()
 }
 
 #[tokio::test]
@@ -37,7 +49,7 @@ async fn a_reset_sets_the_password_and_signs_out_every_session() {
     let app = TestApp::spawn().await;
     let first = app.signed_up("bob@example.com", "bob").await;
     let second: Value = app.login("bob@example.com", PASSWORD).await.json().await.unwrap();
-    let token = reset_token(&app, "bob@example.com", 2).await;
+    let token = reset_token(&app, "bob@example.com", 2, &mut Vec::new()).await;
 
     let res = app.post("/v1/auth/password-reset/confirm", json!({"token": token, "password": NEW_PASSWORD})).await;
     assert_eq!(res.status(), 204);
@@ -59,8 +71,9 @@ async fn a_reset_sets_the_password_and_signs_out_every_session() {
 async fn reset_tokens_expire_and_a_used_one_voids_the_others() {
     let app = TestApp::spawn().await;
     app.signed_up("cal@example.com", "cal").await;
-    let older = reset_token(&app, "cal@example.com", 2).await;
-    let newer = reset_token(&app, "cal@example.com", 3).await;
+    let mut seen = Vec::new();
+    let older = reset_token(&app, "cal@example.com", 2, &mut seen).await;
+    let newer = reset_token(&app, "cal@example.com", 3, &mut seen).await;
     let bad = app.post("/v1/auth/password-reset/confirm", json!({"token": newer, "password": "short"})).await;
     assert_eq!(code_of(bad).await, (400, "invalid_input".into()));
     let res = app.post("/v1/auth/password-reset/confirm", json!({"token": newer, "password": NEW_PASSWORD})).await;
@@ -68,7 +81,7 @@ async fn reset_tokens_expire_and_a_used_one_voids_the_others() {
     let res = app.post("/v1/auth/password-reset/confirm", json!({"token": older, "password": NEW_PASSWORD})).await;
     assert_eq!(code_of(res).await, (400, "invalid_email_token".into()));
 
-    let expiring = reset_token(&app, "cal@example.com", 4).await;
+    let expiring = reset_token(&app, "cal@example.com", 4, &mut seen).await;
     let lifetime: f64 = sqlx::query_scalar(
         "select extract(epoch from max(expires_at - created_at))::float8 from email_tokens where purpose = 'password_reset'",
     )
