@@ -106,6 +106,11 @@ pub struct RunArgs {
     /// Seconds between chat lines per session during the hold (0: none).
     #[arg(long, default_value_t = 30)]
     pub chat_secs: u64,
+    /// private: seconds between extra signaling relays per session during the hold (a trickled
+    /// ICE candidate, fan to creator), 0 for none. Relays sent once every session is up, when no
+    /// one is signing in any more, are reported apart as `signaling_relay_steady`.
+    #[arg(long, default_value_t = 0)]
+    pub relay_secs: u64,
     /// private: creators charge this per minute and fans top up enough for the hold first
     /// (needs `TANDEM_DEV_TOPUPS=1` on the targets); 0 leaves sessions free.
     #[arg(long, default_value_t = 0)]

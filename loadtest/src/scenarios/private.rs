@@ -279,13 +279,15 @@ async fn exchange_and_hold(
     ctx.timed("heartbeat_rtt", fws.request(json!({"type": "heartbeat"}))).await?;
     let hb = Duration::from_secs(ctx.args.heartbeat_secs.max(1));
     let chat_every = ctx.args.chat_secs;
+    let relay_every = ctx.args.relay_secs;
+    // Every session is up (and every sign-in done) once the last one has started.
+    let steady_from = ctx.start_at(ctx.total.saturating_sub(1));
     let mut next_hb = Instant::now() + hb;
     let mut next_chat = if chat_every > 0 { Some(Instant::now()) } else { None };
+    let mut next_relay = if relay_every > 0 { Some(Instant::now() + Duration::from_secs(relay_every)) } else { None };
+    let mut k = 0u64;
     loop {
-        let next = match next_chat {
-            Some(c) => next_hb.min(c),
-            None => next_hb,
-        };
+        let next = [next_chat, next_relay].into_iter().flatten().fold(next_hb, Instant::min);
         if next >= hold_until {
             tokio::time::sleep_until(hold_until.into()).await;
             return Ok(());
@@ -310,6 +312,18 @@ async fn exchange_and_hold(
                 }
                 ctx.rec.latency("chat_fanout", t.elapsed());
                 next_chat = Some(c + Duration::from_secs(chat_every));
+            }
+        }
+        if let Some(r) = next_relay {
+            if Instant::now() >= r {
+                k += 1;
+                let cand = json!({"candidate": format!("candidate:{} 1 udp 2122260223 127.0.0.1 {} typ host", k + 2, 40000 + k % 20000), "sdpMid": "0", "sdpMLineIndex": 0});
+                let t = Instant::now();
+                fws.request(json!({"type": "candidate", "to": creator.user_id, "candidate": cand})).await?;
+                ctx.timed("relay_wait", cws.expect("candidate")).await?;
+                let name = if t >= steady_from { "signaling_relay_steady" } else { "signaling_relay" };
+                ctx.rec.latency(name, t.elapsed());
+                next_relay = Some(r + Duration::from_secs(relay_every));
             }
         }
     }

@@ -67,6 +67,7 @@ fn args(app: &App, pairs: usize) -> RunArgs {
         rate: 20.0,
         heartbeat_secs: 1,
         chat_secs: 1,
+        relay_secs: 0,
         price_per_minute: 0,
         chaos: None,
         chaos_control: None,
