@@ -55,6 +55,14 @@ done
 PAIRS=${PAIRS:-$pairs}
 
 infra/local/ensure-services.sh
+# Long runs grow the tables from nothing to tens of thousands of rows: without autovacuum's
+# ANALYZE, statements prepared while they were empty keep plans that scan whole tables (the
+# reaper's idle-room join took 16 s a tick at 4,000 rooms). Production servers run it; turn it
+# on where a development server has it off.
+if [ "$(psql "$DATABASE_URL" -Atc "show autovacuum" 2>/dev/null || psql "${DATABASE_URL%/*}/postgres" -Atc "show autovacuum" 2>/dev/null)" = off ]; then
+  echo "==> PostgreSQL has autovacuum off; turning it on (ALTER SYSTEM, reload)"
+  psql "${DATABASE_URL%/*}/postgres" -qc "alter system set autovacuum = on" -c "select pg_reload_conf()" >/dev/null
+fi
 # SKIP_BUILD=1 uses the binaries already in target/<profile>.
 if [ "$PROFILE" = release ]; then
   [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release --locked --bins
